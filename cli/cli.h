@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "diagint/error.h"
+#include "diagint/inject.h"
+
+struct dg_cli_command {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+	void (*help)(void);
+};
+
+extern const char *dg_cli_prog;
+
+/* Print "diagint: MESSAGE" on stderr and return the status to exit with. */
+int dg_cli_fail(const struct dg_error *err);
+int dg_cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dg_cli_log(void *userdata, enum dg_log_level level, const char *message);
+void dg_cli_print_exit_statuses(void);
+/* Parse a positive number of seconds ("10", "2.5"); false when it is not one. */
+bool dg_cli_parse_seconds(const char *text, double max, double *ret);
+
+int dg_cmd_inject(int argc, char **argv);
+void dg_cmd_inject_help(void);
+int dg_cmd_capture(int argc, char **argv);
+void dg_cmd_capture_help(void);

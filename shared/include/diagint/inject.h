@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "diagint/error.h"
+#include "diagint/lv.h"
+#include "diagint/record.h"
+
+/* The libvirt path: NMI a guest, wait for its panic, capture its memory as an ELF64 .gcore. Shared by
+ * `diagint inject`, `diagint capture`, the watcher and the collectd plugin. */
+
+enum dg_log_level {
+	DG_LOG_INFO,
+	DG_LOG_WARNING,
+	DG_LOG_PROGRESS, /* repeated status of long work; a terminal may redraw it in place */
+};
+
+typedef void (*dg_log_fn)(void *userdata, enum dg_log_level level, const char *message);
+
+struct dg_inject_opts {
+	const char *dump_dir; /* NULL: the default destination, created when missing */
+	bool nmi;             /* false: capture only, no interrupt */
+	bool capture;         /* false: interrupt only (--no-capture) */
+	double timeout;       /* seconds to wait for CRASHED after the NMI */
+	const char *trigger;  /* recorded as is: "inject", "capture", "watch", ... */
+	dg_log_fn log;
+	void *log_userdata;
+};
+
+#define DG_INJECT_DEFAULT_TIMEOUT 10.0
+
+/* Room a memory-only ELF dump of a guest with `ram` bytes may need: RAM, firmware ROMs, notes, headers. */
+uint64_t dg_inject_dump_bytes_needed(uint64_t ram);
+
+/* Every capture precondition (directory, a free name, room for the RAM) is checked before the NMI: a refused
+ * capture never leaves a crashed guest without its dump. rec is filled as far as the run got, also on error. */
+int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts *opts, struct dg_dump_record *rec,
+	      struct dg_error *err);

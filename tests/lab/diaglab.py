@@ -1,0 +1,322 @@
+"""diaglab: the real-guest test lab shared by the tests, the demo and the benchmarks.
+
+It builds a tiny guest from what Debian already installed (the distribution kernel and busybox-static; nothing is
+downloaded), and runs a private libvirtd that cannot disturb the machine's own: the daemon lives in a mount
+namespace where /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/cache/libvirt, /var/log/libvirt and the user
+database are bind-mounted from a scratch directory. Everything it starts it also stops.
+
+Facts this relies on are in ../shared/notes/libvirt.md (TCG only, PVH kernel, pvpanic needs <acpi/>, ...).
+Runs with Debian's /usr/bin/python3 (python3-libvirt is not used here: tests drive the diagint binaries).
+"""
+
+import glob
+import gzip
+import hashlib
+import lzma
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Bumped whenever the guest's contents change, so a cached guest is rebuilt.
+GUEST_REVISION = "3"
+
+MODULES = [
+    # (path under /lib/modules/KV/kernel, why)
+    ("drivers/misc/pvpanic/pvpanic.ko", "pvpanic core"),
+    ("drivers/misc/pvpanic/pvpanic-mmio.ko", "ISA/ACPI pvpanic, needs pvpanic.ko first"),
+    ("drivers/watchdog/watchdog.ko", "watchdog core"),
+    ("drivers/watchdog/i6300esb.ko", "the watchdog libvirt emulates"),
+    ("drivers/firmware/qemu_fw_cfg.ko", "VMCOREINFO note in dumps"),
+]
+
+# The guest's /init. Behaviour is chosen on the kernel command line so one image serves every variant:
+#   diagint.nmi=0      do not panic on an unknown NMI (the "unready guest": NMI is logged and ignored)
+#   diagint.watchdog=1 open /dev/watchdog and never feed it (a WATCHDOG event shortly after boot)
+INIT_SCRIPT = r"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mkdir -p /proc /sys /dev
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo 0 > /proc/sys/kernel/panic
+echo 1 > /proc/sys/kernel/unknown_nmi_panic
+for m in pvpanic pvpanic-mmio watchdog i6300esb qemu_fw_cfg; do insmod /lib/modules/$m.ko 2>/dev/null; done
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    diagint.nmi=0) echo 0 > /proc/sys/kernel/unknown_nmi_panic ;;
+    diagint.watchdog=1) exec 3>/dev/watchdog ;;
+  esac
+done
+echo "diagint-guest: ready unknown_nmi_panic=$(cat /proc/sys/kernel/unknown_nmi_panic)"
+n=0
+while true; do
+  n=$((n+1))
+  echo "diagint-heartbeat $n"
+  sleep 1
+done
+"""
+
+
+def _newest_kernel():
+    kernels = sorted(glob.glob("/boot/vmlinuz-*"))
+    if not kernels:
+        raise RuntimeError("no /boot/vmlinuz-*: install linux-image-amd64 (scripts/deps does)")
+    path = kernels[-1]
+    return path, os.path.basename(path)[len("vmlinuz-"):]
+
+
+def _extract_vmlinux(bzimage):
+    """The uncompressed ELF inside Debian's bzImage has a PVH note and boots about twice as fast under TCG."""
+    data = open(bzimage, "rb").read()
+    off = data.find(b"\xfd7zXZ\x00")
+    while off >= 0:
+        try:
+            payload = lzma.LZMADecompressor().decompress(data[off:])
+            if payload[:4] == b"\x7fELF":
+                return payload
+        except lzma.LZMAError:
+            pass
+        off = data.find(b"\xfd7zXZ\x00", off + 1)
+    return None
+
+
+def build_guest(cache_dir):
+    """Return dict(kernel=..., initrd=..., kernel_version=...), building into cache_dir when not cached."""
+    bz, kv = _newest_kernel()
+    key = hashlib.sha256((GUEST_REVISION + kv + INIT_SCRIPT).encode()).hexdigest()[:12]
+    out = os.path.join(cache_dir, "guest-" + key)
+    kernel = os.path.join(out, "vmlinux")
+    initrd = os.path.join(out, "initramfs.cpio.gz")
+    if os.path.exists(kernel) and os.path.exists(initrd):
+        return {"kernel": kernel, "initrd": initrd, "kernel_version": kv}
+    os.makedirs(out, exist_ok=True)
+    elf = _extract_vmlinux(bz)
+    if elf is not None:
+        with open(kernel + ".tmp", "wb") as f:
+            f.write(elf)
+    else:
+        shutil.copyfile(bz, kernel + ".tmp")  # slower boot, same behaviour
+    os.replace(kernel + ".tmp", kernel)
+
+    root = tempfile.mkdtemp(prefix="initramfs-", dir=out)
+    try:
+        os.makedirs(os.path.join(root, "bin"))
+        os.makedirs(os.path.join(root, "lib/modules"))
+        shutil.copy2("/bin/busybox", os.path.join(root, "bin/busybox"))
+        for rel, _why in MODULES:
+            src = os.path.join("/lib/modules", kv, "kernel", rel)
+            if not os.path.exists(src):
+                raise RuntimeError("kernel module %s missing: reinstall linux-image-%s" % (src, kv))
+            shutil.copy2(src, os.path.join(root, "lib/modules", os.path.basename(rel)))
+        with open(os.path.join(root, "init"), "w") as f:
+            f.write(INIT_SCRIPT)
+        os.chmod(os.path.join(root, "init"), 0o755)
+        names = subprocess.run(["find", "."], cwd=root, check=True, capture_output=True).stdout
+        cpio = subprocess.run(["cpio", "--quiet", "-o", "-H", "newc"], cwd=root, input=names,
+                              check=True, capture_output=True).stdout
+        with open(initrd + ".tmp", "wb") as f:
+            f.write(gzip.compress(cpio, compresslevel=1))
+        os.replace(initrd + ".tmp", initrd)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return {"kernel": kernel, "initrd": initrd, "kernel_version": kv}
+
+
+def domain_xml(name, guest, console_log, vcpus=1, memory_mib=128, panic=True, nmi_panics=True,
+               watchdog_hang=False, on_crash="preserve", uuid=None, metadata=""):
+    cmdline = "console=ttyS0 panic=0 loglevel=4"
+    if nmi_panics:
+        cmdline += " sysctl.kernel.unknown_nmi_panic=1"
+    else:
+        cmdline += " diagint.nmi=0"
+    if watchdog_hang:
+        cmdline += " diagint.watchdog=1"
+    panic_xml = "<panic model='isa'><address type='isa' iobase='0x505'/></panic>" if panic else ""
+    uuid_xml = "<uuid>%s</uuid>" % uuid if uuid else ""
+    return f"""<domain type='qemu'>
+  <name>{_xml_escape(name)}</name>{uuid_xml}
+  <memory unit='MiB'>{memory_mib}</memory>
+  <vcpu>{vcpus}</vcpu>
+  {metadata}
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{guest['kernel']}</kernel>
+    <initrd>{guest['initrd']}</initrd>
+    <cmdline>{cmdline}</cmdline>
+  </os>
+  <features><acpi/><apic/><vmcoreinfo state='on'/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>{on_crash}</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <controller type='usb' model='none'/>
+    <serial type='file'><source path='{console_log}'/><target port='0'/></serial>
+    <console type='file'><source path='{console_log}'/><target type='serial' port='0'/></console>
+    {panic_xml}
+    <watchdog model='i6300esb' action='none'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+"""
+
+
+def _xml_escape(s):
+    return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("'", "&apos;").replace('"', "&quot;"))
+
+
+QEMU_CONF = """# diaglab: private libvirtd for tests (see tests/lab/diaglab.py)
+user = "root"
+group = "root"
+stdio_handler = "file"
+cgroup_controllers = [ ]
+namespaces = [ ]
+remember_owner = 0
+security_driver = "none"
+"""
+
+# Directories the private daemon gets instead of the machine's.
+PRIVATE_DIRS = ["/etc/libvirt", "/run/libvirt", "/var/lib/libvirt", "/var/cache/libvirt", "/var/log/libvirt"]
+
+
+class PrivateLibvirtd:
+    """A libvirtd of our own, in a private mount namespace, reachable at self.uri."""
+
+    def __init__(self, workdir, hooks=None):
+        self.workdir = os.path.abspath(workdir)
+        self.sockdir = os.path.join(self.workdir, "sock")
+        self.uri = "qemu:///system?socket=%s/libvirt-sock" % self.sockdir
+        self.log = os.path.join(self.workdir, "libvirtd.log")
+        self.hooks = hooks or {}
+        self.proc = None
+
+    def _root(self, path):
+        return os.path.join(self.workdir, "root" + path)
+
+    def start(self, timeout=60):
+        for d in PRIVATE_DIRS:
+            os.makedirs(self._root(d), exist_ok=True)
+            os.makedirs(d, exist_ok=True)  # mount point only; stays empty on the machine
+        os.makedirs(self.sockdir, exist_ok=True)
+        with open(self._root("/etc/libvirt/qemu.conf"), "w") as f:
+            f.write(QEMU_CONF)
+        conf = os.path.join(self.workdir, "libvirtd.conf")
+        with open(conf, "w") as f:
+            f.write('unix_sock_dir = "%s"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n'
+                    'unix_sock_group = "root"\nunix_sock_rw_perms = "0770"\n'
+                    'log_outputs = "3:file:%s"\n' % (self.sockdir, self.log))
+        hookdir = self._root("/etc/libvirt/hooks")
+        for name, text in self.hooks.items():
+            path = os.path.join(hookdir, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o755)
+        # libvirt parses its default qemu user before qemu.conf overrides it: give the namespace a user database
+        # that has it, without touching the machine's.
+        passwd, group = self._user_db()
+        script = ["set -e"]
+        for d in PRIVATE_DIRS:
+            script.append("mount --bind '%s' '%s'" % (self._root(d), d))
+        script.append("mount --bind '%s' /etc/passwd" % passwd)
+        script.append("mount --bind '%s' /etc/group" % group)
+        script.append("exec /usr/sbin/libvirtd --config '%s' --pid-file '%s/libvirtd.pid'" % (conf, self.workdir))
+        errlog = open(os.path.join(self.workdir, "libvirtd.stderr"), "w")
+        self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                      "\n".join(script)], stdout=errlog, stderr=errlog,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("private libvirtd exited with %s; see %s" % (self.proc.returncode, errlog.name))
+            r = subprocess.run(["virsh", "-q", "-c", self.uri, "version"], capture_output=True, text=True)
+            if r.returncode == 0:
+                return self
+            time.sleep(0.2)
+        raise RuntimeError("private libvirtd did not answer within %ds" % timeout)
+
+    def _user_db(self):
+        passwd = os.path.join(self.workdir, "passwd")
+        group = os.path.join(self.workdir, "group")
+        p = open("/etc/passwd").read()
+        g = open("/etc/group").read()
+        if "\nlibvirt-qemu:" not in "\n" + g:
+            g += "libvirt-qemu:x:64055:\n"
+        if "\nkvm:" not in "\n" + g:
+            g += "kvm:x:64056:\n"
+        if "\nlibvirt:" not in "\n" + g:
+            g += "libvirt:x:64057:\n"
+        if "\nlibvirt-qemu:" not in "\n" + p:
+            p += "libvirt-qemu:x:64055:64055:Libvirt Qemu,,,:/var/lib/libvirt:/usr/sbin/nologin\n"
+        open(passwd, "w").write(p)
+        open(group, "w").write(g)
+        return passwd, group
+
+    def virsh(self, *args, check=True):
+        r = subprocess.run(["virsh", "-q", "-c", self.uri] + list(args), capture_output=True, text=True)
+        if check and r.returncode != 0:
+            raise RuntimeError("virsh %s: %s" % (" ".join(args), r.stderr.strip()))
+        return r.stdout
+
+    def create(self, xml):
+        path = os.path.join(self.workdir, "dom-%d.xml" % time.monotonic_ns())
+        with open(path, "w") as f:
+            f.write(xml)
+        self.virsh("create", path)
+
+    def define(self, xml):
+        path = os.path.join(self.workdir, "dom-%d.xml" % time.monotonic_ns())
+        with open(path, "w") as f:
+            f.write(xml)
+        self.virsh("define", path)
+
+    def state(self, dom):
+        return self.virsh("domstate", "--reason", dom).strip()
+
+    def destroy_all(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        out = self.virsh("list", "--name", check=False)
+        for name in out.split():
+            self.virsh("destroy", name, check=False)
+        out = self.virsh("list", "--all", "--name", check=False)
+        for name in out.split():
+            self.virsh("undefine", name, check=False)
+
+    def stop(self):
+        try:
+            self.destroy_all()
+        except Exception:
+            pass
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        # QEMU processes outlive a killed daemon: reap them by their pid files.
+        for pidfile in glob.glob(self._root("/run/libvirt/qemu/*.pid")):
+            try:
+                os.kill(int(open(pidfile).read().strip()), signal.SIGKILL)
+            except (ValueError, OSError):
+                pass
+        self.proc = None
+
+
+def wait_for_console(path, pattern, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if pattern in open(path, errors="replace").read():
+                return True
+        except FileNotFoundError:
+            pass
+        time.sleep(0.1)
+    return False
