@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -191,6 +193,32 @@ static int fill_identity(struct dg_lv *lv, virDomainPtr dom, struct dg_dump_reco
 	return 0;
 }
 
+/* libvirt reports success for a dump written where we cannot see it (a remote URI, a daemon in another mount
+ * namespace such as systemd's PrivateTmp): what we would commit is then our empty placeholder. Check what is
+ * really there before calling it a dump. */
+static int verify_dump(const char *path, uint64_t ram, struct dg_error *err)
+{
+	unsigned char magic[4] = { 0 };
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return dg_error_set_errno(err, DG_FAILED, errno, "dump %s cannot be read back", path);
+	n = pread(fd, magic, sizeof(magic), 0);
+	if (fstat(fd, &st) < 0)
+		st.st_size = 0;
+	close(fd);
+	if (n != (ssize_t)sizeof(magic) || memcmp(magic, "\177ELF", 4) != 0 || (uint64_t)st.st_size < ram)
+		return dg_error_set(err, DG_FAILED,
+				    "libvirt reported the dump written, but %s holds %lld bytes%s for %llu bytes of RAM: "
+				    "the daemon wrote it somewhere this host does not see (a remote URI, or libvirtd in "
+				    "another mount namespace); choose a --dump-dir that both see at the same path",
+				    path, (long long)st.st_size, n == 4 && !memcmp(magic, "\177ELF", 4) ? "" : " and no ELF header",
+				    (unsigned long long)ram);
+	return 0;
+}
+
 static double secs_or_default(double timeout)
 {
 	return timeout > 0 ? timeout : DG_INJECT_DEFAULT_TIMEOUT;
@@ -349,8 +377,11 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 		r = run_dump(dom, slot.tmp_path, &o, rec->ram_bytes, err);
 		if (r < 0)
 			goto out;
-		written = true;
 		dg_record_step(rec, "dump", now_ms() - t);
+		r = verify_dump(slot.tmp_path, rec->ram_bytes, err);
+		if (r < 0)
+			goto out;
+		written = true;
 		t = now_ms();
 		r = dg_hash_file(slot.tmp_path, rec->sha256, &rec->size, &rec->allocated, err);
 		if (r < 0)
@@ -372,11 +403,13 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 		json_object *j = dg_record_to_json(rec);
 		const char *text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 
+		struct dg_error serr = { 0 };
+
 		snprintf(sidecar, sizeof(sidecar), "%s.json", rec->name);
-		r = dg_dumpdir_write_file(dir, sidecar, text, strlen(text), err);
+		/* The dump is complete and named: a missing sidecar is worth a warning, not a failed capture. */
+		if (dg_dumpdir_write_file(dir, sidecar, text, strlen(text), &serr) < 0)
+			logf_(&o, DG_LOG_WARNING, "%s; the dump itself is complete at %s", serr.message, rec->path);
 		json_object_put(j);
-		if (r < 0)
-			goto out;
 	}
 	r = 0;
 out:

@@ -1,0 +1,328 @@
+"""`diagint inject` / `diagint capture` against real QEMU guests under a private libvirtd.
+
+Every dump is read back with pyelftools, an independent ELF reader. Guest states are read with virsh."""
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+import diaglab  # noqa: E402
+
+diaglab.require_guest_or_skip()
+
+LV = None
+WORK = None
+GUEST = None
+MIB = 128
+GUESTS = {
+    # name: (vcpus, nmi_panics)
+    "g-one": (1, True),
+    "g-two": (2, True),
+    "g-nonmi": (1, False),
+    "g-refuse": (1, True),
+    "g-fill": (1, False),
+    ".. évil\tname": (1, True),
+}
+HOSTILE = ".. évil\tname"
+MOUNTS = [("small", "64m", False), ("ro", "300m", True), ("fill", "200m", False)]
+
+
+def setUpModule():
+    global LV, WORK, GUEST
+    WORK = tempfile.mkdtemp(prefix="dg-cli-")
+    GUEST = diaglab.built_guest()
+    # The daemon runs in a mount namespace of its own: mounts made after it starts are invisible to it, so every
+    # filesystem a test needs is mounted first.
+    for tag, size, ro in MOUNTS:
+        tmpfs(tag, size, ro)
+    LV = diaglab.PrivateLibvirtd(os.path.join(WORK, "libvirt"))
+    LV.start()
+    print("# private libvirtd up in %.2f s" % LV.started_s, flush=True)
+    t = time.time()
+    for name, (vcpus, panics) in GUESTS.items():
+        LV.create(diaglab.domain_xml(name, GUEST, console(name), vcpus=vcpus, memory_mib=MIB, nmi_panics=panics))
+    LV.define(diaglab.domain_xml("g-off", GUEST, console("g-off"), memory_mib=MIB))
+    for name in GUESTS:
+        assert diaglab.wait_for_console(console(name), "diagint-heartbeat 1", 120), "guest %r did not boot" % name
+    print("# %d guests booted to their heartbeat in %.2f s" % (len(GUESTS), time.time() - t), flush=True)
+
+
+def tearDownModule():
+    if LV:
+        LV.stop()
+    if WORK:
+        for m in glob.glob(os.path.join(WORK, "mnt-*")):
+            subprocess.run(["umount", "-l", m], capture_output=True)
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+def console(name):
+    return os.path.join(WORK, "console-%s.log" % hashlib.sha1(name.encode()).hexdigest()[:8])
+
+
+def diagint(*args, timeout=120):
+    return subprocess.run([diaglab.diagint_bin()] + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def newdir(tag):
+    d = os.path.join(WORK, "dumps-" + tag)
+    os.makedirs(d)
+    return d
+
+
+def mnt(tag):
+    return os.path.join(WORK, "mnt-" + tag)
+
+
+def tmpfs(tag, size, ro=False):
+    d = mnt(tag)
+    os.makedirs(d)
+    opts = "size=%s,mode=0700" % size + (",ro" if ro else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", d], check=True)
+    return d
+
+
+def state(name):
+    return LV.state(name)
+
+
+def stamp(t):
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(t))
+
+
+def listing(d):
+    return sorted(os.listdir(d))
+
+
+class Inject(unittest.TestCase):
+    def check_dump(self, path, vcpus, panicked=True):
+        self.assertTrue(os.path.isfile(path), path)
+        facts = diaglab.elf_facts(path)
+        self.assertEqual(facts["type"], "ET_CORE")
+        self.assertEqual(facts["class"], 64)
+        self.assertEqual(facts["prstatus"], vcpus, "one NT_PRSTATUS note per vCPU")
+        ram = [load for load in facts["loads"] if load[0] == 0]
+        self.assertTrue(ram and ram[0][1] >= MIB << 20 and ram[0][2] == ram[0][1],
+                        "a PT_LOAD from physical 0 covers the guest's RAM: %r" % facts["loads"])
+        if panicked:
+            self.assertTrue(diaglab.file_contains(path, b"Kernel panic - not syncing"), "panic text in the dump")
+        return facts
+
+    def check_sidecar(self, path, name, vcpus, panicked, trigger="inject"):
+        with open(path + ".json") as f:
+            rec = json.load(f)
+        self.assertEqual(rec["domain"]["name"], name)
+        uuid = LV.virsh("domuuid", name).strip()
+        self.assertEqual(rec["domain"]["uuid"], uuid)
+        self.assertEqual(rec["trigger"], trigger)
+        self.assertEqual(rec["nmi"]["panic_seen"], panicked)
+        self.assertEqual(rec["dump"]["path"], path)
+        self.assertEqual(rec["dump"]["name"], os.path.basename(path))
+        self.assertEqual(rec["dump"]["format"], "elf")
+        self.assertEqual(rec["dump"]["size"], os.path.getsize(path))
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        self.assertEqual(rec["dump"]["sha256"], h.hexdigest())
+        self.assertEqual(rec["guest"]["vcpus"], vcpus)
+        self.assertEqual(rec["guest"]["memory_bytes"], MIB << 20)
+        self.assertRegex(rec["versions"]["libvirt"], r"^\d+\.\d+\.\d+$")
+        self.assertRegex(rec["versions"]["qemu"], r"^\d+\.\d+\.\d+$")
+        self.assertRegex(rec["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
+        self.assertTrue(rec["host"])
+        for step in ("lookup", "precheck", "dump", "hash", "commit", "total"):
+            self.assertIn(step, rec["steps_ms"])
+        return rec
+
+    def test_01_inject_one_vcpu(self):
+        d = newdir("one")
+        t0 = time.time()
+        r = diagint("inject", "-c", LV.uri, "--dump-dir", d, "g-one")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        path = r.stdout.strip()
+        self.assertEqual(r.stdout.count("\n"), 1, "one line on stdout")
+        self.assertEqual(os.path.dirname(path), d)
+        m = re.fullmatch(r"g-one-(\d{8}-\d{6})\.gcore", os.path.basename(path))
+        self.assertTrue(m, path)
+        self.assertIn(m.group(1), (stamp(t0), stamp(t0 + 1)), "named with host local time")
+        self.check_dump(path, 1)
+        rec = self.check_sidecar(path, "g-one", 1, True)
+        self.assertTrue(rec["nmi"]["sent"])
+        self.assertEqual(rec["nmi"]["panic_event"], "crashed/panicked")
+        self.assertEqual(state("g-one"), "crashed (panicked)")
+        self.assertEqual(listing(d), sorted([os.path.basename(path), os.path.basename(path) + ".json"]),
+                         "no temporaries left")
+        print("# g-one: nmi %.1f ms, NMI->panic event %.1f ms, dump %.0f ms, size %d for RAM %d (+%d)" % (
+            rec["steps_ms"]["nmi"], rec["steps_ms"]["wait_panic"], rec["steps_ms"]["dump"],
+            rec["dump"]["size"], MIB << 20, rec["dump"]["size"] - (MIB << 20)))
+
+    def test_02_inject_two_vcpus_by_uuid_json(self):
+        d = newdir("two")
+        uuid = LV.virsh("domuuid", "g-two").strip()
+        r = diagint("inject", "--connect", LV.uri, "--dump-dir", d, "--json", uuid)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rec = json.loads(r.stdout)
+        path = rec["dump"]["path"]
+        self.check_dump(path, 2)
+        side = self.check_sidecar(path, "g-two", 2, True)
+        self.assertEqual(rec, side, "--json prints the sidecar record")
+
+    def test_03_suffixes_when_names_taken(self):
+        d = newdir("suffix")
+        t0 = time.time()
+        # Occupy the plain name and -1, -2 for every second the command could pick.
+        for s in range(-1, 15):
+            base = "g-one-%s" % stamp(t0 + s)
+            for n in ("", "-1", "-2"):
+                open(os.path.join(d, base + n + ".gcore"), "w").close()
+        before = set(listing(d))
+        r = diagint("inject", "-c", LV.uri, "-d", d, "g-one")  # already crashed: captures without an NMI
+        self.assertEqual(r.returncode, 0, r.stderr)
+        path = r.stdout.strip()
+        self.assertRegex(os.path.basename(path), r"^g-one-\d{8}-\d{6}-3\.gcore$")
+        self.assertIn("already crashed", r.stderr)
+        self.assertEqual(set(listing(d)) - before, {os.path.basename(path), os.path.basename(path) + ".json"})
+        for name in before:
+            self.assertEqual(os.path.getsize(os.path.join(d, name)), 0, "existing files untouched")
+        self.check_dump(path, 1)
+
+    def test_04_all_names_taken_refused_before_nmi(self):
+        d = newdir("full-names")
+        t0 = time.time()
+        for s in range(-1, 15):
+            base = "g-refuse-%s" % stamp(t0 + s)
+            for n in [""] + ["-%d" % i for i in range(1, 10)]:
+                open(os.path.join(d, base + n + ".gcore"), "w").close()
+        before = listing(d)
+        r = diagint("inject", "-c", LV.uri, "-d", d, "g-refuse")
+        self.assertEqual(r.returncode, 6, r.stderr)
+        self.assertIn("no free dump name", r.stderr)
+        self.assertEqual(listing(d), before, "nothing written")
+        self.assertEqual(state("g-refuse"), "running (booted)", "no NMI was sent")
+
+    def test_05_no_room_refused_before_nmi(self):
+        d = mnt("small")
+        r = diagint("inject", "-c", LV.uri, "-d", d, "g-refuse")
+        self.assertEqual(r.returncode, 6, r.stderr)
+        self.assertIn("not enough room", r.stderr)
+        self.assertEqual(r.stderr.count("\n"), 1, "one-line error")
+        self.assertEqual(listing(d), [])
+        self.assertEqual(state("g-refuse"), "running (booted)")
+
+    def test_06_missing_and_unwritable_dir(self):
+        missing = os.path.join(WORK, "no-such-dir")
+        r = diagint("inject", "-c", LV.uri, "-d", missing, "g-refuse")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("does not exist", r.stderr)
+        self.assertIn("mkdir -p", r.stderr)
+        self.assertFalse(os.path.exists(missing), "a named --dump-dir is never created")
+        ro = mnt("ro")
+        r = diagint("inject", "-c", LV.uri, "-d", ro, "g-refuse")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("not writable", r.stderr)
+        self.assertEqual(state("g-refuse"), "running (booted)")
+
+    def test_07_filesystem_fills_during_dump(self):
+        # Room at the check, none when the dump is written: the guest ignores the NMI (no panic), so the wait
+        # gives us time to fill the filesystem between the precheck and the dump.
+        d = mnt("fill")
+        p = subprocess.Popen([diaglab.diagint_bin(), "inject", "-c", LV.uri, "-d", d, "--timeout", "4", "g-fill"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 10
+        while time.time() < deadline and not any(n.endswith(".partial") for n in os.listdir(d)):
+            time.sleep(0.05)
+        self.assertTrue(any(n.endswith(".partial") for n in os.listdir(d)), "capture reserved its name")
+        subprocess.run(["dd", "if=/dev/zero", "of=" + os.path.join(d, "filler"), "bs=1M"], capture_output=True)
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("memory dump of the guest failed", err)
+        self.assertIn("No space left on device", err)
+        self.assertEqual(listing(d), ["filler"], "no half file under a final name, no temporary left")
+        self.assertEqual(state("g-fill"), "running (unpaused)", "the guest keeps running")
+
+    def test_07b_dump_daemon_cannot_see(self):
+        # A filesystem mounted after libvirtd started is not in the daemon's mount namespace: libvirt writes the
+        # dump into the directory underneath and reports success. What we see is our empty placeholder; it must
+        # never be committed as a dump.
+        d = os.path.join(WORK, "late-mount")
+        os.makedirs(d)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs", d], check=True)
+        try:
+            r = diagint("capture", "-c", LV.uri, "-d", d, "g-nonmi")
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("somewhere this host does not see", r.stderr)
+            self.assertEqual(listing(d), [], "no empty file under a final name")
+        finally:
+            subprocess.run(["umount", d], check=True)
+        # What libvirt wrote lands underneath: remove it.
+        for n in os.listdir(d):
+            os.unlink(os.path.join(d, n))
+
+    def test_08_no_panic_captures_anyway(self):
+        d = newdir("nonmi")
+        r = diagint("inject", "-c", LV.uri, "-d", d, "--timeout", "2", "g-nonmi")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("no panic", r.stderr)
+        self.assertIn("capturing anyway", r.stderr)
+        path = r.stdout.strip()
+        self.check_dump(path, 1, panicked=False)
+        rec = self.check_sidecar(path, "g-nonmi", 1, False)
+        self.assertTrue(rec["nmi"]["sent"])
+        self.assertTrue(rec["notes"])
+        self.assertGreaterEqual(rec["steps_ms"]["wait_panic"], 1900)
+        self.assertTrue(state("g-nonmi").startswith("running"), "a guest that ignored the NMI keeps running")
+
+    def test_09_hostile_name_stays_inside_dir(self):
+        d = newdir("hostile")
+        r = diagint("inject", "-c", LV.uri, "-d", d, HOSTILE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        path = r.stdout.strip()
+        self.assertEqual(os.path.dirname(os.path.realpath(path)), os.path.realpath(d))
+        self.assertRegex(os.path.basename(path), r"^___+_+evil|^___")
+        self.assertRegex(os.path.basename(path), r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*\.gcore$")
+        self.check_dump(path, 1)
+        with open(path + ".json") as f:
+            self.assertEqual(json.load(f)["domain"]["name"], HOSTILE, "the sidecar keeps the true name")
+
+    def test_10_no_capture_by_id(self):
+        dom_id = LV.virsh("domid", "g-refuse").strip()
+        before = set(glob.glob(os.path.join(WORK, "dumps-*", "*")))
+        r = diagint("inject", "-c", LV.uri, "--no-capture", dom_id)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertIn("panicked", r.stderr)
+        self.assertEqual(state("g-refuse"), "crashed (panicked)")
+        self.assertEqual(set(glob.glob(os.path.join(WORK, "dumps-*", "*"))), before)
+
+    def test_11_capture_without_nmi(self):
+        d = newdir("capture")
+        r = diagint("capture", "-c", LV.uri, "-d", d, "--json", "g-nonmi")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rec = json.loads(r.stdout)
+        self.assertFalse(rec["nmi"]["sent"])
+        self.check_dump(rec["dump"]["path"], 1, panicked=False)
+        self.check_sidecar(rec["dump"]["path"], "g-nonmi", 1, False, trigger="capture")
+        self.assertTrue(state("g-nonmi").startswith("running"))
+
+    def test_12_unknown_and_inactive_domains(self):
+        r = diagint("inject", "-c", LV.uri, "-d", WORK, "no-such-guest")
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("not found", r.stderr)
+        self.assertIn("virsh", r.stderr)
+        r = diagint("inject", "-c", LV.uri, "-d", WORK, "g-off")
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("not running", r.stderr)
+        self.assertIn("virsh start", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
