@@ -390,6 +390,75 @@ static void test_commit_collision(void)
 	dg_dumpdir_free(dir);
 }
 
+/* A temporary that exists but nobody holds is someone's data: a reservation never takes it over. */
+static void test_reserve_skips_unheld_temporary(void)
+{
+	char d[DIRBUF], p[PATH_MAX], buf[256];
+	struct dg_dumpdir *dir;
+	struct dg_dump_slot slot;
+	struct dg_error err;
+	int r;
+
+	dir = open_dir(at(d, "unheld"));
+	if (!dir)
+		return;
+	snprintf(p, sizeof(p), "%s/." BASE ".gcore.partial", d);
+	put(p, "left behind");
+	r = dg_dumpdir_reserve(dir, "vm", T0, &slot, &err);
+	CHECK(r == 0 && strcmp(slot.name, BASE "-1.gcore") == 0, "existing unheld temporary skipped: %s", slot.name);
+	CHECK(slurp(p, buf, sizeof(buf)) == 11 && strcmp(buf, "left behind") == 0, "its content untouched");
+	dg_dumpdir_abort(dir, &slot);
+	CHECK(exists(p), "abort of the other reservation leaves it alone");
+	dg_dumpdir_free(dir);
+}
+
+/* commit keeps a complete dump it cannot name "because it may be the only copy"; the caller then releases the
+ * slot (dg_inject closes lock_fd and reports the kept path). The next capture's clean_stale must not delete it. */
+static void test_kept_after_failed_commit(void)
+{
+	char d[DIRBUF], p[PATH_MAX], kept[PATH_MAX] = "";
+	struct dg_dumpdir *dir;
+	struct dg_dump_slot slot;
+	struct dg_error err;
+	const char *k;
+	int r;
+
+	dir = open_dir(at(d, "kept"));
+	if (!dir)
+		return;
+	r = dg_dumpdir_reserve(dir, "vm", T0, &slot, &err);
+	CHECK(r == 0, "reserved (%s)", slot.name);
+	put(slot.tmp_path, "the only copy");
+	for (int n = 0; n <= 9; n++) {
+		if (n)
+			snprintf(p, sizeof(p), "%s/" BASE "-%d.gcore", d, n);
+		else
+			snprintf(p, sizeof(p), "%s/" BASE ".gcore", d);
+		put(p, "filler");
+	}
+	memset(&err, 0, sizeof(err));
+	r = dg_dumpdir_commit(dir, &slot, &err);
+	k = strstr(err.message, "kept as ");
+	if (k) {
+		char *errtext;
+
+		snprintf(kept, sizeof(kept), "%s", k + strlen("kept as "));
+		errtext = strrchr(kept, ':'); /* ": strerror" follows the path */
+		if (errtext)
+			*errtext = '\0';
+	}
+	CHECK_STR(kept, slot.tmp_path, "the message names the temporary");
+	CHECK(r == -DG_REFUSED && kept[0] && exists(kept), "commit refused, dump kept at %s", kept);
+	/* What dg_inject does on that error: keep the temporary, drop the lock. */
+	close(slot.lock_fd);
+	slot.lock_fd = -1;
+	r = dg_dumpdir_clean_stale(dir);
+	CHECK_TODO(kept[0] && exists(kept),
+		   "clean_stale deletes every unlocked .*.gcore.partial, including a complete dump kept by commit",
+		   "a dump kept after a failed commit survives the next clean_stale (removed %d)", r);
+	dg_dumpdir_free(dir);
+}
+
 static void test_clean_stale(void)
 {
 	char d[DIRBUF], p[PATH_MAX];
@@ -593,6 +662,8 @@ int main(void)
 	test_reserve_sequence();
 	test_concurrent_and_commit();
 	test_commit_collision();
+	test_reserve_skips_unheld_temporary();
+	test_kept_after_failed_commit();
 	test_clean_stale();
 	test_space();
 	test_write_file();

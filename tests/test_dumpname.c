@@ -20,16 +20,34 @@ static bool allowed(unsigned char c)
 	       c == '+' || c == '-';
 }
 
+/* Printable form of a test input: TAP descriptions are one line of text. */
+static const char *show(const char *in, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (!in)
+		return "(NULL)";
+	for (; *in && n + 5 < len; in++) {
+		unsigned char c = (unsigned char)*in;
+		if (c >= 0x20 && c < 0x7f && c != '#' && c != '\\')
+			buf[n++] = (char)c;
+		else
+			n += (size_t)snprintf(buf + n, len - n, "\\x%02x", c);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 static void prefix_case(const char *in, const char *want, int want_changed)
 {
-	char out[DG_DUMPNAME_PREFIX_MAX + 1];
+	char out[DG_DUMPNAME_PREFIX_MAX + 1], name[128];
 	int r;
 
 	memset(out, 'Z', sizeof(out));
 	r = dg_dumpname_prefix(in, out, sizeof(out));
-	CHECK_STR(out, want, "prefix of '%s'", in ? in : "(NULL)");
-	CHECK(r == want_changed, "prefix of '%s' reports %d changed bytes (got %d)", in ? in : "(NULL)", want_changed,
-	      r);
+	CHECK_STR(out, want, "prefix of '%s'", show(in, name, sizeof(name)));
+	CHECK(r == want_changed, "prefix of '%s' reports %d changed bytes (got %d)", show(in, name, sizeof(name)),
+	      want_changed, r);
 }
 
 static void test_prefix_rules(void)
@@ -124,8 +142,9 @@ static void format_case(const char *prefix, time_t when, int n, const char *ext,
 
 	memset(out, 'Z', sizeof(out));
 	r = dg_dumpname_format(prefix, when, n, ext, out, sizeof(out));
-	CHECK(r == 0, "format %s n=%d returns 0 (%d)", prefix, n, r);
-	CHECK_STR(out, want, "format %s n=%d", prefix, n);
+	CHECK(r == 0, "format %s %lld n=%d ext '%s' returns 0 (%d)", prefix, (long long)when, n, ext, r);
+	CHECK_STR(out, want, "format %s %lld n=%d ext '%s' in TZ=%s is %s", prefix, (long long)when, n, ext, getenv("TZ"),
+		  want);
 }
 
 static void test_format(void)
