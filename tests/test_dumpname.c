@@ -143,8 +143,8 @@ static void format_case(const char *prefix, time_t when, int n, const char *ext,
 	memset(out, 'Z', sizeof(out));
 	r = dg_dumpname_format(prefix, when, n, ext, out, sizeof(out));
 	CHECK(r == 0, "format %s %lld n=%d ext '%s' returns 0 (%d)", prefix, (long long)when, n, ext, r);
-	CHECK_STR(out, want, "format %s %lld n=%d ext '%s' in TZ=%s is %s", prefix, (long long)when, n, ext, getenv("TZ"),
-		  want);
+	CHECK_STR(out, want, "format %s %lld n=%d ext '%s' in TZ=%s is %s", prefix, (long long)when, n, ext,
+		  getenv("TZ"), want);
 }
 
 static void test_format(void)
@@ -308,7 +308,8 @@ static void test_prefix_property(void)
 	CHECK(bad_slash == 0, "%d random names: no prefix contains '/' (%d bad)", rounds, bad_slash);
 	CHECK(bad_dot == 0, "%d random names: no prefix starts with '.' (%d bad)", rounds, bad_dot);
 	CHECK(bad_char == 0, "%d random names: prefixes only contain [A-Za-z0-9._+-] (%d bad)", rounds, bad_char);
-	CHECK(bad_len == 0, "%d random names: prefix length in 1..%d (%d bad)", rounds, DG_DUMPNAME_PREFIX_MAX, bad_len);
+	CHECK(bad_len == 0, "%d random names: prefix length in 1..%d (%d bad)", rounds, DG_DUMPNAME_PREFIX_MAX,
+	      bad_len);
 	CHECK(bad_model == 0, "%d random names: prefix equals the reference mapping (%d bad)", rounds, bad_model);
 	CHECK(bad_count == 0, "%d random names: changed-byte count matches, 0 only when unchanged (%d bad)", rounds,
 	      bad_count);

@@ -178,11 +178,12 @@ static void kill_leftovers(void)
 		return;
 	while ((de = readdir(d))) {
 		FILE *f;
-		if (!strstr(de->d_name, ".pid"))
+		/* Domain pid files only: the embedded driver also records its own pid (ours) here. */
+		if (!strstr(de->d_name, ".pid") || !strncmp(de->d_name, "driver", 6))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		f = fopen(path, "r");
-		if (f && fgets(buf, sizeof(buf), f) && atoi(buf) > 1)
+		if (f && fgets(buf, sizeof(buf), f) && atoi(buf) > 1 && atoi(buf) != getpid())
 			kill(atoi(buf), SIGKILL);
 		if (f)
 			fclose(f);

@@ -200,7 +200,8 @@ static void test_json_full(void)
 	snprintf(rec.path, sizeof(rec.path), "/var/lib/diagint/dumps/web_01-20231114-221320.gcore");
 	rec.size = 5ull << 30; /* beyond 32 bits */
 	rec.allocated = 123456789;
-	snprintf(rec.sha256, sizeof(rec.sha256), "%s", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	snprintf(rec.sha256, sizeof(rec.sha256), "%s",
+		 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	rec.vcpus = 4;
 	rec.ram_bytes = 8ull << 30;
 	snprintf(rec.libvirt_version, sizeof(rec.libvirt_version), "9.0.0");
@@ -247,7 +248,8 @@ static void test_json_full(void)
 	v = get(j, "steps_ms", &found);
 	CHECK(v && json_object_is_type(v, json_type_object) && json_object_object_length(v) == 3, "three steps");
 	e = get(j, "steps_ms.connect", &found);
-	CHECK(e && json_object_is_type(e, json_type_double) && json_object_get_double(e) == 1.25, "steps_ms.connect 1.25");
+	CHECK(e && json_object_is_type(e, json_type_double) && json_object_get_double(e) == 1.25,
+	      "steps_ms.connect 1.25");
 	e = get(j, "steps_ms.nmi", &found);
 	CHECK(e && json_object_get_double(e) == 0.5, "steps_ms.nmi 0.5");
 	e = get(j, "steps_ms.dump", &found);

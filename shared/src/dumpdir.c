@@ -27,6 +27,9 @@ static int mkdir_parents(const char *path, mode_t mode)
 
 	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
 		return -ENAMETOOLONG;
+	/* "dumps/" must get the final mode too, not the parents' 0755. */
+	for (size_t n = strlen(buf); n > 1 && buf[n - 1] == '/'; n--)
+		buf[n - 1] = '\0';
 	for (p = buf + 1; *p; p++) {
 		if (*p != '/')
 			continue;
@@ -228,6 +231,17 @@ int dg_dumpdir_reserve(struct dg_dumpdir *dir, const char *prefix, time_t when, 
 			close(fd);
 			continue;
 		}
+		/* A cleaner may have unlinked our brand-new file between create and lock: then we hold a lock on
+		 * nothing. Make sure the name still refers to what we locked, else try the same name again. */
+		{
+			struct stat a, b;
+			if (fstat(fd, &a) < 0 || fstatat(dir->fd, slot->tmp_name, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+				close(fd);
+				n--;
+				continue;
+			}
+		}
 		slot->lock_fd = fd;
 		return 0;
 	}
@@ -285,9 +299,20 @@ int dg_dumpdir_commit(struct dg_dumpdir *dir, struct dg_dump_slot *slot, struct 
 			snprintf(slot->path, sizeof(slot->path), "%s/%s", dir->path, name);
 		}
 	}
-	if (r < 0)
+	if (r < 0) {
+		/* Keep it under a name the stale-temporary cleaner leaves alone: it may be the only copy. */
+		char kept_name[sizeof(slot->tmp_name)], kept_path[sizeof(slot->tmp_path)];
+
+		snprintf(kept_name, sizeof(kept_name), ".%s%s", slot->name, DG_DUMP_KEPT_SUFFIX);
+		snprintf(kept_path, sizeof(kept_path), "%s/%s", dir->path, kept_name);
+		if (rename_noreplace(dir->fd, tmp_name, kept_name) == 0) {
+			snprintf(tmp_path, sizeof(tmp_path), "%s", kept_path);
+			snprintf(slot->tmp_name, sizeof(slot->tmp_name), "%s", kept_name);
+			snprintf(slot->tmp_path, sizeof(slot->tmp_path), "%s", kept_path);
+		}
 		return dg_error_set_errno(err, r == -EEXIST ? DG_REFUSED : DG_FAILED, -r,
 					  "dump written but cannot be given a final name; it is kept as %s", tmp_path);
+	}
 	fsync(dir->fd);
 	if (slot->lock_fd >= 0) {
 		close(slot->lock_fd);

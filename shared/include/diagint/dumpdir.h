@@ -27,6 +27,7 @@ struct dg_dump_slot {
 
 #define DG_DUMP_EXT ".gcore"
 #define DG_DUMP_TMP_SUFFIX ".partial"
+#define DG_DUMP_KEPT_SUFFIX ".kept" /* a complete dump that could not be named; never cleaned */
 
 /* Open an existing directory. create=true makes it (mode 0700, parents too) when missing: used for the default
  * destination only, so that a mistyped --dump-dir is an error rather than a new directory. */
@@ -46,8 +47,8 @@ int dg_dumpdir_reserve(struct dg_dumpdir *dir, const char *prefix, time_t when, 
 		       struct dg_error *err);
 
 /* fsync the written temporary and give it its final name. If another writer took that name meanwhile, the next
- * free -N is used and slot->name/path change. On failure the temporary is kept and named in the message, because
- * the data in it may be the only copy of a crashed guest's memory. */
+ * free -N is used and slot->name/path change. On failure the data is kept as .NAME.kept (slot->tmp_path then
+ * names it, and so does the message), because it may be the only copy of a crashed guest's memory. */
 int dg_dumpdir_commit(struct dg_dumpdir *dir, struct dg_dump_slot *slot, struct dg_error *err);
 
 /* Drop a reservation and its temporary (capture failed or was never started). Safe to call twice. */
