@@ -99,6 +99,11 @@ const char *dg_dumpdir_path(const struct dg_dumpdir *dir)
 	return dir->path;
 }
 
+int dg_dumpdir_fd(const struct dg_dumpdir *dir)
+{
+	return dir->fd;
+}
+
 static void human_bytes(uint64_t n, char *buf, size_t len)
 {
 	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
@@ -138,9 +143,18 @@ int dg_dumpdir_check_space(struct dg_dumpdir *dir, uint64_t need, struct dg_erro
 
 static bool is_temporary(const char *name)
 {
-	size_t n = strlen(name), s = strlen(DG_DUMP_EXT DG_DUMP_TMP_SUFFIX);
+	static const char *const exts[] = { ".gcore", ".kdump", ".dmp", NULL };
+	size_t n = strlen(name), t = strlen(DG_DUMP_TMP_SUFFIX);
 
-	return name[0] == '.' && n > s && strcmp(name + n - s, DG_DUMP_EXT DG_DUMP_TMP_SUFFIX) == 0;
+	if (name[0] != '.' || n <= t || strcmp(name + n - t, DG_DUMP_TMP_SUFFIX) != 0)
+		return false;
+	for (int i = 0; exts[i]; i++) {
+		size_t e = strlen(exts[i]);
+		/* ".X.gcore.partial": a leading dot, a non-empty name, the extension, the suffix */
+		if (n > e + t + 1 && !strncmp(name + n - t - e, exts[i], e))
+			return true;
+	}
+	return false;
 }
 
 int dg_dumpdir_clean_stale(struct dg_dumpdir *dir)
@@ -185,7 +199,7 @@ static bool name_taken(struct dg_dumpdir *dir, const char *name)
 
 static int fill_paths(struct dg_dumpdir *dir, struct dg_dump_slot *slot, int n)
 {
-	int r = dg_dumpname_format(slot->prefix, slot->when, n, DG_DUMP_EXT, slot->name, sizeof(slot->name));
+	int r = dg_dumpname_format(slot->prefix, slot->when, n, slot->ext, slot->name, sizeof(slot->name));
 	if (r < 0)
 		return r;
 	snprintf(slot->tmp_name, sizeof(slot->tmp_name), ".%s%s", slot->name, DG_DUMP_TMP_SUFFIX);
@@ -197,11 +211,18 @@ static int fill_paths(struct dg_dumpdir *dir, struct dg_dump_slot *slot, int n)
 int dg_dumpdir_reserve(struct dg_dumpdir *dir, const char *prefix, time_t when, struct dg_dump_slot *slot,
 		       struct dg_error *err)
 {
+	return dg_dumpdir_reserve_ext(dir, prefix, NULL, when, slot, err);
+}
+
+int dg_dumpdir_reserve_ext(struct dg_dumpdir *dir, const char *prefix, const char *ext, time_t when,
+			   struct dg_dump_slot *slot, struct dg_error *err)
+{
 	char first[DG_DUMPNAME_MAX];
 
 	memset(slot, 0, sizeof(*slot));
 	slot->lock_fd = -1;
 	slot->when = when;
+	snprintf(slot->ext, sizeof(slot->ext), "%s", ext ? ext : DG_DUMP_EXT);
 	snprintf(slot->prefix, sizeof(slot->prefix), "%s", prefix);
 	for (int n = 0; n <= DG_DUMPNAME_SUFFIXES; n++) {
 		int fd;
@@ -289,7 +310,7 @@ int dg_dumpdir_commit(struct dg_dumpdir *dir, struct dg_dump_slot *slot, struct 
 	for (int n = 0; r == -EEXIST && n <= DG_DUMPNAME_SUFFIXES; n++) {
 		char name[DG_DUMPNAME_MAX];
 
-		if (dg_dumpname_format(slot->prefix, slot->when, n, DG_DUMP_EXT, name, sizeof(name)) < 0)
+		if (dg_dumpname_format(slot->prefix, slot->when, n, slot->ext, name, sizeof(name)) < 0)
 			break;
 		if (strcmp(name, slot->name) == 0)
 			continue;

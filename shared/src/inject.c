@@ -13,8 +13,11 @@
 #include <libvirt/virterror.h>
 
 #include "dg_config.h"
+#include "diagint/config.h"
 #include "diagint/dumpdir.h"
 #include "diagint/inject.h"
+#include "diagint/retention.h"
+#include "diagint/stream.h"
 
 static double now_ms(void)
 {
@@ -115,10 +118,10 @@ static void *dump_main(void *arg)
 	return NULL;
 }
 
-static int run_dump(virDomainPtr dom, const char *path, const struct dg_inject_opts *o, uint64_t ram,
-		    struct dg_error *err)
+static int run_dump(virDomainPtr dom, const char *path, unsigned format, const struct dg_inject_opts *o,
+		    uint64_t ram, struct dg_error *err)
 {
-	struct dump_job j = { .dom = dom, .path = path, .format = VIR_DOMAIN_CORE_DUMP_FORMAT_RAW };
+	struct dump_job j = { .dom = dom, .path = path, .format = format };
 	pthread_t th;
 	pthread_condattr_t ca;
 	double start = now_ms();
@@ -231,19 +234,167 @@ static void log_discard(void *ud, enum dg_log_level level, const char *msg)
 	(void)msg;
 }
 
+
+static int parse_format(const char *name, unsigned *ret)
+{
+	static const struct {
+		const char *name;
+		unsigned code;
+	} f[] = {
+		{ "elf", VIR_DOMAIN_CORE_DUMP_FORMAT_RAW },
+		{ "kdump-zlib", VIR_DOMAIN_CORE_DUMP_FORMAT_KDUMP_ZLIB },
+		{ "kdump-lzo", VIR_DOMAIN_CORE_DUMP_FORMAT_KDUMP_LZO },
+		{ "kdump-snappy", VIR_DOMAIN_CORE_DUMP_FORMAT_KDUMP_SNAPPY },
+		{ "win-dmp", VIR_DOMAIN_CORE_DUMP_FORMAT_WIN_DMP },
+	};
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (!strcmp(f[i].name, name)) {
+			*ret = f[i].code;
+			return 0;
+		}
+	return -1;
+}
+
+/* The FIFO lives on this host: it only works when libvirtd does too. */
+static bool uri_is_local(const char *uri)
+{
+	const char *p = strstr(uri, "://"), *end;
+
+	if (!p)
+		return true;
+	p += 3;
+	end = p + strcspn(p, "/?");
+	return end == p || (end - p == 9 && !strncmp(p, "localhost", 9));
+}
+
+/* Everything the capture needs, settled before the NMI. */
+struct plan {
+	struct dg_capture_policy policy;
+	const char *dest;
+	bool pipe;
+	bool stream;
+	unsigned vir_format;
+	const char *ext;
+	struct dg_dumpdir *dir;
+	struct dg_dump_slot slot;
+};
+
+static int plan_capture(const struct dg_inject_opts *o, struct dg_dump_record *rec, struct plan *pl,
+			const char *uri, struct dg_error *err)
+{
+	char prefix[DG_DUMPNAME_PREFIX_MAX + 1];
+	bool is_default = false;
+	int r;
+
+	dg_config_capture_policy(o->config, rec->domain, &pl->policy);
+	pl->dest = o->dest ? o->dest : o->dump_dir ? o->dump_dir : pl->policy.dest[0] ? pl->policy.dest : NULL;
+	if (!pl->dest) {
+		pl->dest = DG_DEFAULT_DUMP_DIR;
+		is_default = true;
+	}
+	if (o->format)
+		snprintf(pl->policy.format, sizeof(pl->policy.format), "%s", o->format);
+	if (parse_format(pl->policy.format, &pl->vir_format) < 0)
+		return dg_error_set(err, DG_USAGE, "unknown dump format '%s': use elf, kdump-zlib, kdump-lzo, "
+				    "kdump-snappy or win-dmp", pl->policy.format);
+	pl->ext = dg_dumpname_ext(pl->policy.format);
+	snprintf(rec->format, sizeof(rec->format), "%s", pl->policy.format);
+	snprintf(rec->dest, sizeof(rec->dest), "%s", pl->dest);
+	pl->pipe = pl->dest[0] == '|';
+	pl->stream = uri_is_local(uri);
+	dg_dumpname_prefix(rec->domain, prefix, sizeof(prefix));
+	if (pl->pipe) {
+		if (!pl->stream)
+			return dg_error_set(err, DG_USAGE, "a |COMMAND destination needs libvirt on this host, and %s is "
+					    "remote: use a directory both hosts see (e.g. NFS)", uri);
+		if (!pl->dest[1 + strspn(pl->dest + 1, " \t")])
+			return dg_error_set(err, DG_USAGE, "destination '|' has no command after the pipe");
+		/* The name it would have had, for DIAGINT_DUMP_NAME */
+		dg_dumpname_format(prefix, rec->requested.tv_sec, 0, pl->ext, rec->name, sizeof(rec->name));
+		return 0;
+	}
+	if (pl->dest[0] != '/')
+		return dg_error_set(err, DG_USAGE, "destination '%s' is relative: give an absolute directory (or "
+				    "|COMMAND)", pl->dest);
+	r = dg_dumpdir_open(pl->dest, is_default, &pl->dir, err);
+	if (r < 0)
+		return r;
+	r = dg_dumpdir_clean_stale(pl->dir);
+	if (r > 0 && o->log) {
+		char msg[PATH_MAX + 64];
+		snprintf(msg, sizeof(msg), "removed %d stale partial dump(s) from %s", r, pl->dest);
+		o->log(o->log_userdata, DG_LOG_INFO, msg);
+	}
+	r = dg_retention_flood_check(pl->dir, &pl->policy, prefix, rec->requested.tv_sec, err);
+	if (r < 0)
+		return r;
+	r = dg_dumpdir_reserve_ext(pl->dir, prefix, pl->ext, rec->requested.tv_sec, &pl->slot, err);
+	if (r < 0)
+		return r;
+	r = dg_retention_apply(pl->dir, &pl->policy, dg_inject_dump_bytes_needed(rec->ram_bytes), true, o->log,
+			       o->log_userdata, NULL, err);
+	if (r < 0)
+		return r;
+	snprintf(rec->name, sizeof(rec->name), "%s", pl->slot.name);
+	snprintf(rec->path, sizeof(rec->path), "%s", pl->slot.path);
+	return 0;
+}
+
+static int capture_stream(virDomainPtr dom, const struct dg_inject_opts *o, struct plan *pl,
+			  struct dg_dump_record *rec, struct dg_error *err)
+{
+	struct dg_stream_opts so = {
+		.format = pl->vir_format,
+		.convert_flattened = !pl->pipe && pl->vir_format != VIR_DOMAIN_CORE_DUMP_FORMAT_RAW &&
+				     pl->vir_format != VIR_DOMAIN_CORE_DUMP_FORMAT_WIN_DMP,
+		.expected_bytes = pl->vir_format == VIR_DOMAIN_CORE_DUMP_FORMAT_RAW ? rec->ram_bytes : 0,
+		.cancel = o->cancel,
+		.log = o->log,
+		.log_userdata = o->log_userdata,
+	};
+	struct dg_stream_result res;
+	struct dg_sink *sink = NULL;
+	int r;
+
+	if (pl->pipe) {
+		char e_dom[300], e_uuid[64], e_name[DG_DUMPNAME_MAX + 32], e_trig[64], e_fmt[48];
+		char *env[] = { e_dom, e_uuid, e_name, e_trig, e_fmt, NULL };
+
+		snprintf(e_dom, sizeof(e_dom), "DIAGINT_DOMAIN=%s", rec->domain);
+		snprintf(e_uuid, sizeof(e_uuid), "DIAGINT_UUID=%s", rec->uuid);
+		snprintf(e_name, sizeof(e_name), "DIAGINT_DUMP_NAME=%s", rec->name);
+		snprintf(e_trig, sizeof(e_trig), "DIAGINT_TRIGGER=%s", rec->trigger);
+		snprintf(e_fmt, sizeof(e_fmt), "DIAGINT_FORMAT=%s", rec->format);
+		r = dg_sink_command_new(pl->dest + 1, env, pl->policy.stall_timeout, o->log, o->log_userdata, &sink,
+					err);
+	} else {
+		r = dg_sink_file_new(pl->slot.lock_fd, pl->policy.sparse, pl->slot.tmp_path, &sink, err);
+	}
+	if (r < 0)
+		return r;
+	r = dg_stream_dump(dom, sink, &so, &res, err);
+	dg_sink_free(sink);
+	if (r < 0)
+		return r;
+	rec->size = res.bytes;
+	rec->converted = so.convert_flattened;
+	rec->sparse = !pl->pipe && pl->policy.sparse;
+	snprintf(rec->sha256, sizeof(rec->sha256), "%s", res.sha256);
+	return 0;
+}
+
 int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts *opts, struct dg_dump_record *rec,
 	      struct dg_error *err)
 {
 	struct dg_inject_opts o = *opts;
 	struct waiter w = { .crash_detail = -1 };
-	struct dg_dumpdir *dir = NULL;
-	struct dg_dump_slot slot = { .lock_fd = -1 };
+	struct plan pl = { .slot = { .lock_fd = -1 } };
 	virDomainPtr dom = NULL;
 	pthread_condattr_t ca;
 	int state = 0, cb = -1, r;
 	bool written = false;
 	double t, t_total = now_ms();
-	char prefix[DG_DUMPNAME_PREFIX_MAX + 1];
 
 	if (!o.log)
 		o.log = log_discard;
@@ -282,25 +433,10 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 
 	/* Preconditions first: after the NMI there is no way back. */
 	if (o.capture) {
-		uint64_t need = dg_inject_dump_bytes_needed(rec->ram_bytes);
-		int removed;
-
 		t = now_ms();
-		r = dg_dumpdir_open(o.dump_dir ? o.dump_dir : DG_DEFAULT_DUMP_DIR, o.dump_dir == NULL, &dir, err);
+		r = plan_capture(&o, rec, &pl, dg_lv_uri(lv), err);
 		if (r < 0)
 			goto out;
-		removed = dg_dumpdir_clean_stale(dir);
-		if (removed > 0)
-			logf_(&o, DG_LOG_INFO, "removed %d stale partial dump(s) from %s", removed, dg_dumpdir_path(dir));
-		dg_dumpname_prefix(rec->domain, prefix, sizeof(prefix));
-		r = dg_dumpdir_reserve(dir, prefix, rec->requested.tv_sec, &slot, err);
-		if (r < 0)
-			goto out;
-		r = dg_dumpdir_check_space(dir, need, err);
-		if (r < 0)
-			goto out;
-		snprintf(rec->name, sizeof(rec->name), "%s", slot.name);
-		snprintf(rec->path, sizeof(rec->path), "%s", slot.path);
 		dg_record_step(rec, "precheck", now_ms() - t);
 	}
 
@@ -341,7 +477,7 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 				deadline.tv_sec++;
 				deadline.tv_nsec -= 1000000000L;
 			}
-			while (!w.crashed && !w.stopped)
+			while (!w.crashed && !w.stopped && !(o.cancel && *o.cancel))
 				if (pthread_cond_timedwait(&w.cond, &w.lock, &deadline) == ETIMEDOUT)
 					break;
 		}
@@ -373,41 +509,64 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 	}
 
 	if (o.capture) {
+		int before = -1;
+
+		virDomainGetState(dom, &before, NULL, 0);
 		t = now_ms();
-		r = run_dump(dom, slot.tmp_path, &o, rec->ram_bytes, err);
-		if (r < 0)
+		if (pl.stream) {
+			r = capture_stream(dom, &o, &pl, rec, err);
+		} else {
+			/* Remote libvirt writes the file on its own host; we can only check what we see of it. */
+			r = run_dump(dom, pl.slot.tmp_path, pl.vir_format, &o, rec->ram_bytes, err);
+			if (r == 0 && pl.vir_format == VIR_DOMAIN_CORE_DUMP_FORMAT_RAW)
+				r = verify_dump(pl.slot.tmp_path, rec->ram_bytes, err);
+		}
+		if (r < 0) {
+			int now_state = -1, reason = 0;
+			/* libvirt resumes a guest it paused for a failed dump; make sure, it must never stay paused. */
+			if (before == VIR_DOMAIN_RUNNING && virDomainGetState(dom, &now_state, &reason, 0) == 0 &&
+			    now_state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_DUMP && virDomainResume(dom) == 0)
+				logf_(&o, DG_LOG_WARNING, "resumed domain %s, left paused by the failed dump", rec->domain);
 			goto out;
+		}
 		dg_record_step(rec, "dump", now_ms() - t);
-		r = verify_dump(slot.tmp_path, rec->ram_bytes, err);
-		if (r < 0)
-			goto out;
-		written = true;
-		t = now_ms();
-		r = dg_hash_file(slot.tmp_path, rec->sha256, &rec->size, &rec->allocated, err);
-		if (r < 0)
-			goto out;
-		dg_record_step(rec, "hash", now_ms() - t);
-		t = now_ms();
-		r = dg_dumpdir_commit(dir, &slot, err);
-		if (r < 0)
-			goto out;
+		if (!pl.pipe) {
+			struct stat st;
+
+			written = true;
+			t = now_ms();
+			/* The stream's hash is the file's, except where the file is not the stream (kdump converted,
+			 * remote writes): then read the file. */
+			if (!pl.stream || rec->converted) {
+				r = dg_hash_file(pl.slot.tmp_path, rec->sha256, &rec->size, &rec->allocated, err);
+				if (r < 0)
+					goto out;
+				dg_record_step(rec, "hash", now_ms() - t);
+			} else if (fstat(pl.slot.lock_fd, &st) == 0) {
+				rec->size = (uint64_t)st.st_size;
+				rec->allocated = (uint64_t)st.st_blocks * 512;
+			}
+			t = now_ms();
+			r = dg_dumpdir_commit(pl.dir, &pl.slot, err);
+			if (r < 0)
+				goto out;
+			snprintf(rec->name, sizeof(rec->name), "%s", pl.slot.name);
+			snprintf(rec->path, sizeof(rec->path), "%s", pl.slot.path);
+			dg_record_step(rec, "commit", now_ms() - t);
+		}
 		rec->captured = true;
-		snprintf(rec->name, sizeof(rec->name), "%s", slot.name);
-		snprintf(rec->path, sizeof(rec->path), "%s", slot.path);
-		dg_record_step(rec, "commit", now_ms() - t);
 	}
 	dg_record_step(rec, "total", now_ms() - t_total);
 
-	if (rec->captured) {
+	if (rec->captured && pl.dir) {
 		char sidecar[DG_DUMPNAME_MAX + 8];
 		json_object *j = dg_record_to_json(rec);
 		const char *text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-
 		struct dg_error serr = { 0 };
 
 		snprintf(sidecar, sizeof(sidecar), "%s.json", rec->name);
 		/* The dump is complete and named: a missing sidecar is worth a warning, not a failed capture. */
-		if (dg_dumpdir_write_file(dir, sidecar, text, strlen(text), &serr) < 0)
+		if (dg_dumpdir_write_file(pl.dir, sidecar, text, strlen(text), &serr) < 0)
 			logf_(&o, DG_LOG_WARNING, "%s; the dump itself is complete at %s", serr.message, rec->path);
 		json_object_put(j);
 	}
@@ -417,19 +576,20 @@ out:
 		virConnectDomainEventDeregisterAny(dg_lv_conn(lv), cb);
 	/* A complete dump that failed later (hash, commit) is kept: it may be the only copy of a crashed guest's
 	 * memory. Anything earlier is a reservation or a partial write that must never look like a dump. */
-	if (r < 0 && written && slot.tmp_name[0]) {
-		if (err && !strstr(err->message, slot.tmp_path)) {
+	if (r < 0 && written && pl.slot.tmp_name[0]) {
+		if (err && !strstr(err->message, pl.slot.tmp_path)) {
 			size_t n = strlen(err->message);
-			snprintf(err->message + n, sizeof(err->message) - n, " (the dump is kept as %s)", slot.tmp_path);
+			snprintf(err->message + n, sizeof(err->message) - n, " (the dump is kept as %s)",
+				 pl.slot.tmp_path);
 		}
-	} else if (r < 0) {
-		dg_dumpdir_abort(dir, &slot);
+	} else if (r < 0 && pl.dir) {
+		dg_dumpdir_abort(pl.dir, &pl.slot);
 	}
-	if (slot.lock_fd >= 0)
-		close(slot.lock_fd);
+	if (pl.slot.lock_fd >= 0)
+		close(pl.slot.lock_fd);
 	if (dom)
 		virDomainFree(dom);
-	dg_dumpdir_free(dir);
+	dg_dumpdir_free(pl.dir);
 	pthread_cond_destroy(&w.cond);
 	pthread_mutex_destroy(&w.lock);
 	return r;

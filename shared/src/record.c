@@ -85,6 +85,10 @@ json_object *dg_record_to_json(const struct dg_dump_record *rec)
 		add_str(dump, "name", rec->name);
 		add_str(dump, "path", rec->path);
 		add_str(dump, "format", rec->format);
+		add_str(dump, "destination", rec->dest);
+		json_object_object_add(dump, "sparse", json_object_new_boolean(rec->sparse));
+		if (strncmp(rec->format, "kdump", 5) == 0)
+			json_object_object_add(dump, "flattened", json_object_new_boolean(!rec->converted));
 		json_object_object_add(dump, "size", json_object_new_int64((int64_t)rec->size));
 		json_object_object_add(dump, "allocated", json_object_new_int64((int64_t)rec->allocated));
 		add_str(dump, "sha256", rec->sha256);

@@ -21,6 +21,7 @@ struct dg_dump_slot {
 	char tmp_name[DG_DUMPNAME_MAX + 16]; /* .NAME.partial while being written */
 	char tmp_path[PATH_MAX];
 	char prefix[DG_DUMPNAME_PREFIX_MAX + 1];
+	char ext[8];                         /* ".gcore", ".kdump", ".dmp" */
 	time_t when;
 	int lock_fd;                         /* open on the temporary file; its flock marks it live */
 };
@@ -34,6 +35,8 @@ struct dg_dump_slot {
 int dg_dumpdir_open(const char *path, bool create, struct dg_dumpdir **ret, struct dg_error *err);
 void dg_dumpdir_free(struct dg_dumpdir *dir);
 const char *dg_dumpdir_path(const struct dg_dumpdir *dir);
+/* The open directory, for *at() calls; owned by dir. */
+int dg_dumpdir_fd(const struct dg_dumpdir *dir);
 
 /* Fail with DG_REFUSED unless the filesystem has `need` bytes (and two inodes) available to us. */
 int dg_dumpdir_check_space(struct dg_dumpdir *dir, uint64_t need, struct dg_error *err);
@@ -45,6 +48,9 @@ int dg_dumpdir_clean_stale(struct dg_dumpdir *dir);
  * and -1..-9 are all taken (nothing is written then); DG_USAGE when the directory is not writable. */
 int dg_dumpdir_reserve(struct dg_dumpdir *dir, const char *prefix, time_t when, struct dg_dump_slot *slot,
 		       struct dg_error *err);
+/* Same with another extension (see dg_dumpname_ext); NULL means ".gcore". */
+int dg_dumpdir_reserve_ext(struct dg_dumpdir *dir, const char *prefix, const char *ext, time_t when,
+			   struct dg_dump_slot *slot, struct dg_error *err);
 
 /* fsync the written temporary and give it its final name. If another writer took that name meanwhile, the next
  * free -N is used and slot->name/path change. On failure the data is kept as .NAME.kept (slot->tmp_path then

@@ -1,25 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 
 #include "diagint/error.h"
+#include "diagint/log.h"
 #include "diagint/lv.h"
 #include "diagint/record.h"
 
 /* The libvirt path: NMI a guest, wait for its panic, capture its memory as an ELF64 .gcore. Shared by
  * `diagint inject`, `diagint capture`, the watcher and the collectd plugin. */
 
-enum dg_log_level {
-	DG_LOG_INFO,
-	DG_LOG_WARNING,
-	DG_LOG_PROGRESS, /* repeated status of long work; a terminal may redraw it in place */
-};
-
-typedef void (*dg_log_fn)(void *userdata, enum dg_log_level level, const char *message);
+struct dg_config;
 
 struct dg_inject_opts {
-	const char *dump_dir; /* NULL: the default destination, created when missing */
+	const char *dest;     /* a directory or "|COMMAND"; NULL: dump_dir, then the configuration, then the default */
+	const char *dump_dir; /* the directory-only spelling (--dump-dir) */
+	const char *format;   /* elf (default), kdump-zlib, kdump-lzo, kdump-snappy, win-dmp; NULL: configuration */
+	const struct dg_config *config; /* retention, flood limit, per-domain overrides; NULL: built-in defaults */
+	volatile sig_atomic_t *cancel;  /* set (e.g. by SIGINT) to abort a capture: nothing is kept */
 	bool nmi;             /* false: capture only, no interrupt */
 	bool capture;         /* false: interrupt only (--no-capture) */
 	double timeout;       /* seconds to wait for CRASHED after the NMI */

@@ -33,6 +33,9 @@ struct dg_dump_record {
 	bool panic_seen;
 	char panic_event[64];      /* how the panic was seen: "crashed/panicked", "already crashed", "" */
 	bool captured;
+	char dest[1024];           /* the destination: a directory, or "|COMMAND" */
+	bool sparse;               /* zero pages left as holes */
+	bool converted;            /* kdump: makedumpfile's flattened stream written as a normal kdump file */
 	char format[16];
 	char name[DG_DUMPNAME_MAX];
 	char path[PATH_MAX];

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "diagint/error.h"
+
+/* /etc/diagint/diagint.conf: INI-style, parsed with inih. Sections:
+ *   [capture]        defaults for every capture
+ *   [domain:NAME]    overrides for one domain (only the keys it sets)
+ * Unknown sections, unknown keys and bad values are errors naming file, line and key. */
+
+#define DG_CONFIG_DEFAULT_PATH "/etc/diagint/diagint.conf"
+
+/* A size limit given as bytes ("10G") or as a share of the filesystem ("15%"). */
+struct dg_size_limit {
+	bool set;
+	bool is_percent;
+	uint64_t bytes;
+	double percent;
+};
+
+struct dg_capture_policy {
+	char dest[1024];            /* directory or "|COMMAND"; "" = the built-in default directory */
+	char format[16];            /* elf, kdump-zlib, kdump-lzo, kdump-snappy, win-dmp */
+	bool sparse;                /* zero pages become holes */
+	struct dg_size_limit max_use;   /* dumps in the directory may use at most this */
+	struct dg_size_limit keep_free; /* leave at least this free on the filesystem */
+	unsigned flood_limit;       /* at most this many dumps per domain per flood_window; 0 = no limit */
+	unsigned flood_window;      /* seconds */
+	double stall_timeout;       /* seconds a |COMMAND may stop reading before it is killed */
+};
+
+struct dg_config;
+
+/* path NULL: DG_CONFIG_DEFAULT_PATH, and a missing file means built-in defaults. A path given explicitly
+ * must exist. */
+int dg_config_load(const char *path, struct dg_config **ret, struct dg_error *err);
+/* Parse configuration text (tests, --config -). `name` is used in messages. */
+int dg_config_parse_string(const char *text, const char *name, struct dg_config **ret, struct dg_error *err);
+void dg_config_free(struct dg_config *cfg);
+/* The file the configuration came from, or NULL for built-in defaults. */
+const char *dg_config_path(const struct dg_config *cfg);
+
+/* Built-in defaults, [capture], then [domain:NAME] for this domain. cfg may be NULL (defaults only). */
+void dg_config_capture_policy(const struct dg_config *cfg, const char *domain, struct dg_capture_policy *ret);
+
+/* Value parsers, shared with plugins that read their host tool's configuration. All return 0 or -EINVAL. */
+int dg_config_parse_size(const char *text, uint64_t *ret);              /* 123, 10K, 512M, 2G, 1T (1024-based) */
+int dg_config_parse_limit(const char *text, struct dg_size_limit *ret); /* a size or "N%" */
+int dg_config_parse_bool(const char *text, bool *ret);
+int dg_config_parse_seconds(const char *text, double *ret);             /* 30, 2.5, 10s, 5m, 1h, 1d */
+
+/* Bytes a limit means on a filesystem of fs_size bytes. */
+uint64_t dg_size_limit_bytes(const struct dg_size_limit *l, uint64_t fs_size);

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "diagint/dumpstore.h"
+#include "diagint/retention.h"
+
+static void human(uint64_t n, char *buf, size_t len)
+{
+	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+/* Which limit is broken, if any, for a capture of `need` bytes; text for the message. */
+static const char *violation(const struct dg_capture_policy *p, uint64_t fs_size, uint64_t fs_free, uint64_t usage,
+			     uint64_t need, char *why, size_t len)
+{
+	uint64_t keep = dg_size_limit_bytes(&p->keep_free, fs_size);
+	uint64_t cap = dg_size_limit_bytes(&p->max_use, fs_size);
+	char a[32], b[32], c[32];
+
+	if (fs_free < need) {
+		human(need, a, sizeof(a));
+		human(fs_free, b, sizeof(b));
+		snprintf(why, len, "not enough room for the dump: it needs %s, %s free", a, b);
+		return why;
+	}
+	if (p->keep_free.set && fs_free - need < keep) {
+		human(need, a, sizeof(a));
+		human(fs_free, b, sizeof(b));
+		human(keep, c, sizeof(c));
+		snprintf(why, len, "not enough room for the dump: it needs %s, %s free, and KeepFree keeps %s free", a,
+			 b, c);
+		return why;
+	}
+	if (p->max_use.set && usage + need > cap) {
+		human(need, a, sizeof(a));
+		human(usage, b, sizeof(b));
+		human(cap, c, sizeof(c));
+		snprintf(why, len, "MaxUse %s would be exceeded: dumps use %s and this one needs %s", c, b, a);
+		return why;
+	}
+	return NULL;
+}
+
+int dg_retention_apply(struct dg_dumpdir *dir, const struct dg_capture_policy *p, uint64_t need, bool evict,
+		       dg_log_fn log, void *ud, struct dg_retention_result *ret, struct dg_error *err)
+{
+	struct dg_dump_list list = { 0 };
+	struct dg_retention_result res = { 0 };
+	struct statvfs st;
+	char why[512];
+	size_t next = 0;
+	int r;
+
+	if (fstatvfs(dg_dumpdir_fd(dir), &st) < 0)
+		return dg_error_set_errno(err, DG_FAILED, errno, "cannot read free space of %s", dg_dumpdir_path(dir));
+	res.fs_size = (uint64_t)st.f_blocks * st.f_frsize;
+	res.fs_free = (uint64_t)st.f_bavail * st.f_frsize;
+	r = dg_dumpstore_scan(dg_dumpdir_fd(dir), dg_dumpdir_path(dir), &list, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < list.n; i++)
+		res.usage += list.v[i].allocated;
+
+	/* Oldest first, whatever the domain: the newest evidence is what an operator is about to look at. */
+	while (violation(p, res.fs_size, res.fs_free, res.usage, need, why, sizeof(why)) && evict && next < list.n) {
+		struct dg_dump_entry *e = &list.v[next++];
+		struct dg_error rerr = { 0 };
+
+		if (dg_dumpstore_remove(dg_dumpdir_fd(dir), e->name, &rerr) < 0) {
+			if (log)
+				log(ud, DG_LOG_WARNING, rerr.message);
+			continue;
+		}
+		res.evicted++;
+		res.freed += e->allocated;
+		res.usage -= e->allocated;
+		/* Re-read rather than add: the filesystem may free blocks lazily (NFS, btrfs). */
+		if (fstatvfs(dg_dumpdir_fd(dir), &st) == 0)
+			res.fs_free = (uint64_t)st.f_bavail * st.f_frsize;
+		else
+			res.fs_free += e->allocated;
+		if (log) {
+			char msg[DG_DUMPNAME_MAX + 128];
+			snprintf(msg, sizeof(msg), "retention: removed %s/%s to make room", dg_dumpdir_path(dir),
+				 e->name);
+			log(ud, DG_LOG_INFO, msg);
+		}
+	}
+	r = 0;
+	if (violation(p, res.fs_size, res.fs_free, res.usage, need, why, sizeof(why)))
+		r = dg_error_set(err, DG_REFUSED, "%s in %s%s; free space there, raise the limit (MaxUse/KeepFree in "
+				 "diagint.conf) or choose another destination",
+				 why, dg_dumpdir_path(dir), evict && list.n ? " even after removing every older dump" : "");
+	dg_dump_list_free(&list);
+	if (ret)
+		*ret = res;
+	return r;
+}
+
+int dg_retention_flood_check(struct dg_dumpdir *dir, const struct dg_capture_policy *p, const char *prefix,
+			     time_t now, struct dg_error *err)
+{
+	struct dg_dump_list list = { 0 };
+	unsigned count = 0;
+	const char *newest = NULL;
+	int r;
+
+	if (!p->flood_limit)
+		return 0;
+	r = dg_dumpstore_scan(dg_dumpdir_fd(dir), dg_dumpdir_path(dir), &list, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < list.n; i++) {
+		const struct dg_dump_entry *e = &list.v[i];
+		if (strcmp(e->prefix, prefix) != 0 || e->stamp + (time_t)p->flood_window <= now)
+			continue;
+		count++;
+		newest = e->name;
+	}
+	if (count >= p->flood_limit)
+		r = dg_error_set(err, DG_REFUSED,
+				 "flood limit: %s already has %u dump(s) from the last %u s in %s (newest %s; FloodLimit "
+				 "%u); wait, remove some with 'diagint dumps remove', or raise FloodLimit",
+				 prefix, count, p->flood_window, dg_dumpdir_path(dir), newest, p->flood_limit);
+	dg_dump_list_free(&list);
+	return r;
+}
