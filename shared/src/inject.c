@@ -477,9 +477,24 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 				deadline.tv_sec++;
 				deadline.tv_nsec -= 1000000000L;
 			}
-			while (!w.crashed && !w.stopped && !(o.cancel && *o.cancel))
-				if (pthread_cond_timedwait(&w.cond, &w.lock, &deadline) == ETIMEDOUT)
+			/* Wake up now and then: a signal handler can only set the cancel flag, not signal us. */
+			while (!w.crashed && !w.stopped && !(o.cancel && *o.cancel)) {
+				struct timespec slice, nowts;
+
+				clock_gettime(CLOCK_MONOTONIC, &nowts);
+				slice = nowts;
+				slice.tv_nsec += 200000000L;
+				if (slice.tv_nsec >= 1000000000L) {
+					slice.tv_sec++;
+					slice.tv_nsec -= 1000000000L;
+				}
+				if (slice.tv_sec > deadline.tv_sec ||
+				    (slice.tv_sec == deadline.tv_sec && slice.tv_nsec > deadline.tv_nsec))
+					slice = deadline;
+				if (pthread_cond_timedwait(&w.cond, &w.lock, &slice) == ETIMEDOUT &&
+				    slice.tv_sec == deadline.tv_sec && slice.tv_nsec == deadline.tv_nsec)
 					break;
+			}
 		}
 		pthread_mutex_unlock(&w.lock);
 		dg_record_step(rec, "wait_panic", now_ms() - t);
@@ -508,6 +523,10 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 		}
 	}
 
+	if (o.capture && o.cancel && *o.cancel) {
+		r = dg_error_set(err, DG_FAILED, "interrupted before the capture; nothing was written");
+		goto out;
+	}
 	if (o.capture) {
 		int before = -1;
 

@@ -182,7 +182,7 @@ static int cmd_finish(struct dg_sink *s, struct dg_error *err)
 	while (!reap(c, false)) {
 		struct pollfd fd = { .fd = c->out, .events = POLLIN };
 		if (now() > deadline) {
-			kill(c->pid, SIGKILL);
+			kill(-c->pid, SIGKILL);
 			reap(c, true);
 			return dg_error_set(err, DG_FAILED,
 					    "destination command '%s' did not exit within %.3g s after the dump ended; "
@@ -215,14 +215,16 @@ static void cmd_abort(struct dg_sink *s)
 		c->in = -1;
 	}
 	if (!reap(c, false)) {
-		kill(c->pid, SIGTERM);
+		kill(-c->pid, SIGTERM);
 		for (int i = 0; i < 100 && !reap(c, false); i++)
 			usleep(10000);
 		if (!reap(c, false)) {
-			kill(c->pid, SIGKILL);
+			kill(-c->pid, SIGKILL);
 			reap(c, true);
 		}
 	}
+	/* The shell may be gone while what it started still runs. */
+	kill(-c->pid, SIGKILL);
 	if (c->out >= 0)
 		drain_output(c);
 }
@@ -302,6 +304,8 @@ int dg_sink_command_new(const char *command, char *const env[], double stall_tim
 	}
 	if (c->pid == 0) {
 		sigset_t none;
+		/* Its own process group, so that stopping it stops whatever the shell started too. */
+		setpgid(0, 0);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);

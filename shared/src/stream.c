@@ -93,6 +93,19 @@ static void progress(const struct dg_stream_opts *o, uint64_t bytes, double elap
 	o->log(o->log_userdata, DG_LOG_PROGRESS, msg);
 }
 
+static void check_cancel(const struct dg_stream_opts *o, virDomainPtr dom, struct dg_sink *sink,
+			 struct dg_stream_result *res, bool *failed, struct dg_error *first)
+{
+	if (!o->cancel || !*o->cancel || *failed || res->cancelled)
+		return;
+	res->cancelled = true;
+	*failed = true;
+	dg_error_set(first, DG_FAILED, "capture interrupted; nothing was kept");
+	dg_sink_abort(sink);
+	/* Memory-only dumps may refuse to abort: then we drain until libvirt is done. */
+	virDomainAbortJob(dom);
+}
+
 int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_stream_opts *o,
 		   struct dg_stream_result *ret, struct dg_error *err)
 {
@@ -152,14 +165,7 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 			r = dg_error_set_errno(err, DG_FAILED, errno, "poll");
 			break;
 		}
-		if (o->cancel && *o->cancel && !failed && !res.cancelled) {
-			res.cancelled = true;
-			failed = true;
-			dg_error_set(&first, DG_FAILED, "capture interrupted; nothing was kept");
-			dg_sink_abort(sink);
-			/* Memory-only dumps may refuse to abort: then we drain until libvirt is done. */
-			virDomainAbortJob(dom);
-		}
+		check_cancel(o, dom, sink, &res, &failed, &first);
 		if (fds[0].revents & POLLIN)
 			dump_done = true;
 		if (!writer_gone && (fds[1].revents & (POLLIN | POLLHUP))) {
@@ -177,6 +183,8 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 					break;
 				}
 				res.bytes += (uint64_t)n;
+				/* The FIFO may never run dry while libvirt writes: look at the cancel flag per chunk. */
+				check_cancel(o, dom, sink, &res, &failed, &first);
 				if (failed)
 					continue; /* draining: libvirt must finish, the bytes go nowhere */
 				EVP_DigestUpdate(md, buf, (size_t)n);
