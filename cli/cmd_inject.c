@@ -5,9 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
 #include "cli.h"
 #include "dg_config.h"
+#include "diagint/config.h"
 #include "diagint/inject.h"
+#include <signal.h>
+#include <unistd.h>
 
 #define MAX_TIMEOUT 86400.0
 
@@ -15,11 +19,22 @@ static void common_options_help(void)
 {
 	printf("  -c, --connect URI     libvirt URI (default: $LIBVIRT_DEFAULT_URI, then libvirt's default,\n"
 	       "                        qemu:///system as root)\n"
-	       "  -d, --dump-dir DIR    directory for the dump (default %s, created if missing;\n"
-	       "                        a DIR you name must exist). On a remote URI it is a path on that host.\n"
+	       "  -D, --dest DEST       where the dump goes: a directory (any mount: local disk, NFS), or\n"
+	       "                        '|COMMAND' to stream it into the standard input of /bin/sh -c COMMAND,\n"
+	       "                        which gets DIAGINT_DOMAIN, DIAGINT_UUID, DIAGINT_DUMP_NAME,\n"
+	       "                        DIAGINT_TRIGGER and DIAGINT_FORMAT in its environment\n"
+	       "  -d, --dump-dir DIR    the same, directory only\n"
+	       "                        Default: Destination= in the configuration, else %s\n"
+	       "                        (created if missing; a directory you name must exist)\n"
+	       "  -f, --format F        elf (default: ELF64 .gcore, zero pages left as holes), kdump-zlib\n"
+	       "                        (.kdump, written as a normal kdump-compressed file; to a |COMMAND in\n"
+	       "                        makedumpfile's flattened form), kdump-lzo, kdump-snappy (when QEMU\n"
+	       "                        has them), win-dmp (Windows guests)\n"
+	       "      --config FILE     configuration (default %s if it exists)\n"
+	       "  -q, --quiet           no progress or informational messages\n"
 	       "  -j, --json            print the whole record as JSON instead of the dump path\n"
 	       "  -h, --help            this help\n",
-	       DG_DEFAULT_DUMP_DIR);
+	       DG_DEFAULT_DUMP_DIR, DG_CONFIG_DEFAULT_PATH);
 }
 
 static void naming_help(void)
@@ -29,7 +44,10 @@ static void naming_help(void)
 	       "nothing is written and the command fails with status 6. In DOMAIN, bytes other than letters,\n"
 	       "digits and . _ + - become '_', and leading dots become '_', so no name leaves DIR. The dump is\n"
 	       "written as .NAME.partial and renamed when complete and flushed; NAME.gcore.json beside it records\n"
-	       "domain, host, time, trigger, panic, size, sha256, vCPUs, RAM, versions and step timings.\n\n");
+	       "domain, host, time, trigger, panic, size, sha256, vCPUs, RAM, versions and step timings.\n"
+	       "Before the capture, retention (MaxUse, KeepFree) and the per-domain flood limit of the\n"
+	       "configuration apply: the oldest dumps are removed to make room, or the capture is refused\n"
+	       "(status 6). Ctrl-C stops a capture; nothing is kept and the guest is left as it was.\n\n");
 }
 
 void dg_cmd_inject_help(void)
@@ -69,11 +87,29 @@ void dg_cmd_capture_help(void)
 	dg_cli_print_exit_statuses();
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static void quiet_log(void *userdata, enum dg_log_level level, const char *message)
+{
+	if (level == DG_LOG_WARNING)
+		dg_cli_log(userdata, level, message);
+}
+
 static int run(int argc, char **argv, bool nmi)
 {
 	static const struct option longopts[] = {
 		{ "connect", required_argument, NULL, 'c' },
 		{ "dump-dir", required_argument, NULL, 'd' },
+		{ "dest", required_argument, NULL, 'D' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "config", required_argument, NULL, 'C' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "no-capture", no_argument, NULL, 'n' },
@@ -87,19 +123,33 @@ static int run(int argc, char **argv, bool nmi)
 	struct dg_dump_record rec;
 	struct dg_error err = { 0 };
 	struct dg_lv *lv = NULL;
-	const char *uri = NULL;
+	struct dg_config *cfg = NULL;
+	const char *uri = NULL, *config_path = NULL;
+	struct sigaction sa = { .sa_handler = on_interrupt };
 	bool json = false;
 	int c, r;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, nmi ? "+c:d:jt:nh" : "+c:d:jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, nmi ? "+c:d:D:f:qjt:nh" : "+c:d:D:f:qjh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			uri = optarg;
 			break;
 		case 'd':
 			o.dump_dir = optarg;
+			break;
+		case 'D':
+			o.dest = optarg;
+			break;
+		case 'f':
+			o.format = optarg;
+			break;
+		case 'C':
+			config_path = optarg;
+			break;
+		case 'q':
+			o.log = quiet_log;
 			break;
 		case 'j':
 			json = true;
@@ -129,15 +179,46 @@ static int run(int argc, char **argv, bool nmi)
 		return dg_cli_usage_error(cmd, "missing DOMAIN (a name, UUID or id)");
 	if (optind + 1 < argc)
 		return dg_cli_usage_error(cmd, "one DOMAIN at a time; unexpected '%s'", argv[optind + 1]);
-	if (!o.capture && o.dump_dir)
-		return dg_cli_usage_error(cmd, "--dump-dir and --no-capture contradict each other");
+	if (!o.capture && (o.dump_dir || o.dest || o.format))
+		return dg_cli_usage_error(cmd, "--no-capture contradicts --dump-dir, --dest and --format");
+	if (o.dump_dir && o.dest)
+		return dg_cli_usage_error(cmd, "give either --dest or --dump-dir, not both");
+	if (o.format && !dg_dumpname_ext(o.format))
+		return dg_cli_usage_error(cmd, "unknown --format '%s': use elf, kdump-zlib, kdump-lzo, kdump-snappy "
+					  "or win-dmp", o.format);
 
-	dg_record_init(&rec, o.trigger);
-	r = dg_lv_open(uri, &lv, &err);
+	r = dg_config_load(config_path, &cfg, &err);
 	if (r < 0)
 		return dg_cli_fail(&err);
+	o.config = cfg;
+	/* Ctrl-C must not leave a half dump, or a paused guest: the core stops cleanly when asked. */
+	o.cancel = &interrupted;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Who may, who did: PAM decides as the person behind the command; the decision and the outcome go to the
+	 * audit log (authz.h). */
+	char target[300];
+	struct dg_authz az;
+
+	snprintf(target, sizeof(target), "libvirt:%s", argv[optind]);
+	r = dg_authz_begin(&az, cmd, target, &err);
+	if (r < 0) {
+		dg_config_free(cfg);
+		return dg_cli_fail(&err);
+	}
+	dg_record_init(&rec, o.trigger);
+	r = dg_lv_open(uri, &lv, &err);
+	if (r < 0) {
+		dg_config_free(cfg);
+		dg_authz_end_dump(&az, r, &err, NULL);
+		return dg_cli_fail(&err);
+	}
 	r = dg_inject(lv, argv[optind], &o, &rec, &err);
 	dg_lv_free(lv);
+	dg_config_free(cfg);
+	dg_authz_end_dump(&az, r, &err, &rec);
 	if (r < 0)
 		return dg_cli_fail(&err);
 
@@ -146,7 +227,11 @@ static int run(int argc, char **argv, bool nmi)
 		puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(j);
 	} else if (rec.captured) {
-		puts(rec.path);
+		/* A |COMMAND has no path: name the dump and where it went. */
+		if (rec.path[0])
+			puts(rec.path);
+		else
+			printf("%s %s\n", rec.name, rec.dest);
 	}
 	if (!rec.captured && !json)
 		fprintf(stderr, "%s: NMI sent to %s; %s\n", dg_cli_prog, rec.domain,

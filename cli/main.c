@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "authz.h"
 #include "cli.h"
 #include "dg_config.h"
 
@@ -17,6 +18,13 @@ static const struct dg_cli_command commands[] = {
 	  dg_cmd_inject_help },
 	{ "capture", "capture a libvirt guest's memory as an ELF64 .gcore, without an NMI", dg_cmd_capture,
 	  dg_cmd_capture_help },
+	{ "dumps", "list, inspect, remove dumps; apply retention (gc)", dg_cmd_dumps, dg_cmd_dumps_help },
+	{ "audit", "who may, who did: review and verify the audit log (list, show, report, export, verify)",
+	  dg_cmd_audit, dg_cmd_audit_help },
+	{ "send", "diagnostic interrupt to cloud instances (gcp, aws, oci, openstack) and libvirt guests", dg_cmd_send,
+	  dg_cmd_send_help },
+	{ "watch", "watch libvirt guests: capture panics, interrupt and capture hangs, under the brakes",
+	  dg_cmd_watch, dg_cmd_watch_help },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -38,6 +46,9 @@ static void main_help(void)
 	       "Commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+	printf("\nEvery command takes --audit-log FILE (default $DIAGINT_AUDIT_LOG, else %s).\n"
+	       "inject, capture and send ask PAM service 'diagint' first and record the decision and the\n"
+	       "outcome there: see 'diagint audit --help' and pam_diagint(8).\n", DG_AUDIT_DEFAULT_PATH);
 	printf("\nExamples:\n"
 	       "  diagint inject web-1                      NMI web-1, wait for its panic, dump its memory\n"
 	       "  diagint inject --dump-dir /srv/dumps 7    same, domain by id, dumps into /srv/dumps\n"
@@ -100,6 +111,8 @@ int main(int argc, char **argv)
 {
 	const char *name;
 
+	if (!dg_authz_take_audit_log(&argc, argv))
+		return DG_USAGE;
 	if (argc < 2) {
 		main_help();
 		return DG_USAGE;

@@ -10,6 +10,8 @@
 
 #include "dg_config.h"
 #include "diagint/config.h"
+#include "diagint/ini.h"
+#include "diagint/watch_config.h"
 
 enum field {
 	F_DEST = 1u << 0,
@@ -32,6 +34,7 @@ struct dg_config {
 	char *path;
 	struct section_policy *sections; /* [0] is [capture] */
 	size_t n;
+	struct dg_watch_config *watch;   /* [watch]; NULL when the file has none (watch_config.c) */
 };
 
 struct parse_ctx {
@@ -218,12 +221,26 @@ static int on_entry(void *user, const char *section, const char *key, const char
 	struct section_policy *s;
 	const char *domain = NULL;
 
+	if (!strcasecmp(section, "watch")) {
+		int r;
+		if (!ctx->cfg->watch) {
+			ctx->cfg->watch = malloc(sizeof(*ctx->cfg->watch));
+			if (!ctx->cfg->watch)
+				FAIL("out of memory");
+			dg_watch_config_default(ctx->cfg->watch);
+		}
+		r = dg_watch_config_entry(ctx->cfg->watch, key, value, ctx->error[0] ? NULL : ctx->error,
+					  ctx->error[0] ? 0 : sizeof(ctx->error));
+		if (r == 0)
+			FAIL("unknown key '%s' in [watch] (see diagint.conf(5) and docs/watch.md)", key);
+		return r > 0;
+	}
 	if (!strcasecmp(section, "capture"))
 		domain = NULL;
 	else if (!strncasecmp(section, "domain:", 7) && section[7])
 		domain = section + 7;
 	else
-		FAIL("unknown section [%s] (known: [capture], [domain:NAME])", section);
+		FAIL("unknown section [%s] (known: [capture], [domain:NAME], [watch])", section);
 
 	s = section_for(ctx->cfg, domain);
 	if (!s)
@@ -343,7 +360,8 @@ int dg_config_parse_string(const char *text, const char *name, struct dg_config 
 	ctx.cfg = new_config(name);
 	if (!ctx.cfg)
 		return dg_error_set(err, DG_FAILED, "out of memory");
-	return finish_parse(ini_parse_string(text, on_entry, &ctx), text, &ctx, ret, err);
+	/* No inline comments: "Destination = |gzip > x ; logger done" keeps its whole command. */
+	return finish_parse(dg_ini_parse_string(text, on_entry, &ctx, false), text, &ctx, ret, err);
 }
 
 int dg_config_load(const char *path, struct dg_config **ret, struct dg_error *err)
@@ -391,6 +409,7 @@ void dg_config_free(struct dg_config *cfg)
 	for (size_t i = 0; i < cfg->n; i++)
 		free(cfg->sections[i].domain);
 	free(cfg->sections);
+	free(cfg->watch);
 	free(cfg->path);
 	free(cfg);
 }
@@ -431,4 +450,9 @@ void dg_config_capture_policy(const struct dg_config *cfg, const char *domain, s
 	for (size_t i = 1; i < cfg->n; i++)
 		if (!strcmp(cfg->sections[i].domain, domain))
 			overlay(ret, &cfg->sections[i]);
+}
+
+const struct dg_watch_config *dg_config_watch(const struct dg_config *cfg)
+{
+	return cfg && cfg->watch ? cfg->watch : dg_watch_config_builtin();
 }

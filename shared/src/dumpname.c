@@ -91,6 +91,9 @@ static bool parse_stamp(const char *name, size_t stem, struct tm *tm)
 	if (sscanf(p, "-%4d%2d%2d-%2d%2d%2d", &tm->tm_year, &tm->tm_mon, &tm->tm_mday, &tm->tm_hour, &tm->tm_min,
 		   &tm->tm_sec) != 6)
 		return false;
+	if (tm->tm_mon < 1 || tm->tm_mon > 12 || tm->tm_mday < 1 || tm->tm_mday > 31 || tm->tm_hour > 23 ||
+	    tm->tm_min > 59 || tm->tm_sec > 60)
+		return false;
 	tm->tm_year -= 1900;
 	tm->tm_mon -= 1;
 	tm->tm_isdst = -1;

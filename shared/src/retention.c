@@ -72,6 +72,15 @@ int dg_retention_apply(struct dg_dumpdir *dir, const struct dg_capture_policy *p
 	for (size_t i = 0; i < list.n; i++)
 		res.usage += list.v[i].allocated;
 
+	/* Evict only when evicting can succeed: removing every old dump and still refusing loses them for nothing. */
+	bool asked = evict;
+	if (evict) {
+		uint64_t all = 0;
+		for (size_t i = 0; i < list.n; i++)
+			all += list.v[i].allocated;
+		if (violation(p, res.fs_size, res.fs_free + all, res.usage - all, need, why, sizeof(why)))
+			evict = false;
+	}
 	/* Oldest first, whatever the domain: the newest evidence is what an operator is about to look at. */
 	while (violation(p, res.fs_size, res.fs_free, res.usage, need, why, sizeof(why)) && evict && next < list.n) {
 		struct dg_dump_entry *e = &list.v[next++];
@@ -101,7 +110,7 @@ int dg_retention_apply(struct dg_dumpdir *dir, const struct dg_capture_policy *p
 	if (violation(p, res.fs_size, res.fs_free, res.usage, need, why, sizeof(why)))
 		r = dg_error_set(err, DG_REFUSED, "%s in %s%s; free space there, raise the limit (MaxUse/KeepFree in "
 				 "diagint.conf) or choose another destination",
-				 why, dg_dumpdir_path(dir), evict && list.n ? " even after removing every older dump" : "");
+				 why, dg_dumpdir_path(dir), asked && list.n ? " even after removing every older dump (none was removed)" : "");
 	dg_dump_list_free(&list);
 	if (ret)
 		*ret = res;

@@ -57,7 +57,9 @@ static int file_pwrite(struct dg_sink *s, const void *buf, size_t len, uint64_t 
 			size_t n = BLOCK - (size_t)(at % BLOCK);
 			if (n > len - i)
 				n = len - i;
-			if (n == BLOCK && all_zero(p + i, n)) {
+			/* Only blocks past everything written so far may stay holes: a zero block over old data (the
+			 * kdump converter writes at offsets) must overwrite it. */
+			if (n == BLOCK && at >= f->end && all_zero(p + i, n)) {
 				if (i > run) {
 					r = put(f, p + run, i - run, off + run, err);
 					if (r < 0)

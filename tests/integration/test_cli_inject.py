@@ -324,6 +324,25 @@ class Inject(unittest.TestCase):
         self.assertIn("not running", r.stderr)
         self.assertIn("virsh start", r.stderr)
 
+    def test_13_audit_record(self):
+        # Who may, who did: the decision and the outcome of a real inject, with the dump's path and hash.
+        d = newdir("audit")
+        log = os.path.join(WORK, "audit.jsonl")
+        env = dict(os.environ, DIAGINT_AUDIT_LOG=log)
+        r = subprocess.run([diaglab.diagint_bin(), "inject", "-c", LV.uri, "-d", d, "g-one"], capture_output=True,
+                           text=True, timeout=120, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(log) as f:
+            recs = [json.loads(line) for line in f]
+        self.assertEqual([(x["action"], x["result"]["status"]) for x in recs][-2:],
+                         [("authorize", "ok"), ("inject", "ok")])
+        self.assertEqual(recs[-1]["target"], "libvirt:g-one")
+        self.assertEqual(recs[-1]["dump"]["path"], r.stdout.strip())
+        with open(r.stdout.strip() + ".json") as f:
+            self.assertEqual(recs[-1]["dump"]["sha256"], json.load(f)["dump"]["sha256"])
+        v = subprocess.run([diaglab.diagint_bin(), "audit", "verify"], capture_output=True, text=True, env=env)
+        self.assertEqual(v.returncode, 0, v.stderr)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

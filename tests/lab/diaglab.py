@@ -24,7 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Bumped whenever the guest's contents change, so a cached guest is rebuilt.
-GUEST_REVISION = "3"
+GUEST_REVISION = "4"
 
 MODULES = [
     # (path under /lib/modules/KV/kernel, why)
@@ -38,6 +38,7 @@ MODULES = [
 # The guest's /init. Behaviour is chosen on the kernel command line so one image serves every variant:
 #   diagint.nmi=0      do not panic on an unknown NMI (the "unready guest": NMI is logged and ignored)
 #   diagint.watchdog=1 open /dev/watchdog and never feed it (a WATCHDOG event shortly after boot)
+#   diagint.hang=N     stop the console heartbeat after N beats (a hang the guest cannot report; NMI still works)
 INIT_SCRIPT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mkdir -p /proc /sys /dev
@@ -51,6 +52,7 @@ for arg in $(cat /proc/cmdline); do
   case "$arg" in
     diagint.nmi=0) echo 0 > /proc/sys/kernel/unknown_nmi_panic ;;
     diagint.watchdog=1) exec 3>/dev/watchdog ;;
+    diagint.hang=*) hang=${arg#diagint.hang=} ;;
   esac
 done
 echo "diagint-guest: ready unknown_nmi_panic=$(cat /proc/sys/kernel/unknown_nmi_panic)"
@@ -58,6 +60,7 @@ n=0
 while true; do
   n=$((n+1))
   echo "diagint-heartbeat $n"
+  if [ "$n" = "${hang:-}" ]; then echo "diagint-guest: heartbeat stops"; while true; do sleep 3600; done; fi
   sleep 1
 done
 """
@@ -129,7 +132,7 @@ def build_guest(cache_dir):
 
 
 def domain_xml(name, guest, console_log, vcpus=1, memory_mib=128, panic=True, nmi_panics=True,
-               watchdog_hang=False, on_crash="preserve", uuid=None, metadata=""):
+               watchdog_hang=False, on_crash="preserve", uuid=None, metadata="", heartbeat_stop_after=None):
     cmdline = "console=ttyS0 panic=0 loglevel=4"
     if nmi_panics:
         cmdline += " sysctl.kernel.unknown_nmi_panic=1"
@@ -137,6 +140,8 @@ def domain_xml(name, guest, console_log, vcpus=1, memory_mib=128, panic=True, nm
         cmdline += " diagint.nmi=0"
     if watchdog_hang:
         cmdline += " diagint.watchdog=1"
+    if heartbeat_stop_after:
+        cmdline += " diagint.hang=%d" % heartbeat_stop_after
     panic_xml = "<panic model='isa'><address type='isa' iobase='0x505'/></panic>" if panic else ""
     uuid_xml = "<uuid>%s</uuid>" % uuid if uuid else ""
     return f"""<domain type='qemu'>

@@ -22,8 +22,8 @@ struct dg_retention_result {
 };
 
 /* Make room for `need` more bytes. When evict is true the oldest dumps go first until the limits hold; what is
- * removed is logged. DG_REFUSED (nothing evicted beyond what was needed... or nothing at all when evict is false)
- * when the limits cannot be met even with every old dump gone. need 0 = apply the limits now (`dumps gc`). */
+ * removed is logged. DG_REFUSED, with nothing removed, when the limits cannot be met even with every old dump gone
+ * (or evict is false). need 0 = apply the limits now (`dumps gc`). */
 int dg_retention_apply(struct dg_dumpdir *dir, const struct dg_capture_policy *policy, uint64_t need, bool evict,
 		       dg_log_fn log, void *log_userdata, struct dg_retention_result *ret, struct dg_error *err);
 

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* `diagint dumps`: review of a dump directory, like coredumpctl. Reads names, stat() and sidecars only. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "dg_config.h"
+#include "diagint/config.h"
+#include "diagint/dumpdir.h"
+#include "diagint/dumpstore.h"
+#include "diagint/retention.h"
+
+void dg_cmd_dumps_help(void)
+{
+	printf("Usage: diagint dumps list [--domain NAME] [--since WHEN] [--json]\n"
+	       "       diagint dumps info NAME [--json]\n"
+	       "       diagint dumps remove NAME...\n"
+	       "       diagint dumps gc [--json]\n\n"
+	       "Review the dumps in a dump directory: the default destination (%s) unless\n"
+	       "--dest/--dump-dir or Destination= in the configuration says otherwise.\n\n"
+	       "  list     one line per dump, oldest first: time, domain, size on disk, apparent size, panic seen\n"
+	       "  info     the dump's record (its sidecar) and what is on disk\n"
+	       "  remove   delete dumps and their sidecars\n"
+	       "  gc       apply retention now (MaxUse, KeepFree from the configuration): oldest dumps go first\n\n"
+	       "Options:\n"
+	       "  -d, --dump-dir DIR, -D, --dest DIR   the directory to review\n"
+	       "      --config FILE     configuration (default %s if it exists)\n"
+	       "      --domain NAME     only this domain's dumps\n"
+	       "      --since WHEN      only dumps from WHEN on: YYYY-MM-DD, 'YYYY-MM-DD hh:mm:ss', or an age\n"
+	       "                        such as 90m, 12h, 7d\n"
+	       "  -j, --json            JSON output\n"
+	       "  -h, --help            this help\n\n",
+	       DG_DEFAULT_DUMP_DIR, DG_CONFIG_DEFAULT_PATH);
+	dg_cli_print_exit_statuses();
+}
+
+static bool parse_since(const char *text, time_t *ret)
+{
+	struct tm tm = { 0 };
+	double secs;
+	const char *end;
+
+	if (dg_config_parse_seconds(text, &secs) == 0 && strpbrk(text, "smhd")) {
+		*ret = time(NULL) - (time_t)secs;
+		return true;
+	}
+	tm.tm_isdst = -1;
+	end = strptime(text, "%Y-%m-%d", &tm);
+	if (!end)
+		return false;
+	if (*end == ' ' || *end == 'T')
+		end = strptime(end + 1, "%H:%M:%S", &tm);
+	if (!end || *end)
+		return false;
+	*ret = mktime(&tm);
+	return true;
+}
+
+static json_object *read_sidecar(int dirfd, const char *name)
+{
+	char path[DG_DUMPNAME_MAX + 16];
+	json_object *j;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.json", name);
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	j = json_object_from_fd(fd);
+	close(fd);
+	return j;
+}
+
+static const char *jstr(json_object *o, const char *a, const char *b)
+{
+	json_object *x;
+
+	if (!o || !json_object_object_get_ex(o, a, &x))
+		return NULL;
+	if (b && !json_object_object_get_ex(x, b, &x))
+		return NULL;
+	return x && json_object_is_type(x, json_type_string) ? json_object_get_string(x) : NULL;
+}
+
+static int jbool(json_object *o, const char *a, const char *b)
+{
+	json_object *x;
+
+	if (!o || !json_object_object_get_ex(o, a, &x) || !json_object_object_get_ex(x, b, &x) || !x)
+		return -1;
+	return json_object_get_boolean(x);
+}
+
+static void human(uint64_t n, char *buf, size_t len)
+{
+	const char *u[] = { "B", "K", "M", "G", "T" };
+	double v = (double)n;
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, len, i ? "%.1f%s" : "%.0f%s", v, u[i]);
+}
+
+static json_object *entry_json(const struct dg_dump_entry *e, json_object *side)
+{
+	json_object *o = json_object_new_object();
+	char when[32];
+	struct tm tm;
+
+	localtime_r(&e->stamp, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
+	json_object_object_add(o, "name", json_object_new_string(e->name));
+	json_object_object_add(o, "time", json_object_new_string(when));
+	json_object_object_add(o, "domain", json_object_new_string(jstr(side, "domain", "name") ?: e->prefix));
+	json_object_object_add(o, "size", json_object_new_int64((int64_t)e->size));
+	json_object_object_add(o, "allocated", json_object_new_int64((int64_t)e->allocated));
+	json_object_object_add(o, "sidecar", json_object_new_boolean(e->sidecar));
+	if (side && jbool(side, "nmi", "panic_seen") >= 0)
+		json_object_object_add(o, "panic_seen", json_object_new_boolean(jbool(side, "nmi", "panic_seen")));
+	return o;
+}
+
+static int do_list(struct dg_dumpdir *dir, const char *domain, bool have_since, time_t since, bool json)
+{
+	struct dg_dump_list list;
+	struct dg_error err = { 0 };
+	json_object *arr = json ? json_object_new_array() : NULL;
+	unsigned shown = 0;
+
+	if (dg_dumpstore_scan(dg_dumpdir_fd(dir), dg_dumpdir_path(dir), &list, &err) < 0)
+		return dg_cli_fail(&err);
+	if (!json)
+		printf("%-19s %-24s %8s %8s %-5s %s\n", "TIME", "DOMAIN", "DISK", "SIZE", "PANIC", "NAME");
+	for (size_t i = 0; i < list.n; i++) {
+		const struct dg_dump_entry *e = &list.v[i];
+		json_object *side;
+		const char *dname;
+		char when[32], disk[16], size[16];
+		struct tm tm;
+		int panic;
+
+		if (have_since && e->stamp < since)
+			continue;
+		side = e->sidecar ? read_sidecar(dg_dumpdir_fd(dir), e->name) : NULL;
+		dname = jstr(side, "domain", "name") ?: e->prefix;
+		if (domain && strcmp(domain, dname) != 0 && strcmp(domain, e->prefix) != 0) {
+			json_object_put(side);
+			continue;
+		}
+		shown++;
+		if (json) {
+			json_object_array_add(arr, entry_json(e, side));
+		} else {
+			localtime_r(&e->stamp, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+			human(e->allocated, disk, sizeof(disk));
+			human(e->size, size, sizeof(size));
+			panic = jbool(side, "nmi", "panic_seen");
+			printf("%-19s %-24s %8s %8s %-5s %s\n", when, dname, disk, size,
+			       panic < 0 ? "-" : panic ? "yes" : "no", e->name);
+		}
+		json_object_put(side);
+	}
+	if (json) {
+		puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(arr);
+	} else {
+		fprintf(stderr, "%u dump(s) in %s\n", shown, dg_dumpdir_path(dir));
+	}
+	dg_dump_list_free(&list);
+	return 0;
+}
+
+static int do_info(struct dg_dumpdir *dir, const char *name, bool json)
+{
+	struct dg_dump_list list;
+	struct dg_error err = { 0 };
+	const struct dg_dump_entry *e = NULL;
+	json_object *side, *out;
+	int r = 0;
+
+	if (dg_dumpstore_scan(dg_dumpdir_fd(dir), dg_dumpdir_path(dir), &list, &err) < 0)
+		return dg_cli_fail(&err);
+	for (size_t i = 0; i < list.n; i++)
+		if (!strcmp(list.v[i].name, name))
+			e = &list.v[i];
+	if (!e) {
+		dg_error_set(&err, DG_NOTFOUND, "no dump named %s in %s: see 'diagint dumps list'", name,
+			     dg_dumpdir_path(dir));
+		dg_dump_list_free(&list);
+		return dg_cli_fail(&err);
+	}
+	side = read_sidecar(dg_dumpdir_fd(dir), name);
+	out = entry_json(e, side);
+	json_object_object_add(out, "path", json_object_new_string(dg_dumpdir_path(dir)));
+	json_object_object_add(out, "record", side ? json_object_get(side) : NULL);
+	if (json) {
+		puts(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else {
+		char disk[16], size[16];
+		human(e->allocated, disk, sizeof(disk));
+		human(e->size, size, sizeof(size));
+		printf("        Dump: %s/%s\n", dg_dumpdir_path(dir), e->name);
+		printf("      Domain: %s (%s)\n", jstr(side, "domain", "name") ?: e->prefix,
+		       jstr(side, "domain", "uuid") ?: "uuid unknown");
+		printf("        Time: %s\n", jstr(side, "local_time", NULL) ?: "(from name only)");
+		printf("     Trigger: %s\n", jstr(side, "trigger", NULL) ?: "-");
+		printf("       Panic: %s\n", jbool(side, "nmi", "panic_seen") == 1 ? "seen" : "not seen");
+		printf("      Format: %s\n", jstr(side, "dump", "format") ?: "-");
+		printf("        Size: %s apparent, %s on disk\n", size, disk);
+		printf("      SHA256: %s\n", jstr(side, "dump", "sha256") ?: "-");
+		printf("        Host: %s\n", jstr(side, "host", NULL) ?: "-");
+		if (!side)
+			printf("        Note: no sidecar (%s.json): the record is missing\n", e->name);
+	}
+	json_object_put(out);
+	json_object_put(side);
+	dg_dump_list_free(&list);
+	return r;
+}
+
+int dg_cmd_dumps(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dump-dir", required_argument, NULL, 'd' }, { "dest", required_argument, NULL, 'D' },
+		{ "config", required_argument, NULL, 'C' },   { "domain", required_argument, NULL, 'm' },
+		{ "since", required_argument, NULL, 's' },    { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },           { 0 },
+	};
+	const char *dest = NULL, *config_path = NULL, *domain = NULL, *verb;
+	struct dg_capture_policy policy;
+	struct dg_config *cfg = NULL;
+	struct dg_dumpdir *dir = NULL;
+	struct dg_error err = { 0 };
+	bool json = false, have_since = false;
+	time_t since = 0;
+	int c, r = 0;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "d:D:jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+		case 'D':
+			dest = optarg;
+			break;
+		case 'C':
+			config_path = optarg;
+			break;
+		case 'm':
+			domain = optarg;
+			break;
+		case 's':
+			if (!parse_since(optarg, &since))
+				return dg_cli_usage_error("dumps", "bad --since '%s': use YYYY-MM-DD, 'YYYY-MM-DD "
+							  "hh:mm:ss' or an age like 12h", optarg);
+			have_since = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			dg_cmd_dumps_help();
+			return 0;
+		default:
+			return dg_cli_usage_error("dumps", "option '%s' is unknown or needs a value", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return dg_cli_usage_error("dumps", "missing action: list, info, remove or gc");
+	verb = argv[optind++];
+	if (dg_config_load(config_path, &cfg, &err) < 0)
+		return dg_cli_fail(&err);
+	dg_config_capture_policy(cfg, NULL, &policy);
+	if (!dest)
+		dest = policy.dest[0] ? policy.dest : DG_DEFAULT_DUMP_DIR;
+	if (dest[0] == '|') {
+		dg_config_free(cfg);
+		return dg_cli_usage_error("dumps", "the destination is a command (%s): only a directory can be "
+					  "reviewed; give one with --dump-dir", dest);
+	}
+	if (dg_dumpdir_open(dest, false, &dir, &err) < 0) {
+		dg_config_free(cfg);
+		return dg_cli_fail(&err);
+	}
+
+	if (!strcmp(verb, "list")) {
+		r = do_list(dir, domain, have_since, since, json);
+	} else if (!strcmp(verb, "info")) {
+		if (optind + 1 != argc)
+			r = dg_cli_usage_error("dumps", "info takes one NAME");
+		else
+			r = do_info(dir, argv[optind], json);
+	} else if (!strcmp(verb, "remove")) {
+		if (optind >= argc)
+			r = dg_cli_usage_error("dumps", "remove needs at least one NAME");
+		for (int i = optind; i < argc && r == 0; i++) {
+			if (dg_dumpstore_remove(dg_dumpdir_fd(dir), argv[i], &err) < 0)
+				r = dg_cli_fail(&err);
+			else
+				fprintf(stderr, "removed %s/%s\n", dest, argv[i]);
+		}
+	} else if (!strcmp(verb, "gc")) {
+		struct dg_retention_result res;
+		if (dg_retention_apply(dir, &policy, 0, true, dg_cli_log, NULL, &res, &err) < 0)
+			r = dg_cli_fail(&err);
+		if (json)
+			printf("{\"evicted\":%u,\"freed\":%llu,\"usage\":%llu,\"free\":%llu}\n", res.evicted,
+			       (unsigned long long)res.freed, (unsigned long long)res.usage,
+			       (unsigned long long)res.fs_free);
+		else
+			fprintf(stderr, "retention: %u dump(s) removed, %llu bytes freed; dumps use %llu bytes\n",
+				res.evicted, (unsigned long long)res.freed, (unsigned long long)res.usage);
+	} else {
+		r = dg_cli_usage_error("dumps", "unknown action '%s': use list, info, remove or gc", verb);
+	}
+	dg_dumpdir_free(dir);
+	dg_config_free(cfg);
+	return r;
+}

@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* `diagint send`: one diagnostic interrupt per target, in the clouds (GCP, AWS, OCI, OpenStack) or libvirt,
+ * all targets at once (send.h). Each target is authorized and recorded in the audit log (authz.h). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "authz.h"
+#include "cli.h"
+#include "diagint/buf.h"
+#include "diagint/send.h"
+
+#define MAX_TARGETS 10000
+
+void dg_cmd_send_help(void)
+{
+	struct dg_buf g = DG_BUF_INIT;
+
+	dg_target_grammar(&g, "  ");
+	printf("Usage: diagint send [OPTIONS] TARGET...\n\n"
+	       "Send one diagnostic interrupt (an NMI: the guest kernel panics and writes its crash dump) to each\n"
+	       "TARGET, all at once, with the credentials the providers' own tools use. One result line per target,\n"
+	       "in the order given (or JSON lines with --json). Nothing is captured here: for a libvirt guest's\n"
+	       "memory use 'diagint inject'.\n\n"
+	       "Targets:\n%s"
+	       "  openstack: the cloud comes from the OS_* environment (an openrc file).\n"
+	       "  libvirt: the URI is --connect, else libvirt's default.\n\n",
+	       dg_buf_str(&g));
+	dg_buf_free(&g);
+	printf("Options:\n"
+	       "  -n, --dry-run          check credentials, permission and target without interrupting anything:\n"
+	       "                         AWS sends DryRun (412 DryRunOperation = would succeed); GCP reads the\n"
+	       "                         instance and asks testIamPermissions; OCI and OpenStack read the instance;\n"
+	       "                         libvirt looks the domain up\n"
+	       "  -r, --reason TEXT      why (kept in the audit log and the JSON result)\n"
+	       "  -j, --json             one JSON object per target and line instead of text\n"
+	       "  -e, --endpoint [PROVIDER=]URL\n"
+	       "                         API endpoint (https) for private regions and tests; without PROVIDER= it\n"
+	       "                         applies to the one cloud provider the targets name. Repeatable.\n"
+	       "      --cacert FILE      trust this CA (PEM) for every provider; TLS is always verified\n"
+	       "  -c, --connect URI      libvirt URI for libvirt: targets\n"
+	       "  -t, --timeout SECONDS  per request (default 30)\n"
+	       "      --retries N        extra attempts where it is safe (default %d, at most 10)\n"
+	       "  -p, --parallel N       requests in flight at once (default %d)\n"
+	       "  -h, --help             this help\n\n",
+	       DG_SEND_DEFAULT_RETRIES, DG_SEND_DEFAULT_PARALLEL);
+	printf("Credentials, as each provider's own tools find them:\n"
+	       "  gcp        GOOGLE_APPLICATION_CREDENTIALS (service_account key: JWT to its token_uri;\n"
+	       "             authorized_user: refresh token), gcloud's application_default_credentials.json,\n"
+	       "             then the metadata server (GCE_METADATA_HOST). Needs compute.instances.sendDiagnosticInterrupt.\n"
+	       "  aws        AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, ~/.aws/credentials and\n"
+	       "             ~/.aws/config (AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE), then IMDSv2\n"
+	       "             (AWS_EC2_METADATA_SERVICE_ENDPOINT; off with AWS_EC2_METADATA_DISABLED=true).\n"
+	       "             Needs ec2:SendDiagnosticInterrupt.\n"
+	       "  oci        ~/.oci/config (OCI_CLI_CONFIG_FILE, OCI_CLI_PROFILE), key_file with pass_phrase when\n"
+	       "             encrypted. Needs 'manage instance-family'.\n"
+	       "  openstack  Keystone v3 from OS_AUTH_URL with OS_USERNAME/OS_PASSWORD/OS_PROJECT_NAME/..., or\n"
+	       "             OS_AUTH_TYPE=v3applicationcredential with OS_APPLICATION_CREDENTIAL_ID/_SECRET.\n"
+	       "  Key and credentials files that others can read are refused (chmod 600), as ssh does.\n"
+	       "Endpoint and CA variables: AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL, AWS_CA_BUNDLE,\n"
+	       "  CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE, CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE, OCI_CLI_CERT_BUNDLE,\n"
+	       "  REQUESTS_CA_BUNDLE, OS_CACERT. --endpoint and --cacert win over them.\n\n"
+	       "Safety: a second NMI can crash a guest again while it writes its dump, so a request is sent again\n"
+	       "only when it certainly did not arrive (no connection) or the provider throttled it (429, AWS\n"
+	       "RequestLimitExceeded, 503 with Retry-After), after a jittered backoff or the Retry-After asked;\n"
+	       "never after a timeout once it was sent. A target given twice is sent once. Attempts are shown.\n\n"
+	       "Examples:\n"
+	       "  diagint send aws:us-east-1/i-0123456789abcdef0\n"
+	       "  diagint send --dry-run gcp:my-project/us-central1-a/web-1 oci:us-ashburn-1/ocid1.instance.oc1..x\n"
+	       "  diagint send --json --reason 'hung, ticket 4711' openstack:4f2a6c1e-5b7d-4e21-9a0b-3c8d2e1f0a9b\n"
+	       "  diagint send -c qemu:///system libvirt:web-1 libvirt:web-2\n\n"
+	       "Exit status: 0 when every target succeeded, else the status of the first target (in the order\n"
+	       "given) that did not; each line shows its own.\n");
+	dg_cli_print_exit_statuses();
+}
+
+static bool parse_count(const char *s, long lo, long hi, long *ret)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (!*s || *end || v < lo || v > hi)
+		return false;
+	*ret = v;
+	return true;
+}
+
+/* Provider messages quote remote text: keep every result on one line. */
+static void print_line(const struct dg_send_result *r)
+{
+	char msg[DG_ERROR_MSG_MAX];
+
+	snprintf(msg, sizeof(msg), "%s", r->message);
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = ' ';
+	printf("%s: %s: %s (", r->target, dg_status_name(r->status), msg);
+	if (r->request_id[0])
+		printf("request id %s, ", r->request_id);
+	printf("%u attempt%s, %.0f ms)\n", r->attempts, r->attempts == 1 ? "" : "s", r->seconds * 1000);
+}
+
+int dg_cmd_send(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "reason", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "endpoint", required_argument, NULL, 'e' },
+		{ "cacert", required_argument, NULL, 'C' },
+		{ "connect", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "retries", required_argument, NULL, 'R' },
+		{ "parallel", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct dg_send_opts o = { .retries = -1 };
+	const char *bare_endpoint = NULL;
+	struct dg_target *targets = NULL;
+	struct dg_send_result *results = NULL;
+	struct dg_authz *az = NULL;
+	bool *authorized = NULL;
+	struct dg_sender *sender = NULL;
+	struct dg_error err = { 0 };
+	size_t n = 0, n_ok = 0, n_run = 0;
+	bool json = false;
+	int c, status = 0;
+	long v;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+nr:je:c:t:p:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			o.dry_run = true;
+			break;
+		case 'r':
+			o.reason = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'e': {
+			const char *eq = strchr(optarg, '=');
+			const char *colon = strstr(optarg, "://");
+			if (eq && (!colon || eq < colon)) {
+				if (!dg_provider_find(optarg, (size_t)(eq - optarg)))
+					return dg_cli_usage_error("send", "--endpoint %s: unknown provider before '='", optarg);
+				if (o.n_endpoints == DG_SEND_MAX_ENDPOINTS)
+					return dg_cli_usage_error("send", "too many --endpoint options");
+				o.endpoints[o.n_endpoints].provider = strndup(optarg, (size_t)(eq - optarg));
+				o.endpoints[o.n_endpoints++].url = eq + 1;
+			} else {
+				bare_endpoint = optarg;
+			}
+			break;
+		}
+		case 'C':
+			o.cacert = optarg;
+			break;
+		case 'c':
+			o.libvirt_uri = optarg;
+			break;
+		case 't':
+			if (!dg_cli_parse_seconds(optarg, 3600, &o.timeout))
+				return dg_cli_usage_error("send", "bad --timeout '%s': give seconds above 0, at most 3600",
+							  optarg);
+			break;
+		case 'R':
+			if (!parse_count(optarg, 0, 10, &v))
+				return dg_cli_usage_error("send", "bad --retries '%s': give 0 to 10", optarg);
+			o.retries = (int)v;
+			break;
+		case 'p':
+			if (!parse_count(optarg, 1, 1000, &v))
+				return dg_cli_usage_error("send", "bad --parallel '%s': give 1 to 1000", optarg);
+			o.parallel = (unsigned)v;
+			break;
+		case 'h':
+			dg_cmd_send_help();
+			return 0;
+		default:
+			if (optopt)
+				return dg_cli_usage_error("send", "option -%c is unknown or needs a value", optopt);
+			return dg_cli_usage_error("send", "option '%s' is unknown or needs a value", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return dg_cli_usage_error("send", "missing TARGET, e.g. aws:us-east-1/i-0123456789abcdef0 (see --help)");
+	if ((size_t)(argc - optind) > MAX_TARGETS)
+		return dg_cli_usage_error("send", "at most %d targets per run", MAX_TARGETS);
+	for (unsigned i = 0; i < o.n_endpoints; i++)
+		if (strncmp(o.endpoints[i].url, "https://", 8))
+			return dg_cli_usage_error("send", "--endpoint %s=%s: the endpoint must be an https:// URL",
+						  o.endpoints[i].provider, o.endpoints[i].url);
+	if (bare_endpoint && strncmp(bare_endpoint, "https://", 8))
+		return dg_cli_usage_error("send", "--endpoint %s: the endpoint must be an https:// URL", bare_endpoint);
+
+	/* Every target is parsed before anything is sent: one typo stops the whole run. */
+	targets = calloc((size_t)(argc - optind), sizeof(*targets));
+	if (!targets)
+		return DG_FAILED;
+	for (int i = optind; i < argc; i++) {
+		if (dg_target_parse(argv[i], &targets[n], &err) < 0) {
+			free(targets);
+			return dg_cli_usage_error("send", "%s", err.message);
+		}
+		n++;
+	}
+	{
+		size_t m = dg_send_dedupe(targets, n);
+		if (m != n)
+			fprintf(stderr, "%s: %zu repeated target%s ignored: each machine gets one interrupt\n", dg_cli_prog,
+				n - m, n - m == 1 ? "" : "s");
+		n = m;
+	}
+	if (bare_endpoint) {
+		const struct dg_provider *only = NULL;
+		for (size_t i = 0; i < n; i++) {
+			if (!strcmp(targets[i].provider->name, "libvirt"))
+				continue;
+			if (only && only != targets[i].provider) {
+				free(targets);
+				return dg_cli_usage_error("send", "--endpoint %s is ambiguous: the targets name more than one "
+							  "cloud; write --endpoint PROVIDER=URL", bare_endpoint);
+			}
+			only = targets[i].provider;
+		}
+		if (only && o.n_endpoints < DG_SEND_MAX_ENDPOINTS) {
+			o.endpoints[o.n_endpoints].provider = strdup(only->name);
+			o.endpoints[o.n_endpoints++].url = bare_endpoint;
+		}
+	}
+
+	results = calloc(n, sizeof(*results));
+	az = calloc(n, sizeof(*az));
+	authorized = calloc(n, sizeof(*authorized));
+	if (!results || !az || !authorized) {
+		status = DG_FAILED;
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Who may, who did: each target is authorized (PAM) and recorded before anything is sent. Denied targets
+	 * get their result here; the rest go out together. */
+	{
+		struct dg_target *run = calloc(n, sizeof(*run));
+		struct dg_send_result *run_res = calloc(n, sizeof(*run_res));
+		size_t *index = calloc(n, sizeof(*index));
+		if (!run || !run_res || !index) {
+			free(run);
+			free(run_res);
+			free(index);
+			status = DG_FAILED;
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct dg_error e = { 0 };
+			snprintf(results[i].target, sizeof(results[i].target), "%s", targets[i].text);
+			results[i].provider = targets[i].provider->name;
+			results[i].dry_run = o.dry_run;
+			if (o.dry_run) {
+				/* A dry run interrupts nothing: no authorization step, no audit record. */
+				authorized[i] = false;
+			} else if (dg_authz_begin(&az[i], "send", targets[i].text, &e) < 0) {
+				results[i].status = e.status;
+				snprintf(results[i].message, sizeof(results[i].message), "%s", e.message);
+				continue;
+			} else {
+				authorized[i] = true;
+				if (o.reason)
+					snprintf(az[i].ev.reason, sizeof(az[i].ev.reason), "%s", o.reason);
+			}
+			run[n_run] = targets[i];
+			index[n_run++] = i;
+		}
+		if (n_run) {
+			if (dg_sender_new(&o, &sender, &err) < 0) {
+				for (size_t k = 0; k < n_run; k++) {
+					results[index[k]].status = err.status;
+					snprintf(results[index[k]].message, sizeof(results[index[k]].message), "%s", err.message);
+				}
+			} else {
+				dg_sender_run(sender, run, n_run, run_res);
+				for (size_t k = 0; k < n_run; k++) {
+					size_t i = index[k];
+					results[i] = run_res[k];
+					/* point into the caller's copy, which outlives run[] */
+					results[i].provider = targets[i].provider->name;
+				}
+			}
+			for (size_t k = 0; k < n_run; k++) {
+				size_t i = index[k];
+				struct dg_error e = { .status = results[i].status };
+				if (!authorized[i])
+					continue;
+				snprintf(e.message, sizeof(e.message), "%s", results[i].message);
+				snprintf(e.request_id, sizeof(e.request_id), "%s", results[i].request_id);
+				/* Success has a request id too: the provider's receipt for the interrupt. */
+				snprintf(az[i].ev.request_id, sizeof(az[i].ev.request_id), "%s", results[i].request_id);
+				dg_authz_end(&az[i], -(int)results[i].status, &e, NULL, NULL, (int)results[i].attempts);
+			}
+		}
+		free(run);
+		free(run_res);
+		free(index);
+	}
+
+	for (size_t i = 0; i < n; i++) {
+		if (json) {
+			json_object *j = dg_send_result_to_json(&results[i], o.reason);
+			puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+			json_object_put(j);
+		} else {
+			print_line(&results[i]);
+		}
+		if (results[i].status == DG_OK)
+			n_ok++;
+		else if (!status)
+			status = (int)results[i].status;
+	}
+	fflush(stdout);
+	if (n > 1 && !json)
+		fprintf(stderr, "%s: %zu of %zu target%s %s\n", dg_cli_prog, n_ok, n, n == 1 ? "" : "s",
+			o.dry_run ? "would succeed (dry run)" : "done");
+out:
+	dg_sender_free(sender);
+	for (unsigned i = 0; i < o.n_endpoints; i++)
+		free((char *)o.endpoints[i].provider);
+	free(targets);
+	free(results);
+	free(az);
+	free(authorized);
+	return status;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Shared between watch.c (the loop, connection, events, domains, probes) and watch_act.c (acting on one
+ * domain on a thread of its own). Not a public interface. */
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include <libvirt/libvirt.h>
+
+#include "diagint/audit.h"
+#include "diagint/brakes.h"
+#include "diagint/config.h"
+#include "diagint/lv.h"
+#include "diagint/probe.h"
+#include "diagint/record.h"
+#include "diagint/watch.h"
+#include "diagint/watch_config.h"
+
+enum watch_act_kind {
+	WATCH_ACT_CAPTURE, /* capture only (a guest that panicked, or OnWatchdog=capture) */
+	WATCH_ACT_INJECT,  /* a hang: NMI, wait for the panic, capture */
+};
+
+struct watch_worker {
+	pthread_t thread;
+	struct dg_watch *w;
+	enum watch_act_kind kind;
+	char name[256];
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	char evidence[512];
+	const struct dg_config *cfg; /* the configuration when the action started (kept alive until it ends) */
+	bool done;                   /* under w->lock */
+	int r;
+	bool panic_seen;
+	int dom_id;                  /* the domain's id when captured (-1: unknown) */
+};
+
+struct watch_handled {
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	int id;
+};
+
+struct dg_watch {
+	struct dg_watch_opts o;
+	struct dg_config *cfg;
+	struct dg_watch_config wc;
+	struct dg_config **retired; /* replaced by a reload while an action still used them */
+	size_t nretired;
+	struct dg_brakes *brakes;
+	struct dg_audit_log *audit;
+	struct dg_lv *lv;
+	volatile sig_atomic_t cancel; /* aborts in-flight captures on stop */
+	pthread_mutex_t lock;         /* the event queue, conn_lost, worker->done, logging */
+	pthread_cond_t cond;
+	struct watch_worker **workers;
+	size_t nworkers;
+	struct watch_handled *handled; /* crashes already captured (watch_handled.c) */
+	size_t nhandled;
+};
+
+void watch_log(struct dg_watch *w, enum dg_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Record an automatic decision or outcome. Returns 0 or -status (an action whose record cannot be written must
+ * not happen). */
+int watch_audit(struct dg_watch *w, const char *action, const char *name, const char *reason,
+		const char *evidence, enum dg_audit_result result, const char *error, const struct dg_dump_record *rec);
+
+void watch_handled_load(struct dg_watch *w);
+bool watch_handled_has(const struct dg_watch *w, const char *uuid, int id);
+void watch_handled_add(struct dg_watch *w, const char *uuid, int id);
+
+/* Start acting on one domain (the brakes already said go). */
+int watch_act_start(struct dg_watch *w, enum watch_act_kind kind, const char *name, const char *uuid,
+		    const char *evidence);

@@ -1,0 +1,862 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The watcher's loop: connect (and reconnect with backoff), subscribe to LIFECYCLE and WATCHDOG events,
+ * keep the table of watched domains, run the probes, ask the brakes, hand actions to watch_act.c.
+ *
+ * libvirt calls our event callbacks on its event thread (lv.c); they only queue the event, so everything
+ * else happens on this one thread and the domain table needs no lock. */
+#include <errno.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+
+#include "watch-internal.h"
+
+#define TICK 0.25 /* seconds: how often signals, the queue and due probes are looked at */
+
+struct wdom {
+	char name[256];
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	bool seen;           /* found by the latest discovery */
+	bool busy;           /* an action runs on it */
+	bool gone;           /* stopped while busy: dropped when the action ends */
+	bool crash_handled;  /* this crash is captured (or ours): until it starts again */
+	bool pending;
+	enum watch_act_kind pending_kind;
+	char evidence[512];
+	double not_before;   /* a refused action is asked again only after this (monotonic) */
+	/* the heartbeat probe */
+	bool probing;
+	bool armed;          /* the heartbeat was seen once: misses count only from then (boot takes a while) */
+	struct dg_probe probe;
+	double next_probe;
+	unsigned misses;
+	double first_miss;   /* monotonic time of the first miss of the current run */
+	bool hang_raised;    /* this hang already produced a request: wait for recovery or not_before */
+};
+
+struct event {
+	struct event *next;
+	int id; /* VIR_DOMAIN_EVENT_ID_LIFECYCLE / _WATCHDOG */
+	int event, detail;
+	char name[256];
+	char uuid[VIR_UUID_STRING_BUFLEN];
+};
+
+struct loop {
+	struct dg_watch *w;
+	struct wdom *doms;
+	size_t ndoms;
+	struct event *head, **tail; /* under w->lock */
+	bool conn_lost;             /* under w->lock */
+	int cb_life, cb_wd;
+	bool close_cb;
+	double next_connect;
+	double backoff;
+	bool said_waiting;
+};
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void watch_log(struct dg_watch *w, enum dg_log_level level, const char *fmt, ...)
+{
+	char buf[2048];
+	va_list ap;
+
+	if (!w->o.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	/* Workers log too; the host tool's log function need not be thread-safe. */
+	pthread_mutex_lock(&w->lock);
+	w->o.log(w->o.log_userdata, level, buf);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void notify(struct dg_watch *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void notify(struct dg_watch *w, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (!w->o.notify)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	w->o.notify(w->o.notify_userdata, buf);
+}
+
+/* ---- events (libvirt's event thread) ---- */
+
+static void queue_event(struct loop *l, virDomainPtr dom, int id, int event, int detail)
+{
+	struct event *e = calloc(1, sizeof(*e));
+	const char *name = virDomainGetName(dom);
+
+	if (!e)
+		return;
+	e->id = id;
+	e->event = event;
+	e->detail = detail;
+	snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
+	if (virDomainGetUUIDString(dom, e->uuid) < 0)
+		e->uuid[0] = '\0';
+	pthread_mutex_lock(&l->w->lock);
+	*l->tail = e;
+	l->tail = &e->next;
+	pthread_cond_broadcast(&l->w->cond);
+	pthread_mutex_unlock(&l->w->lock);
+}
+
+static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
+{
+	(void)conn;
+	queue_event(opaque, dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE, event, detail);
+	return 0;
+}
+
+static int on_watchdog(virConnectPtr conn, virDomainPtr dom, int action, void *opaque)
+{
+	(void)conn;
+	queue_event(opaque, dom, VIR_DOMAIN_EVENT_ID_WATCHDOG, action, 0);
+	return 0;
+}
+
+static void on_close(virConnectPtr conn, int reason, void *opaque)
+{
+	struct loop *l = opaque;
+
+	(void)conn;
+	(void)reason;
+	pthread_mutex_lock(&l->w->lock);
+	l->conn_lost = true;
+	pthread_cond_broadcast(&l->w->cond);
+	pthread_mutex_unlock(&l->w->lock);
+}
+
+/* ---- the domain table ---- */
+
+static struct wdom *find_dom(struct loop *l, const char *uuid)
+{
+	for (size_t i = 0; i < l->ndoms; i++)
+		if (!strcmp(l->doms[i].uuid, uuid))
+			return &l->doms[i];
+	return NULL;
+}
+
+static void stop_probe(struct loop *l, struct wdom *d)
+{
+	if (d->probing)
+		dg_probe_free(&d->probe);
+	d->probing = false;
+	d->armed = false;
+	d->misses = 0;
+	d->hang_raised = false;
+	if (l->w->brakes)
+		dg_brakes_set_suspect(l->w->brakes, d->name, false);
+}
+
+/* The serial log file from the domain's XML: the heartbeat probe needs it. */
+static char *serial_log_path(virDomainPtr dom)
+{
+	char *xml = virDomainGetXMLDesc(dom, 0), *path = NULL;
+	xmlDocPtr doc;
+	xmlXPathContextPtr ctx;
+	xmlXPathObjectPtr obj;
+
+	if (!xml)
+		return NULL;
+	doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
+										XML_PARSE_NOWARNING);
+	free(xml);
+	if (!doc)
+		return NULL;
+	ctx = xmlXPathNewContext(doc);
+	obj = ctx ? xmlXPathEvalExpression(
+			    (const xmlChar *)"string((/domain/devices/serial[@type='file']/source/@path | "
+					     "/domain/devices/console[@type='file']/source/@path)[1])",
+			    ctx)
+		  : NULL;
+	if (obj && obj->type == XPATH_STRING && obj->stringval && obj->stringval[0])
+		path = strdup((const char *)obj->stringval);
+	xmlXPathFreeObject(obj);
+	xmlXPathFreeContext(ctx);
+	xmlFreeDoc(doc);
+	return path;
+}
+
+static void start_probe(struct loop *l, struct wdom *d, virDomainPtr dom)
+{
+	struct dg_watch *w = l->w;
+	struct dg_error err = { 0 };
+	char *path;
+
+	stop_probe(l, d);
+	if (!w->wc.heartbeat[0] || !dg_watch_glob_match(w->wc.heartbeat_domains, d->name))
+		return;
+	path = serial_log_path(dom);
+	if (!path) {
+		watch_log(w, DG_LOG_WARNING,
+			  "%s: no <serial type='file'> log in its definition: heartbeat probe off for it", d->name);
+		return;
+	}
+	if (dg_probe_heartbeat_new(path, w->wc.heartbeat, &d->probe, &err) < 0) {
+		watch_log(w, DG_LOG_WARNING, "%s: heartbeat probe off: %s", d->name, err.message);
+		free(path);
+		return;
+	}
+	d->probing = true;
+	/* The first look only marks where the log ends now. */
+	dg_probe_check(&d->probe, &err);
+	d->next_probe = mono() + w->wc.heartbeat_interval;
+	watch_log(w, DG_LOG_INFO, "%s: heartbeat probe on %s ('%s' every %.3g s, hang after %u misses)", d->name,
+		  path, w->wc.heartbeat, w->wc.heartbeat_interval, w->wc.heartbeat_misses);
+	free(path);
+}
+
+static void request(struct wdom *d, enum watch_act_kind kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void request(struct wdom *d, enum watch_act_kind kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (d->pending && d->pending_kind == WATCH_ACT_INJECT)
+		return; /* an interrupt already asked for covers a capture too */
+	d->pending = true;
+	d->pending_kind = kind;
+	va_start(ap, fmt);
+	vsnprintf(d->evidence, sizeof(d->evidence), fmt, ap);
+	va_end(ap);
+}
+
+static struct wdom *add_dom(struct loop *l, virDomainPtr dom, bool *added)
+{
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	const char *name = virDomainGetName(dom);
+	struct wdom *d;
+
+	*added = false;
+	if (!name || virDomainGetUUIDString(dom, uuid) < 0)
+		return NULL;
+	if (!dg_watch_glob_match(l->w->wc.domains, name))
+		return NULL;
+	d = find_dom(l, uuid);
+	if (d)
+		return d;
+	d = realloc(l->doms, (l->ndoms + 1) * sizeof(*d));
+	if (!d)
+		return NULL;
+	l->doms = d;
+	d = &l->doms[l->ndoms++];
+	memset(d, 0, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
+	*added = true;
+	return d;
+}
+
+static void remove_dom(struct loop *l, struct wdom *d)
+{
+	if (d->busy) {
+		d->gone = true; /* its worker still refers to it by UUID; dropped when the action ends */
+		return;
+	}
+	stop_probe(l, d);
+	*d = l->doms[--l->ndoms];
+}
+
+static void update_watched(struct loop *l)
+{
+	dg_brakes_set_watched(l->w->brakes, (unsigned)l->ndoms);
+}
+
+/* Every running domain: new ones are watched, vanished ones dropped, crashed ones captured (they crashed while
+ * we were not connected: no event will ever tell us). */
+static void discover(struct loop *l, bool reset_probes)
+{
+	struct dg_watch *w = l->w;
+	virDomainPtr *list = NULL;
+	int n = virConnectListAllDomains(dg_lv_conn(w->lv), &list, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+
+	if (n < 0) {
+		struct dg_error err = { 0 };
+		dg_lv_error(&err, DG_UNAVAILABLE, "cannot list domains");
+		watch_log(w, DG_LOG_WARNING, "%s", err.message);
+		return;
+	}
+	for (size_t i = 0; i < l->ndoms; i++)
+		l->doms[i].seen = false;
+	for (int i = 0; i < n; i++) {
+		bool added;
+		struct wdom *d = add_dom(l, list[i], &added);
+		int state = 0, reason = 0;
+
+		if (d) {
+			d->seen = true;
+			if (virDomainGetState(list[i], &state, &reason, 0) < 0)
+				state = VIR_DOMAIN_NOSTATE;
+			/* A crashed guest prints nothing: probing it would only raise the same hang again. */
+			if ((added || reset_probes) && state != VIR_DOMAIN_CRASHED && !d->crash_handled)
+				start_probe(l, d, list[i]);
+			if (state == VIR_DOMAIN_CRASHED && !d->crash_handled &&
+			    watch_handled_has(w, d->uuid, virDomainGetID(list[i])))
+				d->crash_handled = true; /* captured before a restart of the watcher */
+			if (state == VIR_DOMAIN_CRASHED &&
+			    !d->crash_handled && !d->busy && w->wc.on_panic != DG_WATCH_REACT_IGNORE) {
+				watch_log(w, DG_LOG_WARNING, "%s: found crashed (it panicked while we were not watching)",
+					  d->name);
+				request(d, WATCH_ACT_CAPTURE, "found in the crashed state on connect");
+			}
+		}
+		virDomainFree(list[i]);
+	}
+	free(list);
+	for (size_t i = 0; i < l->ndoms;) {
+		if (!l->doms[i].seen && !l->doms[i].busy)
+			remove_dom(l, &l->doms[i]);
+		else
+			i++;
+	}
+	update_watched(l);
+	watch_log(w, DG_LOG_INFO, "watching %zu running domain%s", l->ndoms, l->ndoms == 1 ? "" : "s");
+}
+
+/* ---- connection ---- */
+
+static void disconnect(struct loop *l)
+{
+	struct dg_watch *w = l->w;
+	virConnectPtr conn;
+	struct event *e;
+
+	if (!w->lv)
+		return;
+	conn = dg_lv_conn(w->lv);
+	if (l->cb_life >= 0)
+		virConnectDomainEventDeregisterAny(conn, l->cb_life);
+	if (l->cb_wd >= 0)
+		virConnectDomainEventDeregisterAny(conn, l->cb_wd);
+	if (l->close_cb)
+		virConnectUnregisterCloseCallback(conn, on_close);
+	l->cb_life = l->cb_wd = -1;
+	l->close_cb = false;
+	dg_lv_free(w->lv);
+	w->lv = NULL;
+	pthread_mutex_lock(&w->lock);
+	l->conn_lost = false;
+	while ((e = l->head)) {
+		l->head = e->next;
+		free(e);
+	}
+	l->tail = &l->head;
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void try_connect(struct loop *l)
+{
+	struct dg_watch *w = l->w;
+	struct dg_error err = { 0 };
+	virConnectPtr conn;
+
+	if (mono() < l->next_connect)
+		return;
+	if (dg_lv_open(w->o.uri, &w->lv, &err) < 0) {
+		w->lv = NULL;
+		if (!l->said_waiting)
+			watch_log(w, DG_LOG_WARNING, "%s; retrying with backoff up to every %.3g s", err.message,
+				  w->wc.reconnect_max);
+		l->said_waiting = true;
+		notify(w, "STATUS=waiting for libvirt");
+		l->next_connect = mono() + l->backoff;
+		l->backoff = fmin(l->backoff * 2, w->wc.reconnect_max);
+		return;
+	}
+	conn = dg_lv_conn(w->lv);
+	l->cb_life = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+						      VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), l, NULL);
+	l->cb_wd = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_WATCHDOG,
+						    VIR_DOMAIN_EVENT_CALLBACK(on_watchdog), l, NULL);
+	l->close_cb = virConnectRegisterCloseCallback(conn, on_close, l, NULL) == 0;
+	if (l->cb_life < 0 || l->cb_wd < 0) {
+		dg_lv_error(&err, DG_UNAVAILABLE, "cannot subscribe to domain events at %s", dg_lv_uri(w->lv));
+		watch_log(w, DG_LOG_WARNING, "%s", err.message);
+		disconnect(l);
+		l->next_connect = mono() + l->backoff;
+		l->backoff = fmin(l->backoff * 2, w->wc.reconnect_max);
+		return;
+	}
+	l->backoff = 1;
+	l->said_waiting = false;
+	watch_log(w, DG_LOG_INFO, "connected to %s; subscribed to lifecycle and watchdog events", dg_lv_uri(w->lv));
+	notify(w, "STATUS=watching %s", dg_lv_uri(w->lv));
+	discover(l, false);
+}
+
+/* ---- events (this thread) ---- */
+
+static void handle_event(struct loop *l, const struct event *e)
+{
+	struct dg_watch *w = l->w;
+	struct wdom *d = find_dom(l, e->uuid);
+
+	if (e->id == VIR_DOMAIN_EVENT_ID_WATCHDOG) {
+		if (!d || w->wc.on_watchdog == DG_WATCH_REACT_IGNORE || d->busy)
+			return;
+		watch_log(w, DG_LOG_WARNING, "%s: watchdog fired (action %d)", d->name, e->event);
+		dg_brakes_set_suspect(w->brakes, d->name, true);
+		if (mono() < d->not_before)
+			return;
+		request(d, w->wc.on_watchdog == DG_WATCH_REACT_INJECT ? WATCH_ACT_INJECT : WATCH_ACT_CAPTURE,
+			"the guest's watchdog fired (libvirt WATCHDOG event, action %d)", e->event);
+		return;
+	}
+	switch (e->event) {
+	case VIR_DOMAIN_EVENT_STARTED: {
+		virDomainPtr dom = virDomainLookupByUUIDString(dg_lv_conn(w->lv), e->uuid);
+		bool added;
+		if (!dom)
+			return;
+		d = add_dom(l, dom, &added);
+		if (d) {
+			d->crash_handled = false;
+			d->gone = false;
+			if (added)
+				watch_log(w, DG_LOG_INFO, "%s: started; watching it", d->name);
+			start_probe(l, d, dom);
+			update_watched(l);
+		}
+		virDomainFree(dom);
+		return;
+	}
+	case VIR_DOMAIN_EVENT_STOPPED:
+		if (d) {
+			watch_log(w, DG_LOG_INFO, "%s: stopped; no longer watching it", d->name);
+			d->pending = false;
+			remove_dom(l, d);
+			update_watched(l);
+		}
+		return;
+	case VIR_DOMAIN_EVENT_CRASHED:
+		if (!d || d->busy || d->crash_handled) {
+			if (d) {
+				d->crash_handled = true; /* our own NMI's panic, or one already captured */
+				stop_probe(l, d);
+			}
+			return;
+		}
+		d->crash_handled = true;
+		stop_probe(l, d);
+		if (w->wc.on_panic == DG_WATCH_REACT_IGNORE)
+			return;
+		watch_log(w, DG_LOG_WARNING, "%s: panicked (CRASHED event, detail %d); capturing it", d->name,
+			  e->detail);
+		request(d, WATCH_ACT_CAPTURE, "the guest panicked (libvirt CRASHED event, detail %d)", e->detail);
+		return;
+	default:
+		return; /* SUSPENDED/RESUMED around every dump, DEFINED, ...: nothing to do */
+	}
+}
+
+static void run_probes(struct loop *l, double now)
+{
+	struct dg_watch *w = l->w;
+
+	for (size_t i = 0; i < l->ndoms; i++) {
+		struct wdom *d = &l->doms[i];
+		struct dg_error err = { 0 };
+		int r;
+
+		if (!d->probing || d->busy || now < d->next_probe)
+			continue;
+		d->next_probe = now + w->wc.heartbeat_interval;
+		r = dg_probe_check(&d->probe, &err);
+		if (r == 1 && !d->armed) {
+			d->armed = true;
+			watch_log(w, DG_LOG_INFO, "%s: first heartbeat seen; a hang is now %u missed checks", d->name,
+				  w->wc.heartbeat_misses);
+			continue;
+		}
+		if (!d->armed)
+			continue;
+		if (r == 1) {
+			if (d->misses)
+				watch_log(w, DG_LOG_INFO, "%s: heartbeat back after %u miss%s", d->name, d->misses,
+					  d->misses == 1 ? "" : "es");
+			d->misses = 0;
+			d->hang_raised = false;
+			dg_brakes_set_suspect(w->brakes, d->name, false);
+			continue;
+		}
+		if (!d->misses++)
+			d->first_miss = now;
+		dg_brakes_set_suspect(w->brakes, d->name, true);
+		if (r < 0)
+			watch_log(w, DG_LOG_WARNING, "%s: heartbeat probe: %s", d->name, err.message);
+		if (d->misses < w->wc.heartbeat_misses || d->hang_raised || now < d->not_before)
+			continue;
+		d->hang_raised = true;
+		watch_log(w, DG_LOG_WARNING, "%s: hung: no '%s' on its console for %u checks (%.1f s)", d->name,
+			  w->wc.heartbeat, d->misses, now - d->first_miss + w->wc.heartbeat_interval);
+		request(d, WATCH_ACT_INJECT, "heartbeat probe: no '%s' in the serial log for %u consecutive checks "
+			"(%.1f s)", w->wc.heartbeat, d->misses, now - d->first_miss + w->wc.heartbeat_interval);
+	}
+}
+
+static const char *act_name(enum watch_act_kind k)
+{
+	return k == WATCH_ACT_INJECT ? "inject" : "capture";
+}
+
+static void start_actions(struct loop *l, double now)
+{
+	struct dg_watch *w = l->w;
+
+	for (size_t i = 0; i < l->ndoms && w->lv; i++) {
+		struct wdom *d = &l->doms[i];
+		struct dg_brakes_decision dec;
+		struct dg_error err = { 0 };
+		bool interrupt;
+
+		if (!d->pending || d->busy)
+			continue;
+		interrupt = d->pending_kind == WATCH_ACT_INJECT;
+		if (dg_brakes_request(w->brakes, d->name, interrupt ? DG_BRAKES_INTERRUPT : DG_BRAKES_CAPTURE, true,
+				      &dec, &err) < 0) {
+			watch_log(w, DG_LOG_WARNING, "%s: not acting: %s", d->name, err.message);
+			watch_audit(w, act_name(d->pending_kind), d->name, "watch: brake state unusable", d->evidence,
+				    DG_AUDIT_FAILED, err.message, NULL);
+			d->pending = false;
+			d->not_before = now + w->wc.heartbeat_interval;
+			continue;
+		}
+		switch (dec.verdict) {
+		case DG_BRAKES_BUSY:
+			continue; /* stays pending: a crashed guest waits for its capture slot */
+		case DG_BRAKES_GO:
+			/* The decision is on record before anything is done: an action that cannot be recorded does
+			 * not happen. */
+			if (watch_audit(w, "authorize", d->name, "watch: every brake passed", d->evidence, DG_AUDIT_OK,
+					NULL, NULL) < 0 ||
+			    watch_act_start(w, d->pending_kind, d->name, d->uuid, d->evidence) < 0) {
+				dg_brakes_release(w->brakes);
+				watch_log(w, DG_LOG_WARNING, "%s: not acting: the action could not be recorded or started",
+					  d->name);
+				d->not_before = now + w->wc.heartbeat_interval;
+				break;
+			}
+			d->busy = true;
+			if (interrupt)
+				d->crash_handled = true;
+			watch_log(w, DG_LOG_INFO, "%s: %s (%s)", d->name,
+				  interrupt ? "sending an NMI and capturing" : "capturing", d->evidence);
+			break;
+		case DG_BRAKES_DRY_RUN:
+			watch_log(w, DG_LOG_WARNING, "%s: dry run: would %s (%s)", d->name,
+				  interrupt ? "send an NMI and capture" : "capture", d->evidence);
+			watch_audit(w, act_name(d->pending_kind), d->name, dec.reason, d->evidence, DG_AUDIT_DRY_RUN,
+				    NULL, NULL);
+			break;
+		default:
+			watch_log(w, DG_LOG_WARNING, "%s: refused by the brakes: %s", d->name, dec.reason);
+			watch_audit(w, act_name(d->pending_kind), d->name, dec.reason, d->evidence,
+				    DG_AUDIT_SUPPRESSED, NULL, NULL);
+			/* Ask again when the brake may have let go, and not more often than we probe. */
+			d->not_before = now + fmax(dec.retry_after, w->wc.heartbeat_interval);
+			d->hang_raised = false;
+			break;
+		}
+		d->pending = false;
+	}
+}
+
+static size_t reap_workers(struct loop *l)
+{
+	struct dg_watch *w = l->w;
+
+	for (size_t i = 0; i < w->nworkers;) {
+		struct watch_worker *wk = w->workers[i];
+		bool done;
+		struct wdom *d;
+
+		pthread_mutex_lock(&w->lock);
+		done = wk->done;
+		pthread_mutex_unlock(&w->lock);
+		if (!done) {
+			i++;
+			continue;
+		}
+		pthread_join(wk->thread, NULL);
+		/* A captured crash (a panic we saw or caused) is not captured again by a restarted watcher. */
+		if (wk->r == 0 && (wk->panic_seen || wk->kind == WATCH_ACT_CAPTURE))
+			watch_handled_add(w, wk->uuid, wk->dom_id);
+		d = find_dom(l, wk->uuid);
+		if (d) {
+			d->busy = false;
+			d->crash_handled = true;
+			/* Captured (and usually panicked): nothing to probe until it starts again. */
+			stop_probe(l, d);
+			if (d->gone) {
+				remove_dom(l, d);
+				update_watched(l);
+			}
+		}
+		w->workers[i] = w->workers[--w->nworkers];
+		free(wk);
+	}
+	if (!w->nworkers) {
+		for (size_t i = 0; i < w->nretired; i++)
+			dg_config_free(w->retired[i]);
+		w->nretired = 0;
+	}
+	return w->nworkers;
+}
+
+/* ---- configuration ---- */
+
+static int prepare_state_dir(const char *state_file, struct dg_error *err)
+{
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", state_file);
+	if (mkdir(dirname(dir), 0700) < 0 && errno != EEXIST)
+		return dg_error_set_errno(err, DG_FAILED, errno, "cannot create the directory of StateFile %s",
+					  state_file);
+	return 0;
+}
+
+static void reload(struct loop *l)
+{
+	struct dg_watch *w = l->w;
+	struct dg_config *cfg = NULL, **r;
+	struct dg_error err = { 0 };
+	const struct dg_watch_config *wc;
+
+	if (dg_config_load(w->o.config_path, &cfg, &err) < 0) {
+		watch_log(w, DG_LOG_WARNING, "reload refused, keeping the running configuration: %s", err.message);
+		return;
+	}
+	wc = dg_config_watch(cfg);
+	if (strcmp(wc->state_file, w->wc.state_file))
+		watch_log(w, DG_LOG_WARNING, "StateFile changed: it takes effect at the next start");
+	if (w->nworkers) {
+		r = realloc(w->retired, (w->nretired + 1) * sizeof(*r));
+		if (!r) {
+			dg_config_free(cfg);
+			watch_log(w, DG_LOG_WARNING, "reload refused: out of memory");
+			return;
+		}
+		w->retired = r;
+		w->retired[w->nretired++] = w->cfg;
+	} else {
+		dg_config_free(w->cfg);
+	}
+	w->cfg = cfg;
+	{
+		char keep[PATH_MAX];
+		snprintf(keep, sizeof(keep), "%s", w->wc.state_file);
+		w->wc = *wc;
+		if (w->o.dry_run)
+			w->wc.brakes.dry_run = true;
+		snprintf(w->wc.state_file, sizeof(w->wc.state_file), "%s", keep);
+	}
+	dg_brakes_set_policy(w->brakes, &w->wc.brakes);
+	watch_log(w, DG_LOG_INFO, "configuration reloaded from %s",
+		  dg_config_path(cfg) ? dg_config_path(cfg) : "built-in defaults");
+	if (w->lv)
+		discover(l, true);
+}
+
+/* ---- the loop ---- */
+
+static void wait_tick(struct loop *l, double until)
+{
+	struct dg_watch *w = l->w;
+	struct timespec ts;
+	double secs = until - mono();
+
+	if (secs > TICK)
+		secs = TICK;
+	if (secs <= 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)secs;
+	ts.tv_nsec += (long)((secs - floor(secs)) * 1e9);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&w->lock);
+	if (!l->head && !l->conn_lost)
+		pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int setup(struct dg_watch *w, struct dg_error *err)
+{
+	unsigned char key[1024];
+	size_t keylen = 0;
+	unsigned skipped = 0;
+	int r;
+
+	r = dg_config_load(w->o.config_path, &w->cfg, err);
+	if (r < 0)
+		return r;
+	w->wc = *dg_config_watch(w->cfg);
+	if (w->o.dry_run)
+		w->wc.brakes.dry_run = true;
+	r = prepare_state_dir(w->wc.state_file, err);
+	if (r < 0)
+		return r;
+	r = dg_brakes_new(&w->wc.brakes, w->wc.state_file, NULL, NULL, &w->brakes,
+			  &skipped, err);
+	if (r < 0)
+		return r;
+	watch_handled_load(w);
+	if (skipped)
+		watch_log(w, DG_LOG_WARNING, "brake state %s: %u unreadable line%s skipped", w->wc.state_file, skipped,
+			  skipped == 1 ? "" : "s");
+	/* Automatic actions are recorded like anyone's: no usable audit log, no watcher. */
+	r = dg_audit_key_load(NULL, key, sizeof(key), &keylen, err);
+	if (r < 0)
+		return r;
+	r = dg_audit_log_open(dg_audit_path(NULL), keylen ? key : NULL, keylen, 0, &w->audit, err);
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+int dg_watch_run(const struct dg_watch_opts *o, struct dg_error *err)
+{
+	struct dg_watch w = { .o = *o };
+	struct loop l = { .w = &w, .cb_life = -1, .cb_wd = -1, .backoff = 1 };
+	pthread_condattr_t ca;
+	int r;
+
+	l.tail = &l.head;
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_REALTIME);
+	pthread_cond_init(&w.cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	r = setup(&w, err);
+	if (r < 0)
+		goto out;
+	watch_log(&w, DG_LOG_INFO, "watcher started (configuration: %s%s; brakes: cooldown %.0f s, %u actions per "
+		  "%.0f s, storm above %.3g%%, %u capture%s at a time)",
+		  dg_config_path(w.cfg) ? dg_config_path(w.cfg) : "built-in defaults",
+		  w.wc.brakes.dry_run ? "; DRY RUN" : "", w.wc.brakes.cooldown, w.wc.brakes.max_actions,
+		  w.wc.brakes.window, w.wc.brakes.storm_percent, w.wc.brakes.max_captures,
+		  w.wc.brakes.max_captures == 1 ? "" : "s");
+	notify(&w, "READY=1");
+
+	while (!(o->stop && *o->stop)) {
+		double now = mono(), next = now + TICK;
+		bool lost;
+
+		if (o->reload && *o->reload) {
+			*o->reload = 0;
+			reload(&l);
+		}
+		if (!w.lv)
+			try_connect(&l);
+		pthread_mutex_lock(&w.lock);
+		lost = l.conn_lost;
+		pthread_mutex_unlock(&w.lock);
+		if (w.lv && (lost || virConnectIsAlive(dg_lv_conn(w.lv)) != 1)) {
+			/* Actions in flight fail fast on a dead connection; the connection is freed after them. */
+			if (!reap_workers(&l)) {
+				watch_log(&w, DG_LOG_WARNING, "lost the connection to %s; reconnecting",
+					  dg_lv_uri(w.lv));
+				notify(&w, "STATUS=reconnecting");
+				disconnect(&l);
+				l.next_connect = mono() + 1;
+			}
+		}
+		for (;;) {
+			struct event *e;
+			pthread_mutex_lock(&w.lock);
+			e = l.head;
+			if (e) {
+				l.head = e->next;
+				if (!l.head)
+					l.tail = &l.head;
+			}
+			pthread_mutex_unlock(&w.lock);
+			if (!e)
+				break;
+			if (w.lv)
+				handle_event(&l, e);
+			free(e);
+		}
+		now = mono();
+		if (w.lv) {
+			run_probes(&l, now);
+			start_actions(&l, now);
+		}
+		reap_workers(&l);
+		for (size_t i = 0; i < l.ndoms; i++)
+			if (l.doms[i].probing && l.doms[i].next_probe < next)
+				next = l.doms[i].next_probe;
+		if (!w.lv && l.next_connect < next)
+			next = l.next_connect;
+		wait_tick(&l, next);
+	}
+
+	watch_log(&w, DG_LOG_INFO, "stopping%s", w.nworkers ? ": aborting the captures in flight" : "");
+	notify(&w, "STOPPING=1");
+	w.cancel = 1;
+	while (reap_workers(&l)) {
+		pthread_mutex_lock(&w.lock);
+		{
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 200000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&w.cond, &w.lock, &ts);
+		}
+		pthread_mutex_unlock(&w.lock);
+	}
+	r = 0;
+out:
+	for (size_t i = 0; i < l.ndoms; i++)
+		stop_probe(&l, &l.doms[i]);
+	free(l.doms);
+	disconnect(&l);
+	{
+		struct event *e;
+		while ((e = l.head)) {
+			l.head = e->next;
+			free(e);
+		}
+	}
+	for (size_t i = 0; i < w.nretired; i++)
+		dg_config_free(w.retired[i]);
+	free(w.retired);
+	free(w.workers);
+	free(w.handled);
+	dg_audit_log_free(w.audit);
+	dg_brakes_free(w.brakes);
+	dg_config_free(w.cfg);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	return r;
+}

@@ -1,0 +1,305 @@
+"""`diagint watch` against real QEMU guests under a private libvirtd.
+
+One watcher process (restarted once), one daemon (killed once), in order:
+  - op-1: an operator runs `virsh inject-nmi` -> the watcher captures the panicked guest;
+  - wd-1: starves its i6300esb watchdog -> WATCHDOG event -> NMI + capture;
+  - hb-1: its console heartbeat stops -> N missed probes -> NMI + capture (detection latency measured);
+    the watcher is restarted (SIGTERM: clean exit) and hb-1 hangs again -> refused: the cooldown survived;
+  - rc-1: libvirtd is killed with SIGKILL, the guest is made to panic through QEMU's own monitor while no
+    daemon runs, libvirtd is started again -> the watcher reconnects and captures the guest found crashed.
+The storm brake and the rate limit are tested with simulated targets in tests/test_brakes.c."""
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+import diaglab  # noqa: E402
+
+diaglab.require_guest_or_skip()
+
+LV = None
+WORK = None
+GUEST = None
+WATCHER = None
+MIB = 128
+FIGURES = {}
+
+
+def path(*p):
+    return os.path.join(WORK, *p)
+
+
+def console(name):
+    return path("console-%s.log" % name)
+
+
+def config_text():
+    return """[capture]
+Destination = %s
+[watch]
+StateFile = %s
+Cooldown = 1h
+MaxActions = 20
+MaxCaptures = 1
+StormMinDomains = 10
+Heartbeat = diagint-heartbeat
+HeartbeatDomains = hb-*
+HeartbeatInterval = 1
+HeartbeatMisses = 3
+ReconnectMax = 2
+PanicTimeout = 10
+""" % (path("dumps"), path("watch.state"))
+
+
+class Watcher:
+    def __init__(self, tag):
+        self.log = path("watch-%s.log" % tag)
+        env = dict(os.environ, DIAGINT_AUDIT_LOG=path("audit.jsonl"))
+        env.pop("JOURNAL_STREAM", None)
+        self.f = open(self.log, "w")
+        self.proc = subprocess.Popen([diaglab.diagint_bin(), "watch", "--config", path("diagint.conf"),
+                                      "--connect", LV.uri], stdout=self.f, stderr=self.f, env=env)
+
+    def text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def wait_for(self, pattern, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = re.search(pattern, self.text())
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                raise AssertionError("watcher exited with %s:\n%s" % (self.proc.returncode, self.text()))
+            time.sleep(0.1)
+        raise AssertionError("no %r in the watcher's log within %s s:\n%s" % (pattern, timeout, self.text()))
+
+    def line_time(self, pattern):
+        """Wall time of the first log line matching pattern (the watcher stamps lines with milliseconds)."""
+        for line in self.text().splitlines():
+            if re.search(pattern, line):
+                stamp = line.split(" ", 1)[0]
+                base, ms = stamp.split(".")
+                return time.mktime(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + int(ms) / 1000.0
+        return None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.f.close()
+        return self.proc.returncode
+
+
+def setUpModule():
+    global LV, WORK, GUEST, WATCHER
+    WORK = tempfile.mkdtemp(prefix="dg-watch-")
+    GUEST = diaglab.built_guest()
+    os.makedirs(path("dumps"))
+    with open(path("diagint.conf"), "w") as f:
+        f.write(config_text())
+    LV = diaglab.PrivateLibvirtd(path("libvirt"))
+    LV.start()
+    print("# private libvirtd up in %.2f s" % LV.started_s, flush=True)
+    WATCHER = Watcher("1")
+    WATCHER.wait_for(r"connected to .*subscribed", 20)
+    # All three boot together: the watchdog guest's 30 s timer runs while the others are tested.
+    LV.create(diaglab.domain_xml("wd-1", GUEST, console("wd-1"), memory_mib=MIB, watchdog_hang=True))
+    LV.create(diaglab.domain_xml("op-1", GUEST, console("op-1"), memory_mib=MIB))
+    LV.create(diaglab.domain_xml("hb-1", GUEST, console("hb-1"), memory_mib=MIB, heartbeat_stop_after=6))
+
+
+def tearDownModule():
+    if WATCHER:
+        WATCHER.stop()
+    if LV:
+        LV.stop()
+    if FIGURES:
+        print("# figures: " + json.dumps(FIGURES), flush=True)
+    if WORK and not os.environ.get("DG_KEEP_WORK"):
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+def dumps_of(name):
+    return sorted(p for p in glob.glob(path("dumps", name + "-*.gcore")))
+
+
+def wait_dumps(name, count, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        d = dumps_of(name)
+        if len(d) >= count and all(os.path.exists(p + ".json") for p in d):
+            return d
+        time.sleep(0.1)
+    raise AssertionError("%s: %d dump(s) after %s s, wanted %d:\n%s" % (name, len(dumps_of(name)), timeout, count,
+                                                                         WATCHER.text()))
+
+
+def audit_records():
+    out = []
+    try:
+        with open(path("audit.jsonl")) as f:
+            for line in f:
+                out.append(json.loads(line))
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def sidecar(dump):
+    with open(dump + ".json") as f:
+        return json.load(f)
+
+
+def qmp_nmi(name):
+    """NMI through QEMU's own monitor: what only works while no libvirtd holds it."""
+    socks = glob.glob(os.path.join(LV.workdir, "root/var/lib/libvirt/qemu/domain-*-%s/monitor.sock" % name))
+    assert socks, "no monitor socket for %s" % name
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(socks[0])
+    f = s.makefile("rw")
+    f.readline()  # greeting
+    for cmd in ({"execute": "qmp_capabilities"}, {"execute": "inject-nmi"}):
+        f.write(json.dumps(cmd) + "\n")
+        f.flush()
+        while True:
+            reply = json.loads(f.readline())
+            if "return" in reply or "error" in reply:
+                assert "return" in reply, reply
+                break
+    s.close()
+
+
+class Watch(unittest.TestCase):
+    def test_1_operator_nmi(self):
+        self.assertTrue(diaglab.wait_for_console(console("op-1"), "diagint-heartbeat 1", 60), "op-1 booted")
+        # An operator's plain virsh inject-nmi ends in a capture.
+        LV.virsh("inject-nmi", "op-1")
+        t_nmi = time.time()
+        d = wait_dumps("op-1", 1, 30)
+        FIGURES["operator_nmi_to_dump_s"] = round(time.time() - t_nmi, 2)
+        rec = sidecar(d[0])
+        self.assertEqual(rec["trigger"], "watch")
+        self.assertFalse(rec["nmi"]["sent"], "the watcher only captured")
+        self.assertTrue(diaglab.file_contains(d[0], b"Kernel panic - not syncing"), "panic text in the dump")
+        self.assertIn("crashed", LV.state("op-1"))
+        acts = [(r["action"], r["target"], r["result"]["status"]) for r in audit_records()
+                if r["actor"]["component"] == "watcher"]
+        self.assertIn(("capture", "libvirt:op-1", "ok"), acts)
+
+    def test_2_heartbeat_hang(self):
+        WATCHER.wait_for(r"hb-1: first heartbeat seen", 30)
+        self.assertTrue(diaglab.wait_for_console(console("hb-1"), "heartbeat stops", 60))
+        onset = time.time()
+        d = wait_dumps("hb-1", 1, 40)
+        rec = sidecar(d[0])
+        self.assertTrue(rec["nmi"]["sent"] and rec["nmi"]["panic_seen"], rec)
+        self.assertTrue(diaglab.file_contains(d[0], b"Kernel panic - not syncing"))
+        t_nmi = WATCHER.line_time(r"hb-1: sending an NMI")
+        self.assertIsNotNone(t_nmi)
+        # Onset: the console line printed right after the last beat (seen by polling every 0.1 s).
+        FIGURES["heartbeat_onset_to_nmi_s"] = round(t_nmi - onset, 2)
+        # 3 misses at 1 s: the hang is declared 3-4 s after the last beat; allow for polling and TCG.
+        self.assertLess(t_nmi - onset, 6.5)
+        self.assertGreater(t_nmi - onset, 1.5)
+
+    def test_3_watchdog(self):
+        # The guest opened /dev/watchdog at boot and never feeds it: i6300esb's default 30 s timeout.
+        WATCHER.wait_for(r"wd-1: watchdog fired", 60)
+        d = wait_dumps("wd-1", 1, 40)
+        rec = sidecar(d[0])
+        self.assertTrue(rec["nmi"]["sent"], "the watcher sent the NMI")
+        self.assertTrue(rec["nmi"]["panic_seen"], "the guest panicked")
+        self.assertTrue(diaglab.file_contains(d[0], b"Kernel panic - not syncing"))
+        t_fired = WATCHER.line_time(r"wd-1: watchdog fired")
+        t_act = WATCHER.line_time(r"wd-1: sending an NMI")
+        FIGURES["watchdog_event_to_nmi_s"] = round(t_act - t_fired, 3)
+        acts = [(r["action"], r["target"], r["result"]["status"]) for r in audit_records()
+                if r["actor"]["component"] == "watcher"]
+        self.assertIn(("authorize", "libvirt:wd-1", "ok"), acts)
+        self.assertIn(("inject", "libvirt:wd-1", "ok"), acts)
+        # One capture each: the watcher's own NMI (its CRASHED event) does not cause a second one.
+        time.sleep(1)
+        for name in ("op-1", "hb-1", "wd-1"):
+            self.assertEqual(len(dumps_of(name)), 1, name)
+        self.assertNotIn("refused", WATCHER.text())
+        for name in ("op-1", "wd-1"):
+            LV.virsh("destroy", name)
+
+    def test_4_cooldown_survives_restart(self):
+        global WATCHER
+        # Stop cleanly; the cooldown is in the state file.
+        self.assertEqual(WATCHER.stop(), 0, WATCHER.text())
+        self.assertIn("stopping", WATCHER.text())
+        with open(path("watch.state")) as f:
+            self.assertIn(" hb-1\n", f.read())
+        WATCHER = Watcher("2")
+        WATCHER.wait_for(r"watching \d+ running domain", 20)
+        # hb-1 still sits crashed (preserve) and was captured before the restart: not captured again.
+        self.assertNotIn("hb-1: found crashed", WATCHER.text())
+        LV.virsh("destroy", "hb-1")
+        os.unlink(console("hb-1"))
+        LV.create(diaglab.domain_xml("hb-1", GUEST, console("hb-1"), memory_mib=MIB, heartbeat_stop_after=2))
+        WATCHER.wait_for(r"hb-1: refused by the brakes: cooldown", 40)
+        self.assertEqual(len(dumps_of("hb-1")), 1, "no second NMI or capture")
+        self.assertIn("running", LV.state("hb-1"))
+        sup = [r for r in audit_records() if r["target"] == "libvirt:hb-1" and r["result"]["status"] == "suppressed"]
+        self.assertTrue(sup and "cooldown" in sup[0]["reason"], sup)
+        self.assertIn("heartbeat", sup[0]["evidence"])
+        LV.virsh("destroy", "hb-1")
+
+    def test_5_daemon_killed_guest_crashes_meanwhile(self):
+        LV.create(diaglab.domain_xml("rc-1", GUEST, console("rc-1"), memory_mib=MIB))
+        WATCHER.wait_for(r"rc-1: started", 20)
+        self.assertTrue(diaglab.wait_for_console(console("rc-1"), "diagint-heartbeat 1", 60))
+        os.kill(LV.proc.pid, signal.SIGKILL)
+        LV.proc.wait()
+        t_kill = time.time()
+        WATCHER.wait_for(r"lost the connection", 20)
+        FIGURES["daemon_kill_to_noticed_s"] = round(WATCHER.line_time(r"lost the connection") - t_kill, 2)
+        qmp_nmi("rc-1")
+        time.sleep(1)
+        LV.start()
+        t_up = time.time()
+        WATCHER.wait_for(r"rc-1: found crashed", 30)
+        d = wait_dumps("rc-1", 1, 30)
+        FIGURES["daemon_up_to_dump_s"] = round(time.time() - t_up, 2)
+        self.assertTrue(diaglab.file_contains(d[0], b"Kernel panic - not syncing"), "panic text in the dump")
+        self.assertGreaterEqual(len(re.findall(r"connected to .*subscribed", WATCHER.text())), 2)
+
+        # Subscribed again for real: a panic after the reconnect arrives as an event.
+        LV.create(diaglab.domain_xml("op-2", GUEST, console("op-2"), memory_mib=MIB))
+        self.assertTrue(diaglab.wait_for_console(console("op-2"), "diagint-heartbeat 1", 60))
+        LV.virsh("inject-nmi", "op-2")
+        wait_dumps("op-2", 1, 30)
+
+    def test_6_reload_and_bad_config_kept(self):
+        with open(path("diagint.conf"), "w") as f:
+            f.write(config_text().replace("Cooldown = 1h", "Cooldown = soon"))
+        WATCHER.proc.send_signal(signal.SIGHUP)
+        WATCHER.wait_for(r"reload refused, keeping the running configuration: .*Cooldown 'soon'", 10)
+        with open(path("diagint.conf"), "w") as f:
+            f.write(config_text())
+        WATCHER.proc.send_signal(signal.SIGHUP)
+        WATCHER.wait_for(r"configuration reloaded from", 10)
+        self.assertIsNone(WATCHER.proc.poll(), "still running")
+        self.assertNotIn("rc-1: heartbeat probe", WATCHER.text(), "crashed guests are not probed")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
