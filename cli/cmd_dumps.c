@@ -16,6 +16,7 @@
 #include "diagint/dumpdir.h"
 #include "diagint/dumpstore.h"
 #include "diagint/retention.h"
+#include "diagint/units.h"
 
 void dg_cmd_dumps_help(void)
 {
@@ -98,19 +99,6 @@ static int jbool(json_object *o, const char *a, const char *b)
 	return json_object_get_boolean(x);
 }
 
-static void human(uint64_t n, char *buf, size_t len)
-{
-	const char *u[] = { "B", "K", "M", "G", "T" };
-	double v = (double)n;
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f%s" : "%.0f%s", v, u[i]);
-}
-
 static json_object *entry_json(const struct dg_dump_entry *e, json_object *side)
 {
 	json_object *o = json_object_new_object();
@@ -163,8 +151,8 @@ static int do_list(struct dg_dumpdir *dir, const char *domain, bool have_since, 
 		} else {
 			localtime_r(&e->stamp, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-			human(e->allocated, disk, sizeof(disk));
-			human(e->size, size, sizeof(size));
+			dg_format_bytes(e->allocated, true, disk, sizeof(disk));
+			dg_format_bytes(e->size, true, size, sizeof(size));
 			panic = jbool(side, "nmi", "panic_seen");
 			printf("%-19s %-24s %8s %8s %-5s %s\n", when, dname, disk, size,
 			       panic < 0 ? "-" : panic ? "yes" : "no", e->name);
@@ -208,8 +196,8 @@ static int do_info(struct dg_dumpdir *dir, const char *name, bool json)
 		puts(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	} else {
 		char disk[16], size[16];
-		human(e->allocated, disk, sizeof(disk));
-		human(e->size, size, sizeof(size));
+		dg_format_bytes(e->allocated, true, disk, sizeof(disk));
+		dg_format_bytes(e->size, true, size, sizeof(size));
 		printf("        Dump: %s/%s\n", dg_dumpdir_path(dir), e->name);
 		printf("      Domain: %s (%s)\n", jstr(side, "domain", "name") ?: e->prefix,
 		       jstr(side, "domain", "uuid") ?: "uuid unknown");

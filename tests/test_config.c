@@ -12,16 +12,6 @@
 #include "diagint/config.h"
 #include "tap.h"
 
-#define SKIP_ONE(...)                                                                                          \
-	do {                                                                                                   \
-		tap_n++;                                                                                       \
-		printf("ok %d - # SKIP ", tap_n);                                                              \
-		printf(__VA_ARGS__);                                                                           \
-		printf("\n");                                                                                  \
-		fflush(stdout);                                                                                \
-	} while (0)
-
-
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)
 #define TiB (1ull << 40)

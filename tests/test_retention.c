@@ -19,16 +19,6 @@
 #include "diagint/retention.h"
 #include "tap.h"
 
-#define SKIP_ONE(...)                                                                                          \
-	do {                                                                                                   \
-		tap_n++;                                                                                       \
-		printf("ok %d - # SKIP ", tap_n);                                                              \
-		printf(__VA_ARGS__);                                                                           \
-		printf("\n");                                                                                  \
-		fflush(stdout);                                                                                \
-	} while (0)
-
-
 /* 2023-11-14 22:13:20 UTC */
 #define T0 ((time_t)1700000000)
 #define KiB (1ull << 10)

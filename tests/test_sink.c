@@ -16,16 +16,6 @@
 #include "diagint/sink.h"
 #include "tap.h"
 
-#define SKIP_ONE(...)                                                                                          \
-	do {                                                                                                   \
-		tap_n++;                                                                                       \
-		printf("ok %d - # SKIP ", tap_n);                                                              \
-		printf(__VA_ARGS__);                                                                           \
-		printf("\n");                                                                                  \
-		fflush(stdout);                                                                                \
-	} while (0)
-
-
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "diagint/dumpdir.h"
+#include "diagint/units.h"
 
 /* Short enough that directory + '/' + any temporary name fits in PATH_MAX. */
 #define DIR_PATH_MAX (PATH_MAX - DG_DUMPNAME_MAX - 64)
@@ -104,19 +105,6 @@ int dg_dumpdir_fd(const struct dg_dumpdir *dir)
 	return dir->fd;
 }
 
-static void human_bytes(uint64_t n, char *buf, size_t len)
-{
-	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	unsigned u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
 int dg_dumpdir_check_space(struct dg_dumpdir *dir, uint64_t need, struct dg_error *err)
 {
 	struct statvfs st;
@@ -127,8 +115,8 @@ int dg_dumpdir_check_space(struct dg_dumpdir *dir, uint64_t need, struct dg_erro
 		return dg_error_set_errno(err, DG_FAILED, errno, "cannot read free space of %s", dir->path);
 	avail = (uint64_t)st.f_bavail * st.f_frsize;
 	if (avail < need) {
-		human_bytes(need, need_s, sizeof(need_s));
-		human_bytes(avail, avail_s, sizeof(avail_s));
+		dg_format_bytes(need, false, need_s, sizeof(need_s));
+		dg_format_bytes(avail, false, avail_s, sizeof(avail_s));
 		return dg_error_set(err, DG_REFUSED,
 				    "not enough room in %s for the dump: it needs %s, %s free; free space there or "
 				    "choose another --dump-dir",

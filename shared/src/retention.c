@@ -6,19 +6,7 @@
 
 #include "diagint/dumpstore.h"
 #include "diagint/retention.h"
-
-static void human(uint64_t n, char *buf, size_t len)
-{
-	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
+#include "diagint/units.h"
 
 /* Which limit is broken, if any, for a capture of `need` bytes; text for the message. */
 static const char *violation(const struct dg_capture_policy *p, uint64_t fs_size, uint64_t fs_free, uint64_t usage,
@@ -29,23 +17,23 @@ static const char *violation(const struct dg_capture_policy *p, uint64_t fs_size
 	char a[32], b[32], c[32];
 
 	if (fs_free < need) {
-		human(need, a, sizeof(a));
-		human(fs_free, b, sizeof(b));
+		dg_format_bytes(need, false, a, sizeof(a));
+		dg_format_bytes(fs_free, false, b, sizeof(b));
 		snprintf(why, len, "not enough room for the dump: it needs %s, %s free", a, b);
 		return why;
 	}
 	if (p->keep_free.set && fs_free - need < keep) {
-		human(need, a, sizeof(a));
-		human(fs_free, b, sizeof(b));
-		human(keep, c, sizeof(c));
+		dg_format_bytes(need, false, a, sizeof(a));
+		dg_format_bytes(fs_free, false, b, sizeof(b));
+		dg_format_bytes(keep, false, c, sizeof(c));
 		snprintf(why, len, "not enough room for the dump: it needs %s, %s free, and KeepFree keeps %s free", a,
 			 b, c);
 		return why;
 	}
 	if (p->max_use.set && usage + need > cap) {
-		human(need, a, sizeof(a));
-		human(usage, b, sizeof(b));
-		human(cap, c, sizeof(c));
+		dg_format_bytes(need, false, a, sizeof(a));
+		dg_format_bytes(usage, false, b, sizeof(b));
+		dg_format_bytes(cap, false, c, sizeof(c));
 		snprintf(why, len, "MaxUse %s would be exceeded: dumps use %s and this one needs %s", c, b, a);
 		return why;
 	}
