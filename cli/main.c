@@ -57,8 +57,20 @@ static void main_help(void)
 	printf("\nSee diagint(1) for the details.\n");
 }
 
+/* A progress line is being redrawn on the terminal: the next message must start on a clean line. */
+static bool progress_open;
+
+static void end_progress(void)
+{
+	if (progress_open) {
+		fputs("\r\033[K", stderr);
+		progress_open = false;
+	}
+}
+
 int dg_cli_fail(const struct dg_error *err)
 {
+	end_progress();
 	fprintf(stderr, "%s: %s\n", dg_cli_prog, err->message[0] ? err->message : dg_status_describe(err->status));
 	return err->status ? (int)err->status : DG_FAILED;
 }
@@ -77,7 +89,6 @@ int dg_cli_usage_error(const char *command, const char *fmt, ...)
 
 void dg_cli_log(void *userdata, enum dg_log_level level, const char *message)
 {
-	static bool progress_open;
 	bool tty = isatty(STDERR_FILENO);
 
 	(void)userdata;
@@ -87,10 +98,7 @@ void dg_cli_log(void *userdata, enum dg_log_level level, const char *message)
 		progress_open = tty;
 		return;
 	}
-	if (progress_open) {
-		fputs("\r\033[K", stderr);
-		progress_open = false;
-	}
+	end_progress();
 	fprintf(stderr, "%s: %s%s\n", dg_cli_prog, level == DG_LOG_WARNING ? "warning: " : "", message);
 }
 

@@ -162,6 +162,37 @@ class Pipe(unittest.TestCase):
         self.assertIn("interrupted", err)
         self.assertTrue(running("p-int"), "left as it was: running")
 
+    def progress_output(self, *extra):
+        # stderr on a pseudo-terminal, as an operator sees it; a slow reader makes the dump last.
+        import pty
+        master, slave = pty.openpty()
+        p = subprocess.Popen([diaglab.diagint_bin(), "capture", "-c", LV.uri, "-D", SLOW_READER] + list(extra) +
+                             ["p-int"], stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        time.sleep(3.5)
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=120)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        return p.returncode, out.decode(errors="replace")
+
+    def test_progress_on_a_terminal(self):
+        rc, text = self.progress_output()
+        self.assertEqual(rc, 1, text)
+        self.assertRegex(text, r"\r\x1b\[Kdiagint: dumping \[#*\.*\] +\d+% \d+/128 MiB \d+ MiB/s ETA \d+ s")
+        self.assertIn("\r\x1b[Kdiagint: capture interrupted", text, "the error starts on a clean line")
+        rc, text = self.progress_output("--quiet")
+        self.assertNotIn("dumping", text, "--quiet: no progress")
+        self.assertTrue(running("p-int"))
+
     def test_ctrl_c_directory_leaves_nothing(self):
         # A directory capture interrupted while its NMI wait runs: no file, no temporary.
         d = newdir("ctrl-c-dir")
