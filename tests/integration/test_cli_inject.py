@@ -29,6 +29,7 @@ GUESTS = {
     "g-nonmi": (1, False),
     "g-refuse": (1, True),
     "g-fill": (1, False),
+    "g-send": (1, True),
     ".. évil\tname": (1, True),
 }
 HOSTILE = ".. évil\tname"
@@ -323,6 +324,22 @@ class Inject(unittest.TestCase):
         self.assertEqual(r.returncode, 4, r.stderr)
         self.assertIn("not running", r.stderr)
         self.assertIn("virsh start", r.stderr)
+
+    def test_12b_send_libvirt_target(self):
+        # The provider interface's libvirt member, as the collectd plugin uses it: NMI only, no capture.
+        r = diagint("send", "--dry-run", "--json", "-c", LV.uri, "libvirt:g-send")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(state("g-send"), "running (booted)", "a dry run interrupts nothing")
+        r = diagint("send", "--json", "-c", LV.uri, "libvirt:g-send")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        res = json.loads(r.stdout.splitlines()[0])
+        self.assertEqual(res["target"], "libvirt:g-send")
+        deadline = time.time() + 10
+        while time.time() < deadline and state("g-send") != "crashed (panicked)":
+            time.sleep(0.1)
+        self.assertEqual(state("g-send"), "crashed (panicked)", "the real guest panicked on the NMI")
+        r = diagint("send", "-c", LV.uri, "libvirt:no-such-guest")
+        self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
 
     def test_13_audit_record(self):
         # Who may, who did: the decision and the outcome of a real inject, with the dump's path and hash.
