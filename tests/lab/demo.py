@@ -74,7 +74,7 @@ def main():
             st.st_size, st.st_size / ram, ram >> 20, st.st_blocks * 512))
         print("  format       ELF64 %s, %d PT_LOAD segments" % (facts["type"], len(facts["loads"])))
         print("  vCPUs        %d (NT_PRSTATUS notes in the dump)" % facts["prstatus"])
-        print("  panic        %s   (from the printk buffer in the dump)" % (panic_line(path) or "(not found)"))
+        print("  panic        %s   (raw printk-buffer bytes in the dump; stale bytes may follow the record)" % (panic_line(path) or "(not found)"))
         print("  sidecar      %s.json (sha256 %s...)" % (path, rec["dump"]["sha256"][:16]))
         print("  timings      libvirt start %.2f s, boot %.2f s, NMI %.1f ms, NMI->panic event %.1f ms, "
               "dump %.0f ms" % (t_lv, t_boot, steps["nmi"], steps["wait_panic"], steps["dump"]))
