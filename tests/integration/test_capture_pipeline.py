@@ -33,7 +33,7 @@ def setUpModule():
         d = os.path.join(WORK, "mnt-" + tag)
         os.makedirs(d)
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", d], check=True)
-    LV = diaglab.PrivateLibvirtd(os.path.join(WORK, "libvirt"))
+    LV = diaglab.PrivateLibvirtd(os.path.join(WORK, "libvirt"), tcp=True)
     LV.start()
     guest = diaglab.built_guest()
     for name, panics in GUESTS.items():
@@ -334,6 +334,42 @@ class Retention(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(json.loads(r.stdout)["evicted"], 2, "oldest first until MaxUse holds")
         self.assertEqual([n for n in os.listdir(d) if n.endswith(".gcore")], [])
+
+
+class RemoteURI(unittest.TestCase):
+    # qemu+tcp://127.0.0.1: libvirt sees a remote host, so libvirt writes the file itself, on "its" host.
+    def test_remote_uri_writes_through_libvirt(self):
+        d = newdir("remote")
+        r = diagint("capture", "-c", LV.tcp_uri, "-d", d, "--json", "p-run")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rec = json.loads(r.stdout)
+        self.assertEqual(rec["uri"], LV.tcp_uri)
+        self.assertFalse(rec["dump"]["sparse"], "libvirt wrote it: no holes")
+        self.assertIn("hash", rec["steps_ms"], "read back to hash it")
+        self.assertEqual(diaglab.elf_facts(rec["dump"]["path"])["type"], "ET_CORE")
+        import hashlib
+        self.assertEqual(hashlib.sha256(open(rec["dump"]["path"], "rb").read()).hexdigest(), rec["dump"]["sha256"])
+
+    def test_remote_uri_dump_the_host_cannot_see(self):
+        # Mounted after libvirtd started: the daemon writes underneath, we would see only our placeholder.
+        d = os.path.join(WORK, "remote-late")
+        os.makedirs(d)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs", d], check=True)
+        try:
+            r = diagint("capture", "-c", LV.tcp_uri, "-d", d, "p-run")
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("somewhere this host does not see", r.stderr)
+            self.assertEqual(os.listdir(d), [], "no empty file under a final name")
+        finally:
+            subprocess.run(["umount", d], check=True)
+        for n in os.listdir(d):
+            os.unlink(os.path.join(d, n))
+        self.assertTrue(running("p-run"))
+
+    def test_remote_uri_refuses_a_command(self):
+        r = diagint("capture", "-c", LV.tcp_uri, "-D", "|cat >/dev/null", "p-run")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("needs libvirt on this host", r.stderr)
 
 
 class Configuration(unittest.TestCase):

@@ -194,8 +194,12 @@ PRIVATE_DIRS = ["/etc/libvirt", "/run/libvirt", "/var/lib/libvirt", "/var/cache/
 class PrivateLibvirtd:
     """A libvirtd of our own, in a private mount namespace, reachable at self.uri."""
 
-    def __init__(self, workdir, hooks=None):
+    def __init__(self, workdir, hooks=None, tcp=False):
         self.workdir = os.path.abspath(workdir)
+        # tcp=True also listens on 127.0.0.1 (no auth, loopback only): tcp_uri reaches the same daemon the way a
+        # remote host would, so "remote libvirt" code paths run for real.
+        self.tcp_port = _free_port() if tcp else None
+        self.tcp_uri = "qemu+tcp://127.0.0.1:%d/system" % self.tcp_port if tcp else None
         self.sockdir = os.path.join(self.workdir, "sock")
         self.uri = "qemu:///system?socket=%s/libvirt-sock" % self.sockdir
         self.log = os.path.join(self.workdir, "libvirtd.log")
@@ -218,6 +222,9 @@ class PrivateLibvirtd:
             f.write('unix_sock_dir = "%s"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n'
                     'unix_sock_group = "root"\nunix_sock_rw_perms = "0770"\n'
                     'log_outputs = "3:file:%s"\n' % (self.sockdir, self.log))
+            if self.tcp_port:
+                f.write('listen_tls = 0\nlisten_tcp = 1\nlisten_addr = "127.0.0.1"\ntcp_port = "%d"\n'
+                        'auth_tcp = "none"\n' % self.tcp_port)
         hookdir = self._root("/etc/libvirt/hooks")
         for name, text in self.hooks.items():
             path = os.path.join(hookdir, name)
@@ -228,7 +235,8 @@ class PrivateLibvirtd:
         script = ["set -e"]
         for d in PRIVATE_DIRS:
             script.append("mount --bind '%s' '%s'" % (self._root(d), d))
-        script.append("exec /usr/sbin/libvirtd --config '%s' --pid-file '%s/libvirtd.pid'" % (conf, self.workdir))
+        script.append("exec /usr/sbin/libvirtd %s--config '%s' --pid-file '%s/libvirtd.pid'" % (
+            "--listen " if self.tcp_port else "", conf, self.workdir))
         errlog = open(os.path.join(self.workdir, "libvirtd.stderr"), "w")
         self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
                                       "\n".join(script)], stdout=errlog, stderr=errlog,
@@ -296,12 +304,20 @@ class PrivateLibvirtd:
         self.proc = None
 
 
+def _free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def wait_for_console(path, pattern, timeout=60):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            if pattern in open(path, errors="replace").read():
-                return True
+            with open(path, errors="replace") as f:
+                if pattern in f.read():
+                    return True
         except FileNotFoundError:
             pass
         time.sleep(0.1)
