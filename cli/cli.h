@@ -35,3 +35,5 @@ int dg_cmd_send(int argc, char **argv);
 void dg_cmd_send_help(void);
 int dg_cmd_watch(int argc, char **argv);
 void dg_cmd_watch_help(void);
+int dg_cmd_doctor(int argc, char **argv);
+void dg_cmd_doctor_help(void);

@@ -25,6 +25,8 @@ static const struct dg_cli_command commands[] = {
 	  dg_cmd_send_help },
 	{ "watch", "watch libvirt guests: capture panics, interrupt and capture hangs, under the brakes",
 	  dg_cmd_watch, dg_cmd_watch_help },
+	{ "doctor", "readiness: would an interrupt produce a dump? checks only, interrupts nothing", dg_cmd_doctor,
+	  dg_cmd_doctor_help },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -102,6 +102,22 @@ static void test_cooldown(void)
 	CHECK(dg_brakes_cooldown_left(b, "web-1") == 600, "clock back: at most one cooldown left");
 	fake_now += 3600;
 
+	/* A domain's own cooldown (its metadata) wins over the policy's, and can be taken back. */
+	dg_brakes_set_cooldown(b, "web-1", 30);
+	CHECK(dg_brakes_cooldown_left(b, "web-1") == 30, "own cooldown 30 s instead of 600 s");
+	fake_now += 31;
+	CHECK(dg_brakes_cooldown_left(b, "web-1") == 0, "own cooldown over after 31 s");
+	CHECK(ask(b, "web-1", DG_BRAKES_INTERRUPT, false, NULL) == DG_BRAKES_GO, "own cooldown: acted");
+	fake_now += 20;
+	CHECK(ask(b, "web-1", DG_BRAKES_INTERRUPT, false, &d) == DG_BRAKES_COOLDOWN && strstr(d.reason, "own cooldown"),
+	      "own cooldown: 20 s later refused, the reason says whose cooldown: %s", d.reason);
+	fake_now += 11;
+	CHECK(ask(b, "web-1", DG_BRAKES_INTERRUPT, false, NULL) == DG_BRAKES_GO, "own cooldown: 31 s later allowed");
+	dg_brakes_set_cooldown(b, "web-1", -1);
+	CHECK(dg_brakes_cooldown_left(b, "web-1") == 600, "back to the policy's cooldown");
+	dg_brakes_set_cooldown(b, "never-seen", -1);
+	CHECK(dg_brakes_cooldown_left(b, "never-seen") == 0, "clearing an unknown target creates nothing");
+
 	p.cooldown = 0;
 	dg_brakes_set_policy(b, &p);
 	CHECK(ask(b, "web-1", DG_BRAKES_INTERRUPT, false, NULL) == DG_BRAKES_GO, "reload to Cooldown=0 takes effect");

@@ -5,6 +5,7 @@
 
 #include "diagint/config.h"
 #include "diagint/watch_config.h"
+#include "diagint/watch_meta.h"
 #include "tap.h"
 
 static int parse(const char *text, struct dg_config **cfg, struct dg_error *err)
@@ -67,6 +68,15 @@ int main(void)
 	CHECK(dg_watch_glob_match("", "anything"), "empty glob list matches everything");
 	dg_config_free(cfg);
 
+	CHECK_STR(dg_config_watch(NULL)->socket, DG_WATCH_DEFAULT_SOCKET, "default hook socket");
+	CHECK(!dg_config_watch(NULL)->hook_refuse_start, "the hook never refuses a start by default");
+	CHECK(parse("[watch]\nSocket = /tmp/w.sock\nHookRefuseStart = yes\n", &cfg, &err) == 0, "hook keys");
+	wc = dg_config_watch(cfg);
+	CHECK(!strcmp(wc->socket, "/tmp/w.sock") && wc->hook_refuse_start, "Socket, HookRefuseStart");
+	dg_config_free(cfg);
+	CHECK(parse("[watch]\nSocket =\n", &cfg, &err) == 0 && !dg_config_watch(cfg)->socket[0], "empty Socket: off");
+	dg_config_free(cfg);
+	bad("[watch]\nSocket = rel.sock\n", "Socket 'rel.sock' must be an absolute path", "relative socket");
 	bad("[watch]\nCooldown = soon\n", "T.conf:2: Cooldown 'soon'", "bad duration names file:line:key");
 	bad("[watch]\n\nColdown = 1h\n", "T.conf:3: unknown key 'Coldown' in [watch]", "unknown key");
 	bad("[watch]\nStormPercent = 150\n", "StormPercent '150'", "percentage over 100");
@@ -76,5 +86,39 @@ int main(void)
 	bad("[watch]\nHeartbeatMisses = 0\n", "HeartbeatMisses '0'", "zero misses");
 	bad("[watch]\nMaxActions = -1\n", "MaxActions '-1'", "negative count");
 	bad("[watchdog]\nX = 1\n", "unknown section [watchdog]", "unknown section lists [watch]");
+	{
+		struct dg_watch_meta m;
+		char e[256] = "";
+		const char *ns = "xmlns:d='" DG_WATCH_META_NS "'";
+		char x[1024];
+
+		CHECK(dg_watch_meta_parse(NULL, &m, e, sizeof(e)) == 0 && !m.present && m.enabled && m.cooldown < 0,
+		      "metadata: none means defaults");
+		snprintf(x, sizeof(x), "<d:watch %s enabled='no' heartbeat='hb' heartbeat-interval='2s' "
+			 "heartbeat-misses='4' cooldown='30m' destination='/srv/dumps'/>", ns);
+		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == 0 && m.present && !m.enabled && m.heartbeat_set &&
+			      !strcmp(m.heartbeat, "hb") && m.heartbeat_interval == 2 && m.heartbeat_misses == 4 &&
+			      m.cooldown == 1800 && !strcmp(m.destination, "/srv/dumps"),
+		      "metadata: every attribute (%s)", e);
+		snprintf(x, sizeof(x), "<d:watch %s heartbeat=''/>", ns);
+		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == 0 && m.heartbeat_set && !m.heartbeat[0],
+		      "metadata: heartbeat='' turns the probe off");
+		snprintf(x, sizeof(x), "<d:watch %s colddown='1h'/>", ns);
+		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == -1 && strstr(e, "unknown attribute 'colddown'") &&
+			      m.enabled && !m.present,
+		      "metadata: unknown attribute reported, defaults kept: %s", e);
+		snprintf(x, sizeof(x), "<d:watch %s cooldown='soon'/>", ns);
+		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == -1 && strstr(e, "cooldown='soon'"), "bad cooldown: %s", e);
+		snprintf(x, sizeof(x), "<d:watch %s destination='rel'/>", ns);
+		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == -1 && strstr(e, "destination"), "bad destination: %s", e);
+		CHECK(dg_watch_meta_parse("<watch cooldown='5m'/>", &m, e, sizeof(e)) == 0 && m.cooldown == 300,
+		      "as libvirt returns it: without the namespace (%s)", e);
+		CHECK(dg_watch_meta_parse("<x:watch xmlns:x='urn:other'/>", &m, e, sizeof(e)) == -1 &&
+			      strstr(e, "namespace"),
+		      "another namespace: %s", e);
+		CHECK(dg_watch_meta_parse("<policy/>", &m, e, sizeof(e)) == -1, "another element: %s", e);
+		CHECK(dg_watch_meta_parse("<d:watch", &m, e, sizeof(e)) == -1 && strstr(e, "well-formed"),
+		      "malformed: %s", e);
+	}
 	return tap_done();
 }

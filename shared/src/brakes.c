@@ -23,6 +23,7 @@ struct target {
 	char *name;
 	double last;     /* last real interrupt; 0: none */
 	double last_dry; /* last dry-run interrupt (memory only) */
+	double cooldown; /* its own cooldown; < 0: the policy's */
 	bool suspect;
 };
 
@@ -99,6 +100,7 @@ static struct target *find(struct dg_brakes *b, const char *name, bool create)
 	b->targets = t;
 	t = &b->targets[b->ntargets];
 	memset(t, 0, sizeof(*t));
+	t->cooldown = -1;
 	t->name = strdup(name);
 	if (!t->name)
 		return NULL;
@@ -239,7 +241,8 @@ static int save(struct dg_brakes *b, double now, struct dg_error *err)
 	}
 	fprintf(f, "%s\n", STATE_HEADER);
 	for (size_t i = 0; i < b->ntargets; i++) {
-		if (!b->targets[i].last || now - b->targets[i].last > keep_for(b))
+		if (!b->targets[i].last ||
+		    (now - b->targets[i].last > keep_for(b) && now - b->targets[i].last > b->targets[i].cooldown))
 			continue;
 		fprintf(f, "cooldown %.3f ", b->targets[i].last);
 		escape(f, b->targets[i].name);
@@ -361,15 +364,31 @@ static void prune(struct dg_brakes *b, double now)
 	b->nactions = w;
 }
 
+static double cooldown_of(const struct dg_brakes *b, const struct target *t)
+{
+	return t->cooldown >= 0 ? t->cooldown : b->p.cooldown;
+}
+
 static double cooldown_left_locked(struct dg_brakes *b, const struct target *t, double now, bool dry)
 {
-	double last = t->last;
+	double last = t->last, cd = cooldown_of(b, t);
 
 	if (dry && t->last_dry > last)
 		last = t->last_dry;
-	if (!last || b->p.cooldown <= 0)
+	if (!last || cd <= 0)
 		return 0;
-	return since(now, last) < b->p.cooldown ? b->p.cooldown - since(now, last) : 0;
+	return since(now, last) < cd ? cd - since(now, last) : 0;
+}
+
+void dg_brakes_set_cooldown(struct dg_brakes *b, const char *target, double cooldown)
+{
+	struct target *t;
+
+	pthread_mutex_lock(&b->lock);
+	t = find(b, target, cooldown >= 0);
+	if (t)
+		t->cooldown = cooldown >= 0 ? cooldown : -1;
+	pthread_mutex_unlock(&b->lock);
 }
 
 double dg_brakes_cooldown_left(struct dg_brakes *b, const char *target)
@@ -449,8 +468,9 @@ int dg_brakes_request(struct dg_brakes *b, const char *target, enum dg_brakes_ac
 		if (left > 0) {
 			decide(&d, DG_BRAKES_COOLDOWN, left,
 			       "cooldown: %s was interrupted %.0f s ago; the next interrupt is allowed in %.0f s "
-			       "(Cooldown = %.0f s)",
-			       target, b->p.cooldown - left, left, b->p.cooldown);
+			       "(%s = %.0f s)",
+			       target, cooldown_of(b, t) - left, left, t->cooldown >= 0 ? "its own cooldown" : "Cooldown",
+			       cooldown_of(b, t));
 			goto out;
 		}
 	}

@@ -30,10 +30,12 @@ struct watch_worker {
 	char name[256];
 	char uuid[VIR_UUID_STRING_BUFLEN];
 	char evidence[512];
+	char dest[1024];             /* the domain's own destination (metadata); "": the configuration's */
 	const struct dg_config *cfg; /* the configuration when the action started (kept alive until it ends) */
 	bool done;                   /* under w->lock */
 	int r;
 	bool panic_seen;
+	bool restarted;              /* AfterCapture = restart succeeded: a new run of the guest */
 	int dom_id;                  /* the domain's id when captured (-1: unknown) */
 };
 
@@ -63,6 +65,12 @@ struct dg_watch {
 void watch_log(struct dg_watch *w, enum dg_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The doctor's checks, once per domain when it is first watched (watch_doctor.c). enqueue and stop accept NULL. */
+struct watch_doctor;
+struct watch_doctor *watch_doctor_start(struct dg_watch *w);
+void watch_doctor_enqueue(struct watch_doctor *d, const char *name);
+void watch_doctor_stop(struct watch_doctor *d);
+
 /* Record an automatic decision or outcome. Returns 0 or -status (an action whose record cannot be written must
  * not happen). */
 int watch_audit(struct dg_watch *w, const char *action, const char *name, const char *reason,
@@ -74,4 +82,4 @@ void watch_handled_add(struct dg_watch *w, const char *uuid, int id);
 
 /* Start acting on one domain (the brakes already said go). */
 int watch_act_start(struct dg_watch *w, enum watch_act_kind kind, const char *name, const char *uuid,
-		    const char *evidence);
+		    const char *evidence, const char *dest);

@@ -11,15 +11,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 
+#include "diagint/audit_query.h"
+#include "diagint/watch_meta.h"
 #include "watch-internal.h"
 
 #define TICK 0.25 /* seconds: how often signals, the queue and due probes are looked at */
+/* Not a libvirt event id: a message from the libvirt hook (event: 1 started, 0 stopped/released). */
+#define EVENT_ID_HOOK (-1)
 
 struct wdom {
 	char name[256];
@@ -29,6 +36,7 @@ struct wdom {
 	bool gone;           /* stopped while busy: dropped when the action ends */
 	bool crash_handled;  /* this crash is captured (or ours): until it starts again */
 	bool pending;
+	bool from_panic_event; /* the pending capture answers a CRASHED event (someone may be capturing already) */
 	enum watch_act_kind pending_kind;
 	char evidence[512];
 	double not_before;   /* a refused action is asked again only after this (monotonic) */
@@ -39,7 +47,11 @@ struct wdom {
 	double next_probe;
 	unsigned misses;
 	double first_miss;   /* monotonic time of the first miss of the current run */
+	double interval;     /* this domain's probe interval and misses ([watch] or its metadata) */
+	unsigned need;
+	struct dg_watch_meta meta;
 	bool hang_raised;    /* this hang already produced a request: wait for recovery or not_before */
+	bool storm_reported; /* its refusal by the storm brake is logged and audited once per hang */
 };
 
 struct event {
@@ -56,11 +68,16 @@ struct loop {
 	size_t ndoms;
 	struct event *head, **tail; /* under w->lock */
 	bool conn_lost;             /* under w->lock */
-	int cb_life, cb_wd;
+	int cb_life, cb_wd, cb_meta;
 	bool close_cb;
 	double next_connect;
 	double backoff;
 	bool said_waiting;
+	int sock_fd;          /* the hook's datagrams; -1: none */
+	pthread_t sock_thread;
+	bool sock_running;
+	volatile bool quit;
+	struct watch_doctor *doctor; /* readiness checks, started at the first connect */
 };
 
 static double mono(void)
@@ -103,10 +120,9 @@ static void notify(struct dg_watch *w, const char *fmt, ...)
 
 /* ---- events (libvirt's event thread) ---- */
 
-static void queue_event(struct loop *l, virDomainPtr dom, int id, int event, int detail)
+static void queue_raw(struct loop *l, int id, int event, int detail, const char *name, const char *uuid)
 {
 	struct event *e = calloc(1, sizeof(*e));
-	const char *name = virDomainGetName(dom);
 
 	if (!e)
 		return;
@@ -114,13 +130,83 @@ static void queue_event(struct loop *l, virDomainPtr dom, int id, int event, int
 	e->event = event;
 	e->detail = detail;
 	snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
-	if (virDomainGetUUIDString(dom, e->uuid) < 0)
-		e->uuid[0] = '\0';
+	snprintf(e->uuid, sizeof(e->uuid), "%s", uuid ? uuid : "");
 	pthread_mutex_lock(&l->w->lock);
 	*l->tail = e;
 	l->tail = &e->next;
 	pthread_cond_broadcast(&l->w->cond);
 	pthread_mutex_unlock(&l->w->lock);
+}
+
+static void queue_event(struct loop *l, virDomainPtr dom, int id, int event, int detail)
+{
+	char uuid[VIR_UUID_STRING_BUFLEN];
+
+	if (virDomainGetUUIDString(dom, uuid) < 0)
+		uuid[0] = '\0';
+	queue_raw(l, id, event, detail, virDomainGetName(dom), uuid);
+}
+
+/* The hook's messages, "OP UUID NAME", on a thread of their own (a blocking read with a short timeout). */
+static void *sock_main(void *arg)
+{
+	struct loop *l = arg;
+	char buf[600];
+
+	while (!l->quit) {
+		ssize_t n = recv(l->sock_fd, buf, sizeof(buf) - 1, 0);
+		char op[16], uuid[VIR_UUID_STRING_BUFLEN];
+		int off = 0;
+
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if (sscanf(buf, "%15s %36s %n", op, uuid, &off) < 2 || !off || !buf[off])
+			continue;
+		queue_raw(l, EVENT_ID_HOOK, !strcmp(op, "started"), 0, buf + off, strcmp(uuid, "-") ? uuid : "");
+	}
+	return NULL;
+}
+
+static void sock_open(struct loop *l)
+{
+	struct dg_watch *w = l->w;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 250000 };
+	char dir[sizeof(sa.sun_path)];
+
+	l->sock_fd = -1;
+	if (!w->wc.socket[0])
+		return;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", w->wc.socket);
+	snprintf(dir, sizeof(dir), "%s", w->wc.socket);
+	mkdir(dirname(dir), 0755);
+	unlink(sa.sun_path);
+	l->sock_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (l->sock_fd < 0 || bind(l->sock_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    setsockopt(l->sock_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		watch_log(w, DG_LOG_WARNING, "cannot listen for the libvirt hook on %s: %s; relying on events only",
+			  w->wc.socket, strerror(errno));
+		if (l->sock_fd >= 0)
+			close(l->sock_fd);
+		l->sock_fd = -1;
+		return;
+	}
+	chmod(sa.sun_path, 0600);
+	l->sock_running = pthread_create(&l->sock_thread, NULL, sock_main, l) == 0;
+}
+
+static void sock_close(struct loop *l)
+{
+	l->quit = true;
+	if (l->sock_running)
+		pthread_join(l->sock_thread, NULL);
+	l->sock_running = false;
+	if (l->sock_fd >= 0) {
+		close(l->sock_fd);
+		unlink(l->w->wc.socket);
+	}
+	l->sock_fd = -1;
 }
 
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
@@ -135,6 +221,13 @@ static int on_watchdog(virConnectPtr conn, virDomainPtr dom, int action, void *o
 	(void)conn;
 	queue_event(opaque, dom, VIR_DOMAIN_EVENT_ID_WATCHDOG, action, 0);
 	return 0;
+}
+
+static void on_metadata(virConnectPtr conn, virDomainPtr dom, int type, const char *nsuri, void *opaque)
+{
+	(void)conn;
+	if (type == VIR_DOMAIN_METADATA_ELEMENT && nsuri && !strcmp(nsuri, DG_WATCH_META_NS))
+		queue_event(opaque, dom, VIR_DOMAIN_EVENT_ID_METADATA_CHANGE, 0, 0);
 }
 
 static void on_close(virConnectPtr conn, int reason, void *opaque)
@@ -204,10 +297,18 @@ static void start_probe(struct loop *l, struct wdom *d, virDomainPtr dom)
 {
 	struct dg_watch *w = l->w;
 	struct dg_error err = { 0 };
+	const char *pattern;
 	char *path;
 
 	stop_probe(l, d);
-	if (!w->wc.heartbeat[0] || !dg_watch_glob_match(w->wc.heartbeat_domains, d->name))
+	/* The domain's own metadata wins over [watch]. */
+	if (d->meta.heartbeat_set)
+		pattern = d->meta.heartbeat;
+	else
+		pattern = dg_watch_glob_match(w->wc.heartbeat_domains, d->name) ? w->wc.heartbeat : "";
+	d->interval = d->meta.heartbeat_interval > 0 ? d->meta.heartbeat_interval : w->wc.heartbeat_interval;
+	d->need = d->meta.heartbeat_misses ? d->meta.heartbeat_misses : w->wc.heartbeat_misses;
+	if (!pattern[0])
 		return;
 	path = serial_log_path(dom);
 	if (!path) {
@@ -215,7 +316,7 @@ static void start_probe(struct loop *l, struct wdom *d, virDomainPtr dom)
 			  "%s: no <serial type='file'> log in its definition: heartbeat probe off for it", d->name);
 		return;
 	}
-	if (dg_probe_heartbeat_new(path, w->wc.heartbeat, &d->probe, &err) < 0) {
+	if (dg_probe_heartbeat_new(path, pattern, &d->probe, &err) < 0) {
 		watch_log(w, DG_LOG_WARNING, "%s: heartbeat probe off: %s", d->name, err.message);
 		free(path);
 		return;
@@ -223,10 +324,24 @@ static void start_probe(struct loop *l, struct wdom *d, virDomainPtr dom)
 	d->probing = true;
 	/* The first look only marks where the log ends now. */
 	dg_probe_check(&d->probe, &err);
-	d->next_probe = mono() + w->wc.heartbeat_interval;
+	d->next_probe = mono() + d->interval;
 	watch_log(w, DG_LOG_INFO, "%s: heartbeat probe on %s ('%s' every %.3g s, hang after %u misses)", d->name,
-		  path, w->wc.heartbeat, w->wc.heartbeat_interval, w->wc.heartbeat_misses);
+		  path, pattern, d->interval, d->need);
 	free(path);
+}
+
+/* The domain's <metadata> policy. Returns false when it says enabled="no". A bad element is reported and
+ * ignored: the domain is then watched with the configuration file's settings. */
+static bool load_meta(struct loop *l, virDomainPtr dom, const char *name, struct dg_watch_meta *m)
+{
+	char *xml = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, DG_WATCH_META_NS, 0);
+	char e[512];
+
+	if (dg_watch_meta_parse(xml, m, e, sizeof(e)) < 0)
+		watch_log(l->w, DG_LOG_WARNING, "%s: bad diagint metadata (%s): %s; using the configuration file's "
+			  "settings for it", name, DG_WATCH_META_NS, e);
+	free(xml);
+	return m->enabled;
 }
 
 static void request(struct wdom *d, enum watch_act_kind kind, const char *fmt, ...)
@@ -248,6 +363,7 @@ static struct wdom *add_dom(struct loop *l, virDomainPtr dom, bool *added)
 {
 	char uuid[VIR_UUID_STRING_BUFLEN];
 	const char *name = virDomainGetName(dom);
+	struct dg_watch_meta meta;
 	struct wdom *d;
 
 	*added = false;
@@ -258,6 +374,10 @@ static struct wdom *add_dom(struct loop *l, virDomainPtr dom, bool *added)
 	d = find_dom(l, uuid);
 	if (d)
 		return d;
+	if (!load_meta(l, dom, name, &meta)) {
+		watch_log(l->w, DG_LOG_INFO, "%s: its metadata says enabled=\"no\": not watching it", name);
+		return NULL;
+	}
 	d = realloc(l->doms, (l->ndoms + 1) * sizeof(*d));
 	if (!d)
 		return NULL;
@@ -266,7 +386,10 @@ static struct wdom *add_dom(struct loop *l, virDomainPtr dom, bool *added)
 	memset(d, 0, sizeof(*d));
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
+	d->meta = meta;
+	dg_brakes_set_cooldown(l->w->brakes, d->name, meta.cooldown);
 	*added = true;
+	watch_doctor_enqueue(l->doctor, d->name);
 	return d;
 }
 
@@ -351,9 +474,11 @@ static void disconnect(struct loop *l)
 		virConnectDomainEventDeregisterAny(conn, l->cb_life);
 	if (l->cb_wd >= 0)
 		virConnectDomainEventDeregisterAny(conn, l->cb_wd);
+	if (l->cb_meta >= 0)
+		virConnectDomainEventDeregisterAny(conn, l->cb_meta);
 	if (l->close_cb)
 		virConnectUnregisterCloseCallback(conn, on_close);
-	l->cb_life = l->cb_wd = -1;
+	l->cb_life = l->cb_wd = l->cb_meta = -1;
 	l->close_cb = false;
 	dg_lv_free(w->lv);
 	w->lv = NULL;
@@ -391,6 +516,9 @@ static void try_connect(struct loop *l)
 						      VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), l, NULL);
 	l->cb_wd = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_WATCHDOG,
 						    VIR_DOMAIN_EVENT_CALLBACK(on_watchdog), l, NULL);
+	/* Older daemons lack the metadata event: then a metadata change takes effect at the next (re)start. */
+	l->cb_meta = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
+						      VIR_DOMAIN_EVENT_CALLBACK(on_metadata), l, NULL);
 	l->close_cb = virConnectRegisterCloseCallback(conn, on_close, l, NULL) == 0;
 	if (l->cb_life < 0 || l->cb_wd < 0) {
 		dg_lv_error(&err, DG_UNAVAILABLE, "cannot subscribe to domain events at %s", dg_lv_uri(w->lv));
@@ -409,11 +537,80 @@ static void try_connect(struct loop *l)
 
 /* ---- events (this thread) ---- */
 
+/* From a STARTED event or the hook, whichever comes first (the hook runs before the start completes). */
+static void dom_started(struct loop *l, const char *uuid, const char *name, const char *source)
+{
+	struct dg_watch *w = l->w;
+	virDomainPtr dom = uuid[0] ? virDomainLookupByUUIDString(dg_lv_conn(w->lv), uuid)
+				   : virDomainLookupByName(dg_lv_conn(w->lv), name);
+	struct wdom *d;
+	bool added;
+
+	if (!dom)
+		return;
+	d = add_dom(l, dom, &added);
+	if (d) {
+		if (added)
+			watch_log(w, DG_LOG_INFO, "%s: started; watching it (%s)", d->name, source);
+		d->crash_handled = false;
+		if (added || d->gone || !d->probing)
+			start_probe(l, d, dom);
+		d->gone = false;
+		update_watched(l);
+	}
+	virDomainFree(dom);
+}
+
+static void dom_stopped(struct loop *l, struct wdom *d, const char *source)
+{
+	if (d->gone)
+		return; /* said already (the hook's stopped and release, then libvirt's event) */
+	watch_log(l->w, DG_LOG_INFO, "%s: stopped; no longer watching it (%s)", d->name, source);
+	d->pending = false;
+	remove_dom(l, d);
+	update_watched(l);
+}
+
 static void handle_event(struct loop *l, const struct event *e)
 {
 	struct dg_watch *w = l->w;
 	struct wdom *d = find_dom(l, e->uuid);
 
+	if (e->id == EVENT_ID_HOOK) {
+		if (!d)
+			for (size_t i = 0; i < l->ndoms && !d; i++)
+				if (!strcmp(l->doms[i].name, e->name))
+					d = &l->doms[i];
+		if (e->event)
+			dom_started(l, e->uuid, e->name, "told by the hook");
+		else if (d)
+			dom_stopped(l, d, "told by the hook");
+		return;
+	}
+	if (e->id == VIR_DOMAIN_EVENT_ID_METADATA_CHANGE) {
+		virDomainPtr dom = virDomainLookupByUUIDString(dg_lv_conn(w->lv), e->uuid);
+		struct dg_watch_meta m;
+		int state = 0;
+
+		if (!dom)
+			return;
+		if (!d) {
+			/* Perhaps enabled again: watch it if it runs. */
+			if (virDomainIsActive(dom) == 1)
+				dom_started(l, e->uuid, e->name, "its metadata changed");
+		} else if (!load_meta(l, dom, d->name, &m)) {
+			watch_log(w, DG_LOG_INFO, "%s: its metadata now says enabled=\"no\"", d->name);
+			dom_stopped(l, d, "disabled by its metadata");
+		} else {
+			d->meta = m;
+			dg_brakes_set_cooldown(w->brakes, d->name, m.cooldown);
+			watch_log(w, DG_LOG_INFO, "%s: metadata changed; its policy is read again", d->name);
+			if (virDomainGetState(dom, &state, NULL, 0) == 0 && state != VIR_DOMAIN_CRASHED && !d->busy)
+				start_probe(l, d, dom);
+		}
+		virDomainFree(dom);
+		return;
+	}
 	if (e->id == VIR_DOMAIN_EVENT_ID_WATCHDOG) {
 		if (!d || w->wc.on_watchdog == DG_WATCH_REACT_IGNORE || d->busy)
 			return;
@@ -426,30 +623,12 @@ static void handle_event(struct loop *l, const struct event *e)
 		return;
 	}
 	switch (e->event) {
-	case VIR_DOMAIN_EVENT_STARTED: {
-		virDomainPtr dom = virDomainLookupByUUIDString(dg_lv_conn(w->lv), e->uuid);
-		bool added;
-		if (!dom)
-			return;
-		d = add_dom(l, dom, &added);
-		if (d) {
-			d->crash_handled = false;
-			d->gone = false;
-			if (added)
-				watch_log(w, DG_LOG_INFO, "%s: started; watching it", d->name);
-			start_probe(l, d, dom);
-			update_watched(l);
-		}
-		virDomainFree(dom);
+	case VIR_DOMAIN_EVENT_STARTED:
+		dom_started(l, e->uuid, e->name, "libvirt event");
 		return;
-	}
 	case VIR_DOMAIN_EVENT_STOPPED:
-		if (d) {
-			watch_log(w, DG_LOG_INFO, "%s: stopped; no longer watching it", d->name);
-			d->pending = false;
-			remove_dom(l, d);
-			update_watched(l);
-		}
+		if (d)
+			dom_stopped(l, d, "libvirt event");
 		return;
 	case VIR_DOMAIN_EVENT_CRASHED:
 		if (!d || d->busy || d->crash_handled) {
@@ -466,6 +645,7 @@ static void handle_event(struct loop *l, const struct event *e)
 		watch_log(w, DG_LOG_WARNING, "%s: panicked (CRASHED event, detail %d); capturing it", d->name,
 			  e->detail);
 		request(d, WATCH_ACT_CAPTURE, "the guest panicked (libvirt CRASHED event, detail %d)", e->detail);
+		d->from_panic_event = true;
 		return;
 	default:
 		return; /* SUSPENDED/RESUMED around every dump, DEFINED, ...: nothing to do */
@@ -483,12 +663,12 @@ static void run_probes(struct loop *l, double now)
 
 		if (!d->probing || d->busy || now < d->next_probe)
 			continue;
-		d->next_probe = now + w->wc.heartbeat_interval;
+		d->next_probe = now + d->interval;
 		r = dg_probe_check(&d->probe, &err);
 		if (r == 1 && !d->armed) {
 			d->armed = true;
 			watch_log(w, DG_LOG_INFO, "%s: first heartbeat seen; a hang is now %u missed checks", d->name,
-				  w->wc.heartbeat_misses);
+				  d->need);
 			continue;
 		}
 		if (!d->armed)
@@ -499,6 +679,7 @@ static void run_probes(struct loop *l, double now)
 					  d->misses == 1 ? "" : "es");
 			d->misses = 0;
 			d->hang_raised = false;
+			d->storm_reported = false;
 			dg_brakes_set_suspect(w->brakes, d->name, false);
 			continue;
 		}
@@ -507,14 +688,55 @@ static void run_probes(struct loop *l, double now)
 		dg_brakes_set_suspect(w->brakes, d->name, true);
 		if (r < 0)
 			watch_log(w, DG_LOG_WARNING, "%s: heartbeat probe: %s", d->name, err.message);
-		if (d->misses < w->wc.heartbeat_misses || d->hang_raised || now < d->not_before)
+		if (d->misses < d->need || d->hang_raised || now < d->not_before)
 			continue;
 		d->hang_raised = true;
-		watch_log(w, DG_LOG_WARNING, "%s: hung: no '%s' on its console for %u checks (%.1f s)", d->name,
-			  w->wc.heartbeat, d->misses, now - d->first_miss + w->wc.heartbeat_interval);
-		request(d, WATCH_ACT_INJECT, "heartbeat probe: no '%s' in the serial log for %u consecutive checks "
-			"(%.1f s)", w->wc.heartbeat, d->misses, now - d->first_miss + w->wc.heartbeat_interval);
+		if (!d->storm_reported)
+			watch_log(w, DG_LOG_WARNING, "%s: hung: no heartbeat on its console for %u checks (%.1f s)",
+				  d->name, d->misses, now - d->first_miss + d->interval);
+		request(d, WATCH_ACT_INJECT, "heartbeat probe: no heartbeat in the serial log for %u consecutive checks "
+			"(%.1f s)", d->misses, now - d->first_miss + d->interval);
 	}
+}
+
+static int found_operator(void *ud, const char *line, size_t len, json_object *rec)
+{
+	const char *comp = dg_audit_rec_str(rec, "actor.component"), *ev = dg_audit_rec_str(rec, "evidence");
+
+	(void)line;
+	(void)len;
+	if (comp && strcmp(comp, "watcher") && ev && (strstr(ev, "inject") || strstr(ev, "send"))) {
+		*(bool *)ud = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* An operator's `diagint inject NAME` makes the guest panic too, and captures it itself: its authorization
+ * record (written before its NMI) says so. Without this check every such inject would end in two dumps. */
+static bool operator_is_capturing(struct dg_watch *w, const struct wdom *d)
+{
+	struct dg_audit_filter f = { .action = "authorize", .result = "ok" };
+	char since[64], glob[600], *o = glob;
+	const char *idents[2] = { d->name, d->uuid };
+	bool found = false;
+
+	if (dg_audit_parse_time("-120s", time(NULL), since, sizeof(since), NULL) < 0)
+		return false;
+	f.since = since;
+	for (int i = 0; i < 2 && !found; i++) {
+		/* The filter's target is a glob: a name's own *, ? and [ must match only themselves. */
+		o = glob + snprintf(glob, sizeof(glob), "libvirt:");
+		for (const char *c = idents[i]; *c && o < glob + sizeof(glob) - 3; c++) {
+			if (strchr("*?[\\", *c))
+				*o++ = '\\';
+			*o++ = *c;
+		}
+		*o = '\0';
+		f.target = glob;
+		dg_audit_query(dg_audit_log_path(w->audit), &f, found_operator, &found, NULL);
+	}
+	return found;
 }
 
 static const char *act_name(enum watch_act_kind k)
@@ -535,6 +757,13 @@ static void start_actions(struct loop *l, double now)
 		if (!d->pending || d->busy)
 			continue;
 		interrupt = d->pending_kind == WATCH_ACT_INJECT;
+		if (!interrupt && d->from_panic_event && w->audit && operator_is_capturing(w, d)) {
+			watch_log(w, DG_LOG_INFO, "%s: an operator's diagint inject caused this panic and captures it "
+				  "(its audit record); not capturing it twice", d->name);
+			d->pending = d->from_panic_event = false;
+			continue;
+		}
+		d->from_panic_event = false;
 		if (dg_brakes_request(w->brakes, d->name, interrupt ? DG_BRAKES_INTERRUPT : DG_BRAKES_CAPTURE, true,
 				      &dec, &err) < 0) {
 			watch_log(w, DG_LOG_WARNING, "%s: not acting: %s", d->name, err.message);
@@ -552,7 +781,7 @@ static void start_actions(struct loop *l, double now)
 			 * not happen. */
 			if (watch_audit(w, "authorize", d->name, "watch: every brake passed", d->evidence, DG_AUDIT_OK,
 					NULL, NULL) < 0 ||
-			    watch_act_start(w, d->pending_kind, d->name, d->uuid, d->evidence) < 0) {
+			    watch_act_start(w, d->pending_kind, d->name, d->uuid, d->evidence, d->meta.destination) < 0) {
 				dg_brakes_release(w->brakes);
 				watch_log(w, DG_LOG_WARNING, "%s: not acting: the action could not be recorded or started",
 					  d->name);
@@ -572,9 +801,14 @@ static void start_actions(struct loop *l, double now)
 				    NULL, NULL);
 			break;
 		default:
-			watch_log(w, DG_LOG_WARNING, "%s: refused by the brakes: %s", d->name, dec.reason);
-			watch_audit(w, act_name(d->pending_kind), d->name, dec.reason, d->evidence,
-				    DG_AUDIT_SUPPRESSED, NULL, NULL);
+			/* A storm is asked about again every interval (it may clear at any time), but said once per
+			 * domain and hang: a storm over many guests must not flood the log and the audit trail. */
+			if (dec.verdict != DG_BRAKES_STORM || !d->storm_reported) {
+				watch_log(w, DG_LOG_WARNING, "%s: refused by the brakes: %s", d->name, dec.reason);
+				watch_audit(w, act_name(d->pending_kind), d->name, dec.reason, d->evidence,
+					    DG_AUDIT_SUPPRESSED, NULL, NULL);
+			}
+			d->storm_reported = dec.verdict == DG_BRAKES_STORM;
 			/* Ask again when the brake may have let go, and not more often than we probe. */
 			d->not_before = now + fmax(dec.retry_after, w->wc.heartbeat_interval);
 			d->hang_raised = false;
@@ -607,9 +841,12 @@ static size_t reap_workers(struct loop *l)
 		d = find_dom(l, wk->uuid);
 		if (d) {
 			d->busy = false;
-			d->crash_handled = true;
-			/* Captured (and usually panicked): nothing to probe until it starts again. */
-			stop_probe(l, d);
+			/* Captured (and usually panicked): nothing to probe until it starts again. Restarted by the
+			 * after-action: a new run, already picked up by its STARTED event. */
+			if (!wk->restarted) {
+				d->crash_handled = true;
+				stop_probe(l, d);
+			}
 			if (d->gone) {
 				remove_dom(l, d);
 				update_watched(l);
@@ -743,7 +980,7 @@ static int setup(struct dg_watch *w, struct dg_error *err)
 int dg_watch_run(const struct dg_watch_opts *o, struct dg_error *err)
 {
 	struct dg_watch w = { .o = *o };
-	struct loop l = { .w = &w, .cb_life = -1, .cb_wd = -1, .backoff = 1 };
+	struct loop l = { .w = &w, .cb_life = -1, .cb_wd = -1, .cb_meta = -1, .backoff = 1, .sock_fd = -1 };
 	pthread_condattr_t ca;
 	int r;
 
@@ -763,6 +1000,8 @@ int dg_watch_run(const struct dg_watch_opts *o, struct dg_error *err)
 		  w.wc.brakes.dry_run ? "; DRY RUN" : "", w.wc.brakes.cooldown, w.wc.brakes.max_actions,
 		  w.wc.brakes.window, w.wc.brakes.storm_percent, w.wc.brakes.max_captures,
 		  w.wc.brakes.max_captures == 1 ? "" : "s");
+	sock_open(&l);
+	l.doctor = watch_doctor_start(&w);
 	notify(&w, "READY=1");
 
 	while (!(o->stop && *o->stop)) {
@@ -837,6 +1076,8 @@ int dg_watch_run(const struct dg_watch_opts *o, struct dg_error *err)
 	}
 	r = 0;
 out:
+	watch_doctor_stop(l.doctor);
+	sock_close(&l);
 	for (size_t i = 0; i < l.ndoms; i++)
 		stop_probe(&l, &l.doms[i]);
 	free(l.doms);

@@ -87,6 +87,7 @@ static void after_action(struct watch_worker *wk, const struct dg_watch_config *
 		}
 	}
 	if (r == 0) {
+		wk->restarted = wc->after == DG_WATCH_AFTER_RESTART;
 		watch_log(w, DG_LOG_INFO, "%s: after-action %s done", wk->name, what);
 		watch_audit(w, what, wk->name, "watch: AfterCapture", wk->evidence, DG_AUDIT_OK, NULL, NULL);
 	} else {
@@ -105,6 +106,7 @@ static int run_inject(struct watch_worker *wk, bool nmi, const char *action)
 	const struct dg_watch_config *wc = dg_config_watch(wk->cfg);
 	struct inject_log_ctx lc = { w, wk->name };
 	struct dg_inject_opts o = {
+		.dest = wk->dest[0] ? wk->dest : NULL,
 		.config = wk->cfg,
 		.cancel = &w->cancel,
 		.nmi = nmi,
@@ -161,7 +163,7 @@ static void *worker_main(void *arg)
 }
 
 int watch_act_start(struct dg_watch *w, enum watch_act_kind kind, const char *name, const char *uuid,
-		    const char *evidence)
+		    const char *evidence, const char *dest)
 {
 	struct watch_worker *wk = calloc(1, sizeof(*wk)), **list;
 
@@ -180,6 +182,7 @@ int watch_act_start(struct dg_watch *w, enum watch_act_kind kind, const char *na
 	snprintf(wk->name, sizeof(wk->name), "%s", name);
 	snprintf(wk->uuid, sizeof(wk->uuid), "%s", uuid);
 	snprintf(wk->evidence, sizeof(wk->evidence), "%s", evidence);
+	snprintf(wk->dest, sizeof(wk->dest), "%s", dest ? dest : "");
 	if (pthread_create(&wk->thread, NULL, worker_main, wk) != 0) {
 		free(wk);
 		return -DG_FAILED;

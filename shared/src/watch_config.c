@@ -23,6 +23,7 @@ void dg_watch_config_default(struct dg_watch_config *c)
 	c->heartbeat_misses = 3;
 	c->panic_timeout = 10;
 	c->reconnect_max = 30;
+	snprintf(c->socket, sizeof(c->socket), "%s", DG_WATCH_DEFAULT_SOCKET);
 }
 
 static struct dg_watch_config builtin;
@@ -161,6 +162,13 @@ int dg_watch_config_entry(struct dg_watch_config *c, const char *key, const char
 		if (dg_config_parse_seconds(value, &d) < 0 || d < 1 || d > 3600)
 			return fail(errbuf, errlen, "%s '%s' is not a duration between 1 s and 1 h", key, value);
 		c->reconnect_max = d;
+	} else if (!strcasecmp(key, "Socket")) {
+		if ((value[0] && value[0] != '/') || copy(c->socket, sizeof(c->socket), value) < 0)
+			return fail(errbuf, errlen, "%s '%s' must be an absolute path of at most 107 bytes (empty: off)",
+				    key, value);
+	} else if (!strcasecmp(key, "HookRefuseStart")) {
+		if (dg_config_parse_bool(value, &c->hook_refuse_start) < 0)
+			return fail(errbuf, errlen, "%s '%s' is not a boolean (yes/no)", key, value);
 	} else {
 		return 0;
 	}

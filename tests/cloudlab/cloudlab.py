@@ -194,6 +194,9 @@ class Lab:
         self.failures = []  # authentication failures the lab saw: (kind, why)
         self.gcp_permissions = ["compute.instances.sendDiagnosticInterrupt"]
         self.instance_state = {}  # instance -> state string for dry runs
+        # Other read-only request kinds, added by modules beside this one (doctorlab.py for `diagint doctor`):
+        self.aws_actions = {}            # EC2 Action -> handler(form, rid), after authentication
+        self.gcp_instance_extra = {}     # instance -> more fields for its instances.get answer
         self.last_headers = {}
 
         self.ca_key, self.ca_cert = _make_ca("diagint lab CA")
@@ -436,6 +439,8 @@ class Lab:
             self._fail("aws", "session token missing or wrong")
             return err(401, "AuthFailure", "session token missing or wrong")
         form = dict(urllib.parse.parse_qsl(body.decode()))
+        if form.get("Action") in self.aws_actions and form.get("Version") == "2016-11-15":
+            return self.aws_actions[form["Action"]](form, rid)
         if form.get("Action") != "SendDiagnosticInterrupt" or form.get("Version") != "2016-11-15":
             return err(400, "InvalidAction", "unexpected action")
         inst = form.get("InstanceId", "")
@@ -568,7 +573,8 @@ class Lab:
             return self._scripted(inst, render)
         if action is None:
             return 200, {"Content-Type": "application/json"}, json.dumps(
-                {"id": "123", "name": inst, "status": self.instance_state.get(inst, "RUNNING")}).encode()
+                dict({"id": "123", "name": inst, "status": self.instance_state.get(inst, "RUNNING")},
+                     **self.gcp_instance_extra.get(inst, {}))).encode()
         return 200, {"Content-Length": "0"}, b""
 
     # --- OCI --------------------------------------------------------------------------------------------

@@ -42,9 +42,13 @@ def console(name):
     return path("console-%s.log" % name)
 
 
-def config_text():
-    return """[capture]
+def config_text(refuse=False, storm=False):
+    text = """[capture]
 Destination = %s
+[domain:hk-1]
+Destination = /nonexistent/dumps
+[domain:hk-2]
+Destination = /nonexistent/dumps
 [watch]
 StateFile = %s
 Cooldown = 1h
@@ -57,7 +61,16 @@ HeartbeatInterval = 1
 HeartbeatMisses = 3
 ReconnectMax = 2
 PanicTimeout = 10
-""" % (path("dumps"), path("watch.state"))
+Socket = %s
+HookRefuseStart = %s
+""" % (path("dumps"), path("watch.state"), path("watch.sock"), "yes" if refuse else "no")
+    if storm:
+        text = (text.replace("StormMinDomains = 10", "StormMinDomains = 3\nStormPercent = 25")
+                .replace("HeartbeatDomains = hb-*", "HeartbeatDomains = hb-* st-*")
+                # The three stop within a second or two of each other: 5 misses leave room for boot jitter.
+                .replace("HeartbeatMisses = 3", "HeartbeatMisses = 5")
+                + "AfterCapture = restart\n")
+    return text
 
 
 class Watcher:
@@ -112,7 +125,11 @@ def setUpModule():
     os.makedirs(path("dumps"))
     with open(path("diagint.conf"), "w") as f:
         f.write(config_text())
-    LV = diaglab.PrivateLibvirtd(path("libvirt"))
+    hook = os.path.join(os.environ.get("DG_BUILD_DIR", ""), "libvirt-hook", "diagint-hook")
+    assert os.access(hook, os.X_OK), "hook not built: %s" % hook
+    # libvirt runs hooks with a clean environment: the wrapper points ours at the test's configuration.
+    wrapper = "#!/bin/sh\nDIAGINT_CONFIG='%s' exec '%s' \"$@\"\n" % (path("diagint.conf"), hook)
+    LV = diaglab.PrivateLibvirtd(path("libvirt"), hooks={"qemu.d/diagint": wrapper})
     LV.start()
     print("# private libvirtd up in %.2f s" % LV.started_s, flush=True)
     WATCHER = Watcher("1")
@@ -120,7 +137,8 @@ def setUpModule():
     # All three boot together: the watchdog guest's 30 s timer runs while the others are tested.
     LV.create(diaglab.domain_xml("wd-1", GUEST, console("wd-1"), memory_mib=MIB, watchdog_hang=True))
     LV.create(diaglab.domain_xml("op-1", GUEST, console("op-1"), memory_mib=MIB))
-    LV.create(diaglab.domain_xml("hb-1", GUEST, console("hb-1"), memory_mib=MIB, heartbeat_stop_after=6))
+    LV.create(diaglab.domain_xml("op-3", GUEST, console("op-3"), memory_mib=MIB))
+    LV.create(diaglab.domain_xml("hb-1", GUEST, console("hb-1"), memory_mib=MIB, heartbeat_stop_after=4))
 
 
 def tearDownModule():
@@ -147,6 +165,19 @@ def wait_dumps(name, count, timeout):
         time.sleep(0.1)
     raise AssertionError("%s: %d dump(s) after %s s, wanted %d:\n%s" % (name, len(dumps_of(name)), timeout, count,
                                                                          WATCHER.text()))
+
+
+def wait_count(p, text, n, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open(p, errors="replace") as f:
+                if f.read().count(text) >= n:
+                    return True
+        except FileNotFoundError:
+            pass
+        time.sleep(0.1)
+    return False
 
 
 def audit_records():
@@ -186,6 +217,13 @@ def qmp_nmi(name):
 
 
 class Watch(unittest.TestCase):
+    def test_0_readiness_checks_at_start(self):
+        # The doctor's checks ran once for each domain as it came under watch: the test guests have no agent.
+        WATCHER.wait_for(r"libvirt:op-1: readiness warn: guest-agent: .*; fix: ", 30)
+        WATCHER.wait_for(r"op-1: readiness: an NMI would produce a dump \(\d+ ok, [1-9]\d* warn, 0 fail\)", 30)
+        self.assertNotIn("readiness checks skipped", WATCHER.text())
+        self.assertEqual(WATCHER.text().count("op-1: readiness: "), 1, "once per domain")
+
     def test_1_operator_nmi(self):
         self.assertTrue(diaglab.wait_for_console(console("op-1"), "diagint-heartbeat 1", 60), "op-1 booted")
         # An operator's plain virsh inject-nmi ends in a capture.
@@ -201,6 +239,19 @@ class Watch(unittest.TestCase):
         acts = [(r["action"], r["target"], r["result"]["status"]) for r in audit_records()
                 if r["actor"]["component"] == "watcher"]
         self.assertIn(("capture", "libvirt:op-1", "ok"), acts)
+
+        # An operator's `diagint inject` captures by itself: the watcher sees the panic but not a second dump.
+        self.assertTrue(diaglab.wait_for_console(console("op-3"), "diagint-heartbeat 1", 60), "op-3 booted")
+        os.makedirs(path("dumps-cli"))
+        r = subprocess.run([diaglab.diagint_bin(), "inject", "-c", LV.uri, "-d", path("dumps-cli"), "op-3"],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, DIAGINT_AUDIT_LOG=path("audit.jsonl")))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        WATCHER.wait_for(r"op-3: an operator's diagint inject caused this panic", 10)
+        self.assertEqual(len(glob.glob(path("dumps-cli", "op-3-*.gcore"))), 1)
+        time.sleep(0.5)
+        self.assertEqual(dumps_of("op-3"), [], "no second dump by the watcher")
+        LV.virsh("destroy", "op-3")
 
     def test_2_heartbeat_hang(self):
         WATCHER.wait_for(r"hb-1: first heartbeat seen", 30)
@@ -299,6 +350,107 @@ class Watch(unittest.TestCase):
         WATCHER.wait_for(r"configuration reloaded from", 10)
         self.assertIsNone(WATCHER.proc.poll(), "still running")
         self.assertNotIn("rc-1: heartbeat probe", WATCHER.text(), "crashed guests are not probed")
+
+    def test_7_hook(self):
+        # Storm brake, for real (checked in test 8): three guests whose heartbeats stop together, among 6-7
+        # watched domains (rc-1 and op-2 still sit crashed); more than 25% look hung at once: no NMI at all.
+        # They boot now so that their hang comes while the hook and metadata are tested.
+        with open(path("diagint.conf"), "w") as f:
+            f.write(config_text(storm=True))
+        before = WATCHER.text().count("configuration reloaded from")
+        WATCHER.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while WATCHER.text().count("configuration reloaded from") == before and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertGreater(WATCHER.text().count("configuration reloaded from"), before)
+        for name in ("st-1", "st-2", "st-3"):
+            LV.create(diaglab.domain_xml(name, GUEST, console(name), memory_mib=MIB, heartbeat_stop_after=4))
+        # The hook told the watcher about every start and stop (op-1 started in setUp, destroyed in test 3).
+        text = WATCHER.text() + open(path("watch-1.log")).read()
+        self.assertIn("op-1: started; watching it (told by the hook)", text)
+        self.assertIn("op-1: stopped; no longer watching it (told by the hook)", text)
+        self.assertIn("op-2: started; watching it (told by the hook)", text)
+        # No room for a dump: by default a warning, the start goes on.
+        t = time.time()
+        LV.create(diaglab.domain_xml("hk-1", GUEST, console("hk-1"), memory_mib=MIB))
+        FIGURES["start_with_hook_s"] = round(time.time() - t, 2)
+        self.assertIn("running", LV.state("hk-1"))
+        WATCHER.wait_for(r"hk-1: started; watching it \(told by the hook\)", 10)
+        LV.virsh("destroy", "hk-1")
+        WATCHER.wait_for(r"hk-1: stopped; no longer watching it \(told by the hook\)", 10)
+        # Configured to refuse: libvirt refuses the start and says why.
+        with open(path("diagint.conf"), "w") as f:
+            f.write(config_text(refuse=True, storm=True))
+        with self.assertRaises(RuntimeError) as cm:
+            LV.create(diaglab.domain_xml("hk-2", GUEST, console("hk-2"), memory_mib=MIB))
+        self.assertIn("hook", str(cm.exception).lower())
+        self.assertIn("/nonexistent/dumps", str(cm.exception))
+        self.assertNotIn("hk-2", LV.virsh("list", "--name"))
+        with open(path("diagint.conf"), "w") as f:
+            f.write(config_text(storm=True))
+        # Garbage from libvirt never fails anything.
+        for args, stdin in (([], ""), (["x", "frobnicate", "begin", "-"], "<domain/>"),
+                            (["x", "prepare", "begin", "-"], "<domain><name>x")):
+            r = subprocess.run([hook_bin()] + args, input=stdin, capture_output=True, text=True, timeout=10,
+                               env={"DIAGINT_CONFIG": path("diagint.conf")})
+            self.assertEqual(r.returncode, 0, (args, r.stderr))
+            self.assertIn("ignoring", r.stderr)
+
+    def test_8_metadata_and_storm(self):
+        ns = "https://diagint.dev/xmlns/watch/1"
+        os.makedirs(path("dumps-md"))
+        bad = "<metadata><diagint:watch xmlns:diagint='%s' colddown='1h'/></metadata>" % ns
+        own = ("<metadata><diagint:watch xmlns:diagint='%s' destination='%s' cooldown='10m'/></metadata>"
+               % (ns, path("dumps-md")))
+        LV.create(diaglab.domain_xml("md-1", GUEST, console("md-1"), memory_mib=MIB, metadata=bad))
+        LV.create(diaglab.domain_xml("md-2", GUEST, console("md-2"), memory_mib=MIB, metadata=own))
+        # A bad element is reported, not fatal: the domain is watched with the file's settings.
+        WATCHER.wait_for(r"md-1: bad diagint metadata .*unknown attribute 'colddown'", 10)
+        WATCHER.wait_for(r"md-1: started; watching it", 10)
+        # The domain's own destination.
+        self.assertTrue(diaglab.wait_for_console(console("md-2"), "diagint-heartbeat 1", 60))
+        LV.virsh("inject-nmi", "md-2")
+        deadline = time.time() + 30
+        while time.time() < deadline and not glob.glob(path("dumps-md", "md-2-*.gcore.json")):
+            time.sleep(0.1)
+        self.assertTrue(glob.glob(path("dumps-md", "md-2-*.gcore.json")), WATCHER.text())
+        self.assertEqual(dumps_of("md-2"), [])
+        # AfterCapture = restart (set with the storm settings): captured, then running again, and a new panic
+        # of the new run is captured too.
+        WATCHER.wait_for(r"md-2: after-action restart done", 20)
+        with open(console("md-2"), errors="replace") as f:
+            beats = f.read().count("diagint-heartbeat")
+        # Two more beats than right after the restart (the new QEMU may truncate or append the log).
+        self.assertTrue(wait_count(console("md-2"), "diagint-heartbeat", beats + 2, 60), "md-2 runs again")
+        self.assertIn("running", LV.state("md-2"))
+        # Changed at run time: the metadata-change event makes the watcher read it again.
+        LV.virsh("metadata", "md-1", "--uri", ns, "--key", "diagint", "--set", "<watch enabled='no'/>", "--live")
+        WATCHER.wait_for(r"md-1: its metadata now says enabled=\"no\"", 10)
+        LV.virsh("inject-nmi", "md-2")
+        deadline = time.time() + 30
+        while time.time() < deadline and len(glob.glob(path("dumps-md", "md-2-*.gcore.json"))) < 2:
+            time.sleep(0.1)
+        self.assertEqual(len(glob.glob(path("dumps-md", "md-2-*.gcore.json"))), 2, WATCHER.text())
+
+        m = WATCHER.wait_for(r"st-\d: refused by the brakes: storm brake: (\d) of (\d) watched", 40)
+        self.assertGreaterEqual(int(m.group(1)), 2)
+        self.assertNotIn("st-1: sending", WATCHER.text())
+        self.assertNotIn("st-2: sending", WATCHER.text())
+        self.assertNotIn("st-3: sending", WATCHER.text())
+        for name in ("st-1", "st-2", "st-3"):
+            self.assertEqual(dumps_of(name), [])
+        sup = [r for r in audit_records() if r["target"].startswith("libvirt:st-") and r["result"]["status"] == "suppressed"]
+        self.assertTrue(sup and "storm" in sup[0]["reason"], sup)
+        # Said once per guest and hang, although asked again every interval.
+        time.sleep(1.5)
+        for name in ("st-1", "st-2", "st-3"):
+            self.assertLessEqual(WATCHER.text().count("%s: refused by the brakes: storm" % name), 1, name)
+        for name in ("md-1", "md-2", "st-1", "st-2", "st-3"):
+            LV.virsh("destroy", name)
+
+
+def hook_bin():
+    return os.path.join(os.environ.get("DG_BUILD_DIR", ""), "libvirt-hook", "diagint-hook")
 
 
 if __name__ == "__main__":

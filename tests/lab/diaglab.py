@@ -132,7 +132,8 @@ def build_guest(cache_dir):
 
 
 def domain_xml(name, guest, console_log, vcpus=1, memory_mib=128, panic=True, nmi_panics=True,
-               watchdog_hang=False, on_crash="preserve", uuid=None, metadata="", heartbeat_stop_after=None):
+               watchdog_hang=False, on_crash="preserve", uuid=None, metadata="", heartbeat_stop_after=None,
+               agent=False):
     cmdline = "console=ttyS0 panic=0 loglevel=4"
     if nmi_panics:
         cmdline += " sysctl.kernel.unknown_nmi_panic=1"
@@ -143,6 +144,9 @@ def domain_xml(name, guest, console_log, vcpus=1, memory_mib=128, panic=True, nm
     if heartbeat_stop_after:
         cmdline += " diagint.hang=%d" % heartbeat_stop_after
     panic_xml = "<panic model='isa'><address type='isa' iobase='0x505'/></panic>" if panic else ""
+    if agent:  # opt-in: a guest from build_agent_guest() starts qemu-ga on this channel (see the end of this file)
+        cmdline += " diagint.agent=1"
+        panic_xml += AGENT_CHANNEL_XML
     uuid_xml = "<uuid>%s</uuid>" % uuid if uuid else ""
     return f"""<domain type='qemu'>
   <name>{_xml_escape(name)}</name>{uuid_xml}
@@ -389,3 +393,103 @@ def file_contains(path, needle, chunk=1 << 24):
             if needle in tail + data:
                 return True
             tail = data[-len(needle):]
+
+
+# ---- opt-in variant: a guest with the QEMU guest agent (diagint doctor's in-guest checks) ----------------------
+# The default guest above is unchanged (and so is GUEST_REVISION). build_agent_guest() makes a second initramfs:
+# the same /init plus, when the kernel command line says diagint.agent=1 (domain_xml(..., agent=True)), the virtio
+# modules and the host's own /usr/sbin/qemu-ga (Debian package qemu-guest-agent) with the libraries ldd lists,
+# started on the virtio-serial port named org.qemu.guest_agent.0.
+
+AGENT_CHANNEL_XML = "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>"
+AGENT_REVISION = "4"
+AGENT_MODULES = ["drivers/virtio/virtio_ring.ko", "drivers/virtio/virtio.ko",
+                 "drivers/virtio/virtio_pci_legacy_dev.ko", "drivers/virtio/virtio_pci_modern_dev.ko",
+                 "drivers/virtio/virtio_pci.ko", "drivers/char/virtio_console.ko"]
+AGENT_INIT_BLOCK = r"""for arg in $(cat /proc/cmdline); do [ "$arg" = diagint.agent=1 ] && agent=1; done
+if [ "${agent:-}" = 1 ]; then
+  for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console; do
+    insmod /lib/modules/$m.ko 2>/dev/null
+  done
+  mkdir -p /var/run /tmp /var/crash
+  mount -t tmpfs -o size=256m vmcore /var/crash  # where kdump would write its vmcore: room for doctor to find
+  port=
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    for p in /sys/class/virtio-ports/vport*; do
+      [ "$(cat $p/name 2>/dev/null)" = org.qemu.guest_agent.0 ] && port=/dev/${p##*/}
+    done
+    [ -n "$port" ] && break
+    sleep 1
+  done
+  if [ -n "$port" ]; then
+    /usr/sbin/qemu-ga -m virtio-serial -p "$port" -t /tmp -l /tmp/qemu-ga.log -d -f /tmp/qemu-ga.pid
+    echo "diagint-guest: qemu-ga on $port"
+  else
+    echo "diagint-guest: no org.qemu.guest_agent.0 port"
+  fi
+fi
+"""
+
+
+def agent_available():
+    """None when build_agent_guest() can work here, else why not."""
+    if not os.access("/usr/sbin/qemu-ga", os.X_OK):
+        return "/usr/sbin/qemu-ga missing (apt-get install qemu-guest-agent)"
+    return None
+
+
+def _ldd_libs(binary):
+    out = subprocess.run(["ldd", binary], check=True, capture_output=True, text=True).stdout
+    libs = []
+    for line in out.splitlines():
+        parts = line.split()
+        if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
+            libs.append(parts[2])
+        elif parts and parts[0].startswith("/"):
+            libs.append(parts[0])  # the dynamic loader
+    return libs
+
+
+def build_agent_guest(cache_dir):
+    """Like build_guest(), with qemu-ga inside; boot it with domain_xml(..., agent=True)."""
+    why = agent_available()
+    if why:
+        raise RuntimeError(why)
+    base = build_guest(cache_dir)
+    kv = base["kernel_version"]
+    init = INIT_SCRIPT.replace('echo "diagint-guest: ready', AGENT_INIT_BLOCK + 'echo "diagint-guest: ready', 1)
+    ga = open("/usr/sbin/qemu-ga", "rb").read()
+    key = hashlib.sha256((AGENT_REVISION + GUEST_REVISION + kv + init).encode() + hashlib.sha256(ga).digest())
+    out = os.path.join(cache_dir, "agent-guest-" + key.hexdigest()[:12])
+    initrd = os.path.join(out, "initramfs.cpio.gz")
+    if os.path.exists(initrd):
+        return {"kernel": base["kernel"], "initrd": initrd, "kernel_version": kv}
+    os.makedirs(out, exist_ok=True)
+    root = tempfile.mkdtemp(prefix="initramfs-", dir=out)
+    try:
+        os.makedirs(os.path.join(root, "bin"))
+        os.makedirs(os.path.join(root, "lib/modules"))
+        os.makedirs(os.path.join(root, "usr/sbin"))
+        shutil.copy2("/bin/busybox", os.path.join(root, "bin/busybox"))
+        for rel in [m for m, _why in MODULES] + AGENT_MODULES:
+            src = os.path.join("/lib/modules", kv, "kernel", rel)
+            if not os.path.exists(src):
+                raise RuntimeError("kernel module %s missing: reinstall linux-image-%s" % (src, kv))
+            shutil.copy2(src, os.path.join(root, "lib/modules", os.path.basename(rel)))
+        shutil.copy2("/usr/sbin/qemu-ga", os.path.join(root, "usr/sbin/qemu-ga"))
+        for lib in _ldd_libs("/usr/sbin/qemu-ga"):
+            dst = os.path.join(root, lib.lstrip("/"))
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copy2(os.path.realpath(lib), dst)
+        with open(os.path.join(root, "init"), "w") as f:
+            f.write(init)
+        os.chmod(os.path.join(root, "init"), 0o755)
+        names = subprocess.run(["find", "."], cwd=root, check=True, capture_output=True).stdout
+        cpio = subprocess.run(["cpio", "--quiet", "-o", "-H", "newc"], cwd=root, input=names,
+                              check=True, capture_output=True).stdout
+        with open(initrd + ".tmp", "wb") as f:
+            f.write(gzip.compress(cpio, compresslevel=1))
+        os.replace(initrd + ".tmp", initrd)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return {"kernel": base["kernel"], "initrd": initrd, "kernel_version": kv}

@@ -50,6 +50,8 @@ void dg_brakes_set_policy(struct dg_brakes *b, const struct dg_brakes_policy *p)
  * failing probe, not only a confirmed hang: a storm shows in the first missed probes). */
 void dg_brakes_set_watched(struct dg_brakes *b, unsigned n);
 void dg_brakes_set_suspect(struct dg_brakes *b, const char *target, bool suspect);
+/* A target's own cooldown (from its metadata) instead of the policy's; < 0: the policy's again. */
+void dg_brakes_set_cooldown(struct dg_brakes *b, const char *target, double cooldown);
 /* Forget a target's suspect mark (it stopped); its cooldown stays. */
 void dg_brakes_forget(struct dg_brakes *b, const char *target);
 

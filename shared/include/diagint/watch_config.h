@@ -14,6 +14,7 @@
 struct dg_config;
 
 #define DG_WATCH_DEFAULT_STATE "/var/lib/diagint/watch.state"
+#define DG_WATCH_DEFAULT_SOCKET "/run/diagint/watch.sock"
 
 enum dg_watch_after {
 	DG_WATCH_AFTER_PRESERVE, /* leave the crashed guest as it is (someone may want to look at it live) */
@@ -42,6 +43,8 @@ struct dg_watch_config {
 	unsigned heartbeat_misses;        /* HeartbeatMisses: this many empty intervals in a row = hung (default 3) */
 	double panic_timeout;             /* PanicTimeout: wait this long for the panic after an NMI (default 10) */
 	double reconnect_max;             /* ReconnectMax: longest pause between two reconnect tries (default 30) */
+	char socket[108];                 /* Socket: where the libvirt hook tells the watcher of starts and stops */
+	bool hook_refuse_start;           /* HookRefuseStart: the hook refuses a start without room for a dump */
 };
 
 void dg_watch_config_default(struct dg_watch_config *c);

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Per-domain watch policy the libvirt way: one element in diagint's XML namespace inside the domain's
+ * <metadata>, read with virDomainGetMetadata and read again on the metadata-change event:
+ *
+ *   <metadata>
+ *     <diagint:watch xmlns:diagint="https://diagint.dev/xmlns/watch/1" enabled="yes"
+ *        heartbeat="diagint-heartbeat" heartbeat-interval="2s" heartbeat-misses="3"
+ *        cooldown="30m" destination="/srv/dumps"/>
+ *   </metadata>
+ *
+ * Every attribute is optional; what it sets wins over [watch] and [capture]/[domain:NAME]. A bad element is
+ * reported and ignored as a whole (the domain is watched with the configuration file's settings). */
+
+#define DG_WATCH_META_NS "https://diagint.dev/xmlns/watch/1"
+#define DG_WATCH_META_KEY "diagint"
+
+struct dg_watch_meta {
+	bool present;
+	bool enabled;           /* enabled="no": not watched at all */
+	bool heartbeat_set;     /* heartbeat="" turns the probe off for this domain */
+	char heartbeat[256];
+	double heartbeat_interval; /* 0: [watch] */
+	unsigned heartbeat_misses; /* 0: [watch] */
+	double cooldown;        /* < 0: [watch] Cooldown */
+	char destination[1024]; /* "": [capture] / [domain:NAME] */
+};
+
+void dg_watch_meta_default(struct dg_watch_meta *m);
+
+/* Parse the element's XML as virDomainGetMetadata returns it. xml NULL or "": no element (defaults, 0).
+ * Returns 0, or -1 with a one-line reason in errbuf (m then holds the defaults). */
+int dg_watch_meta_parse(const char *xml, struct dg_watch_meta *m, char *errbuf, size_t errlen);

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+
+#include "diagint/config.h"
+#include "diagint/watch_meta.h"
+
+void dg_watch_meta_default(struct dg_watch_meta *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->enabled = true;
+	m->cooldown = -1;
+}
+
+static int bad(struct dg_watch_meta *m, char *errbuf, size_t errlen, const char *fmt, const char *a,
+	       const char *b)
+{
+	snprintf(errbuf, errlen, fmt, a, b);
+	dg_watch_meta_default(m);
+	return -1;
+}
+
+int dg_watch_meta_parse(const char *xml, struct dg_watch_meta *m, char *errbuf, size_t errlen)
+{
+	xmlDocPtr doc;
+	xmlNodePtr root;
+	int r = 0;
+
+	dg_watch_meta_default(m);
+	if (!xml || !*xml)
+		return 0;
+	doc = xmlReadMemory(xml, (int)strlen(xml), "metadata.xml", NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!doc)
+		return bad(m, errbuf, errlen, "not well-formed XML%s%s", "", "");
+	root = xmlDocGetRootElement(doc);
+	/* virDomainGetMetadata hands the element back without its namespace (it was asked for by namespace);
+	 * one that carries a namespace must carry ours. */
+	if (!root || strcmp((const char *)root->name, "watch") ||
+	    (root->ns && strcmp((const char *)root->ns->href, DG_WATCH_META_NS))) {
+		xmlFreeDoc(doc);
+		return bad(m, errbuf, errlen, "the element must be <watch> in namespace %s%s", DG_WATCH_META_NS, "");
+	}
+	m->present = true;
+	for (xmlAttrPtr a = root->properties; a && r == 0; a = a->next) {
+		const char *k = (const char *)a->name;
+		xmlChar *vx = xmlNodeGetContent((xmlNodePtr)a);
+		const char *v = vx ? (const char *)vx : "";
+		double d;
+
+		if (!strcmp(k, "enabled")) {
+			if (dg_config_parse_bool(v, &m->enabled) < 0)
+				r = bad(m, errbuf, errlen, "enabled='%s' is not yes or no%s", v, "");
+		} else if (!strcmp(k, "heartbeat")) {
+			if (strlen(v) >= sizeof(m->heartbeat))
+				r = bad(m, errbuf, errlen, "heartbeat is too long (at most 255 bytes)%s%s", "", "");
+			else {
+				m->heartbeat_set = true;
+				snprintf(m->heartbeat, sizeof(m->heartbeat), "%s", v);
+			}
+		} else if (!strcmp(k, "heartbeat-interval")) {
+			if (dg_config_parse_seconds(v, &d) < 0 || d < 0.1 || d > 86400)
+				r = bad(m, errbuf, errlen, "heartbeat-interval='%s' is not a duration (0.1 s to 1 d)%s", v,
+					"");
+			else
+				m->heartbeat_interval = d;
+		} else if (!strcmp(k, "heartbeat-misses")) {
+			char *end;
+			unsigned long n = strtoul(v, &end, 10);
+			if (!*v || *end || v[0] == '-' || n < 1 || n > 1000)
+				r = bad(m, errbuf, errlen, "heartbeat-misses='%s' is not a count (1-1000)%s", v, "");
+			else
+				m->heartbeat_misses = (unsigned)n;
+		} else if (!strcmp(k, "cooldown")) {
+			if (dg_config_parse_seconds(v, &m->cooldown) < 0)
+				r = bad(m, errbuf, errlen, "cooldown='%s' is not a duration (e.g. 30m)%s", v, "");
+		} else if (!strcmp(k, "destination")) {
+			if ((v[0] != '/' && v[0] != '|') || strlen(v) >= sizeof(m->destination))
+				r = bad(m, errbuf, errlen, "destination='%s' must be an absolute directory or |COMMAND%s", v,
+					"");
+			else
+				snprintf(m->destination, sizeof(m->destination), "%s", v);
+		} else {
+			r = bad(m, errbuf, errlen,
+				"unknown attribute '%s'%s (known: enabled, heartbeat, heartbeat-interval, "
+				"heartbeat-misses, cooldown, destination)",
+				k, "");
+		}
+		xmlFree(vx);
+	}
+	xmlFreeDoc(doc);
+	return r;
+}
