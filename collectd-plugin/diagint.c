@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "diagint/audit.h"
+#include "diagint/doctor.h"
 #include "diagint/brakes.h"
 #include "diagint/error.h"
 #include "diagint/inject.h"
@@ -114,6 +115,8 @@ static struct {
 	int retries;
 	double shutdown_timeout;
 	unsigned queue_size;
+	bool check_at_start;  /* run diagint doctor's checks for every target when the worker starts */
+	struct dg_send_opts send_opts; /* as the sender has them, for the start-up checks */
 	struct dg_cd_target *targets;
 	size_t n_targets;
 	bool configured;
@@ -150,6 +153,7 @@ static struct {
 	.retries = -1,
 	.shutdown_timeout = 5,
 	.queue_size = 1024,
+	.check_at_start = true,
 };
 
 static double dg_cd_now(void)
@@ -495,6 +499,8 @@ static int dg_cd_config(oconfig_item_t *ci)
 		oconfig_item_t *c = &ci->children[i];
 		if (!strcasecmp(c->key, "DryRun"))
 			r = dg_cd_get_bool(c, "", &dg_cd.policy.dry_run);
+		else if (!strcasecmp(c->key, "CheckAtStart"))
+			r = dg_cd_get_bool(c, "", &dg_cd.check_at_start);
 		else if (!strcasecmp(c->key, "Cooldown"))
 			r = dg_cd_get_number(c, "", 0, 1e9, &dg_cd.policy.cooldown);
 		else if (!strcasecmp(c->key, "MaxActions")) {
@@ -1030,9 +1036,45 @@ static void dg_cd_decide(struct dg_cd_target *t, const char *evidence)
 	}
 }
 
+static void dg_cd_on_check(void *ud, const struct dg_doctor_check *c)
+{
+	(void)ud;
+	if (c->level == DG_DOCTOR_OK)
+		return;
+	WARNING(DG_CD_PLUGIN " plugin: %s: readiness %s: %s: %s%s%s", c->target, dg_doctor_level_name(c->level),
+		c->name, c->message, c->fix[0] ? "; fix: " : "", c->fix);
+}
+
+/* diagint doctor's checks, once per target at start, so a target whose interrupt would produce nothing (missing
+ * permission, Secure Boot on, no <panic> device...) is known before it hangs. Read-only: dry runs and reads. On
+ * the worker, before it takes detections: they wait in the queue meanwhile. */
+static void dg_cd_check_targets(void)
+{
+	for (size_t i = 0; i < dg_cd.n_targets && !dg_cd.cancel; i++) {
+		const struct dg_cd_target *t = &dg_cd.targets[i];
+		struct dg_doctor_opts opts = { .libvirt_uri = dg_cd.libvirt_uri, .send = &dg_cd.send_opts };
+		struct dg_doctor_summary sum = { 0 };
+		struct dg_error err = { 0 };
+		struct dg_target parsed;
+		int r;
+
+		if (dg_target_parse(t->interrupt, &parsed, &err) < 0)
+			continue; /* refused at configuration time already */
+		r = dg_doctor_check(&parsed, &opts, dg_cd_on_check, NULL, &sum, &err);
+		if (r == 0)
+			INFO(DG_CD_PLUGIN " plugin: %s: readiness: %s would produce a dump (%u ok, %u warn)", t->name,
+			     t->interrupt, sum.n_ok, sum.n_warn);
+		else
+			WARNING(DG_CD_PLUGIN " plugin: %s: readiness: %s is NOT READY (%u ok, %u warn, %u fail)", t->name,
+				t->interrupt, sum.n_ok, sum.n_warn, sum.n_fail);
+	}
+}
+
 static void *dg_cd_worker(void *arg)
 {
 	(void)arg;
+	if (dg_cd.check_at_start)
+		dg_cd_check_targets();
 	pthread_mutex_lock(&dg_cd.lock);
 	while (!dg_cd.stop) {
 		struct dg_cd_target *t;
@@ -1113,6 +1155,9 @@ static int dg_cd_init(void)
 	so.timeout = dg_cd.request_timeout;
 	so.connect_timeout = dg_cd.request_timeout < 10 ? dg_cd.request_timeout : 10;
 	so.retries = dg_cd.retries;
+	/* Shutdown aborts a request in flight instead of waiting for a slow provider. */
+	so.cancel = &dg_cd.cancel;
+	dg_cd.send_opts = so;
 	if (dg_sender_new(&so, &dg_cd.sender, &err) < 0) {
 		ERROR(DG_CD_PLUGIN " plugin: cannot set up the HTTP client: %s", err.message);
 		return -1;

@@ -471,6 +471,16 @@ unsigned dg_http_running(const struct dg_http *h)
 	return h->running;
 }
 
+void dg_http_abort_all(struct dg_http *h)
+{
+	while (h->xfers) {
+		struct xfer *x = h->xfers;
+
+		snprintf(x->resp.error, sizeof(x->resp.error), "stopped: the caller is shutting down");
+		finish(h, x->easy, CURLE_ABORTED_BY_CALLBACK);
+	}
+}
+
 struct sync_wait {
 	struct dg_http_resp *resp;
 	bool done;

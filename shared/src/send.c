@@ -314,7 +314,23 @@ int dg_sender_run(struct dg_sender *s, const struct dg_target *targets, size_t n
 
 	for (;;) {
 		double now = now_mono(), next = -1;
-		unsigned running = dg_http_running(s->http);
+		unsigned running;
+
+		if (s->o.cancel && *s->o.cancel) {
+			/* In-flight ones conclude through on_done; anything left (waiting, or queued for a retry) ends
+			 * here, never resent: the run is over. */
+			dg_http_abort_all(s->http);
+			for (size_t i = 0; i < n; i++)
+				if (jobs[i].state != JOB_DONE) {
+					struct dg_error e = { 0 };
+					dg_error_set(&e, DG_FAILED, jobs[i].res->sent
+						     ? "stopped while the request was in flight: it may have reached the provider"
+						     : "stopped before it was sent: the run was cancelled");
+					job_done(&jobs[i], &e);
+				}
+			break;
+		}
+		running = dg_http_running(s->http);
 
 		left = 0;
 		for (size_t i = 0; i < n; i++) {

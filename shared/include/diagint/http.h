@@ -80,6 +80,9 @@ int dg_http_submit(struct dg_http *h, struct dg_http_req *req, dg_http_done_fn d
 /* Drive transfers for at most timeout_ms (returns sooner when one completes). Returns the number still running. */
 int dg_http_step(struct dg_http *h, long timeout_ms);
 unsigned dg_http_running(const struct dg_http *h);
+/* Stop every transfer now (a host tool shutting down): each done() is called with the transfer failed; whether its
+ * request was sent is in resp->sent as always. */
+void dg_http_abort_all(struct dg_http *h);
 /* One request, waited for. Other transfers make progress meanwhile. resp is the caller's (clear it). */
 int dg_http_do(struct dg_http *h, struct dg_http_req *req, struct dg_http_resp *resp, struct dg_error *err);
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <signal.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -39,6 +41,9 @@ struct dg_send_opts {
 	unsigned parallel;           /* requests in flight at once; 0: 100 */
 	double retry_base;           /* first backoff, seconds; 0: 0.5 */
 	double retry_after_max;      /* longest Retry-After honoured; longer gives up (status 5); 0: 30 */
+	/* Set (by a host tool stopping) to end a run at once: requests not yet sent are dropped, those in flight
+	 * aborted; each result says whether its request may have reached the provider (sent). NULL: never. */
+	volatile sig_atomic_t *cancel;
 };
 
 #define DG_SEND_DEFAULT_RETRIES 3
