@@ -19,6 +19,8 @@ extern const char *dg_cli_prog;
 int dg_cli_fail(const struct dg_error *err);
 int dg_cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dg_cli_log(void *userdata, enum dg_log_level level, const char *message);
+/* getopt's '?' for any command: names the option (short or long) and points at --help. */
+int dg_cli_bad_option(const char *command, int opt, char **argv, int optind);
 void dg_cli_print_exit_statuses(void);
 /* Parse a positive number of seconds ("10", "2.5"); false when it is not one. */
 bool dg_cli_parse_seconds(const char *text, double max, double *ret);

@@ -165,9 +165,7 @@ int dg_cmd_doctor(int argc, char **argv)
 			dg_cmd_doctor_help();
 			return 0;
 		default:
-			if (optopt)
-				return dg_cli_usage_error("doctor", "option -%c is unknown or needs a value", optopt);
-			return dg_cli_usage_error("doctor", "option '%s' is unknown or needs a value", argv[optind - 1]);
+			return dg_cli_bad_option("doctor", optopt, argv, optind);
 		}
 	}
 	if (optind >= argc)

@@ -261,7 +261,7 @@ int dg_cmd_dumps(int argc, char **argv)
 			dg_cmd_dumps_help();
 			return 0;
 		default:
-			return dg_cli_usage_error("dumps", "option '%s' is unknown or needs a value", argv[optind - 1]);
+			return dg_cli_bad_option("dumps", optopt, argv, optind);
 		}
 	}
 	if (optind >= argc)

@@ -170,9 +170,7 @@ static int run(int argc, char **argv, bool nmi)
 			nmi ? dg_cmd_inject_help() : dg_cmd_capture_help();
 			return 0;
 		default:
-			if (optopt)
-				return dg_cli_usage_error(cmd, "option -%c is unknown or needs a value", optopt);
-			return dg_cli_usage_error(cmd, "option '%s' is unknown or needs a value", argv[optind - 1]);
+			return dg_cli_bad_option(cmd, optopt, argv, optind);
 		}
 	}
 	if (optind >= argc)

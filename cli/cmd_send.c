@@ -183,9 +183,7 @@ int dg_cmd_send(int argc, char **argv)
 			dg_cmd_send_help();
 			return 0;
 		default:
-			if (optopt)
-				return dg_cli_usage_error("send", "option -%c is unknown or needs a value", optopt);
-			return dg_cli_usage_error("send", "option '%s' is unknown or needs a value", argv[optind - 1]);
+			return dg_cli_bad_option("send", optopt, argv, optind);
 		}
 	}
 	if (optind >= argc)

@@ -89,6 +89,13 @@ int dg_cli_usage_error(const char *command, const char *fmt, ...)
 	return DG_USAGE;
 }
 
+int dg_cli_bad_option(const char *command, int opt, char **argv, int optind)
+{
+	if (opt)
+		return dg_cli_usage_error(command, "option -%c is unknown or needs a value", opt);
+	return dg_cli_usage_error(command, "option '%s' is unknown or needs a value", argv[optind - 1]);
+}
+
 void dg_cli_log(void *userdata, enum dg_log_level level, const char *message)
 {
 	bool tty = isatty(STDERR_FILENO);
