@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "diagint/error.h"
 #include "diagint/inject.h"
@@ -19,6 +20,15 @@ extern const char *dg_cli_prog;
 int dg_cli_fail(const struct dg_error *err);
 int dg_cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dg_cli_log(void *userdata, enum dg_log_level level, const char *message);
+struct dg_send_opts;
+struct dg_target;
+/* --endpoint [PROVIDER=]URL (cli/endpoints.c): record one option; then, with the targets parsed, check every URL is
+ * https and give a bare URL to the one cloud the targets name. Both return 0 or the usage status. */
+int dg_cli_endpoint_option(const char *cmd, struct dg_send_opts *o, const char *arg, const char **bare);
+int dg_cli_endpoints_finish(const char *cmd, struct dg_send_opts *o, const char *bare, const struct dg_target *t,
+			    size_t n);
+void dg_cli_endpoints_free(struct dg_send_opts *o);
+
 /* getopt's '?' for any command: names the option (short or long) and points at --help. */
 int dg_cli_bad_option(const char *command, int opt, char **argv, int optind);
 void dg_cli_print_exit_statuses(void);

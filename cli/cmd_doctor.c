@@ -87,21 +87,6 @@ static void on_check(void *userdata, const struct dg_doctor_check *c)
 	fflush(stdout);
 }
 
-static bool parse_endpoint(struct dg_send_opts *so, const char *arg, const char **bare)
-{
-	const char *eq = strchr(arg, '='), *colon = strstr(arg, "://");
-
-	if (eq && (!colon || eq < colon)) {
-		if (!dg_provider_find(arg, (size_t)(eq - arg)) || so->n_endpoints == DG_SEND_MAX_ENDPOINTS)
-			return false;
-		so->endpoints[so->n_endpoints].provider = strndup(arg, (size_t)(eq - arg));
-		so->endpoints[so->n_endpoints++].url = eq + 1;
-		return true;
-	}
-	*bare = arg;
-	return true;
-}
-
 int dg_cmd_doctor(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -149,9 +134,8 @@ int dg_cmd_doctor(int argc, char **argv)
 							  "300", optarg);
 			break;
 		case 'e':
-			if (!parse_endpoint(&so, optarg, &bare_endpoint))
-				return dg_cli_usage_error("doctor", "--endpoint %s: unknown provider before '=' or too many",
-							  optarg);
+			if ((status = dg_cli_endpoint_option("doctor", &so, optarg, &bare_endpoint)) != 0)
+				goto out;
 			break;
 		case 'K':
 			so.cacert = optarg;
@@ -172,16 +156,6 @@ int dg_cmd_doctor(int argc, char **argv)
 		return dg_cli_usage_error("doctor", "missing TARGET, e.g. libvirt:web-1 (see --help)");
 	if ((size_t)(argc - optind) > MAX_TARGETS)
 		return dg_cli_usage_error("doctor", "at most %d targets per run", MAX_TARGETS);
-	for (unsigned i = 0; i < so.n_endpoints; i++)
-		if (strncmp(so.endpoints[i].url, "https://", 8)) {
-			status = dg_cli_usage_error("doctor", "--endpoint %s: the endpoint must be an https:// URL",
-						    so.endpoints[i].url);
-			goto out;
-		}
-	if (bare_endpoint && strncmp(bare_endpoint, "https://", 8)) {
-		status = dg_cli_usage_error("doctor", "--endpoint %s: the endpoint must be an https:// URL", bare_endpoint);
-		goto out;
-	}
 
 	targets = calloc((size_t)(argc - optind), sizeof(*targets));
 	if (!targets) {
@@ -195,23 +169,8 @@ int dg_cmd_doctor(int argc, char **argv)
 		}
 		n++;
 	}
-	if (bare_endpoint) {
-		const struct dg_provider *only = NULL;
-		for (size_t i = 0; i < n; i++) {
-			if (!strcmp(targets[i].provider->name, "libvirt"))
-				continue;
-			if (only && only != targets[i].provider) {
-				status = dg_cli_usage_error("doctor", "--endpoint %s is ambiguous: the targets name more "
-							    "than one cloud; write --endpoint PROVIDER=URL", bare_endpoint);
-				goto out;
-			}
-			only = targets[i].provider;
-		}
-		if (only && so.n_endpoints < DG_SEND_MAX_ENDPOINTS) {
-			so.endpoints[so.n_endpoints].provider = strdup(only->name);
-			so.endpoints[so.n_endpoints++].url = bare_endpoint;
-		}
-	}
+	if ((status = dg_cli_endpoints_finish("doctor", &so, bare_endpoint, targets, n)) != 0)
+		goto out;
 	if (dg_config_load(config_path, &cfg, &err) < 0) {
 		status = dg_cli_fail(&err);
 		goto out;
@@ -258,8 +217,7 @@ int dg_cmd_doctor(int argc, char **argv)
 		fprintf(stderr, "%s: %zu of %zu targets ready\n", dg_cli_prog, n_ready, n);
 out:
 	dg_config_free(cfg);
-	for (unsigned i = 0; i < so.n_endpoints; i++)
-		free((char *)so.endpoints[i].provider);
+	dg_cli_endpoints_free(&so);
 	free(targets);
 	return status;
 }

@@ -143,21 +143,10 @@ int dg_cmd_send(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
-		case 'e': {
-			const char *eq = strchr(optarg, '=');
-			const char *colon = strstr(optarg, "://");
-			if (eq && (!colon || eq < colon)) {
-				if (!dg_provider_find(optarg, (size_t)(eq - optarg)))
-					return dg_cli_usage_error("send", "--endpoint %s: unknown provider before '='", optarg);
-				if (o.n_endpoints == DG_SEND_MAX_ENDPOINTS)
-					return dg_cli_usage_error("send", "too many --endpoint options");
-				o.endpoints[o.n_endpoints].provider = strndup(optarg, (size_t)(eq - optarg));
-				o.endpoints[o.n_endpoints++].url = eq + 1;
-			} else {
-				bare_endpoint = optarg;
-			}
+		case 'e':
+			if ((status = dg_cli_endpoint_option("send", &o, optarg, &bare_endpoint)) != 0)
+				goto out;
 			break;
-		}
 		case 'C':
 			o.cacert = optarg;
 			break;
@@ -190,12 +179,6 @@ int dg_cmd_send(int argc, char **argv)
 		return dg_cli_usage_error("send", "missing TARGET, e.g. aws:us-east-1/i-0123456789abcdef0 (see --help)");
 	if ((size_t)(argc - optind) > MAX_TARGETS)
 		return dg_cli_usage_error("send", "at most %d targets per run", MAX_TARGETS);
-	for (unsigned i = 0; i < o.n_endpoints; i++)
-		if (strncmp(o.endpoints[i].url, "https://", 8))
-			return dg_cli_usage_error("send", "--endpoint %s=%s: the endpoint must be an https:// URL",
-						  o.endpoints[i].provider, o.endpoints[i].url);
-	if (bare_endpoint && strncmp(bare_endpoint, "https://", 8))
-		return dg_cli_usage_error("send", "--endpoint %s: the endpoint must be an https:// URL", bare_endpoint);
 
 	/* Every target is parsed before anything is sent: one typo stops the whole run. */
 	targets = calloc((size_t)(argc - optind), sizeof(*targets));
@@ -215,23 +198,8 @@ int dg_cmd_send(int argc, char **argv)
 				n - m, n - m == 1 ? "" : "s");
 		n = m;
 	}
-	if (bare_endpoint) {
-		const struct dg_provider *only = NULL;
-		for (size_t i = 0; i < n; i++) {
-			if (!strcmp(targets[i].provider->name, "libvirt"))
-				continue;
-			if (only && only != targets[i].provider) {
-				free(targets);
-				return dg_cli_usage_error("send", "--endpoint %s is ambiguous: the targets name more than one "
-							  "cloud; write --endpoint PROVIDER=URL", bare_endpoint);
-			}
-			only = targets[i].provider;
-		}
-		if (only && o.n_endpoints < DG_SEND_MAX_ENDPOINTS) {
-			o.endpoints[o.n_endpoints].provider = strdup(only->name);
-			o.endpoints[o.n_endpoints++].url = bare_endpoint;
-		}
-	}
+	if ((status = dg_cli_endpoints_finish("send", &o, bare_endpoint, targets, n)) != 0)
+		goto out;
 
 	results = calloc(n, sizeof(*results));
 	az = calloc(n, sizeof(*az));
@@ -326,8 +294,7 @@ int dg_cmd_send(int argc, char **argv)
 			o.dry_run ? "would succeed (dry run)" : "done");
 out:
 	dg_sender_free(sender);
-	for (unsigned i = 0; i < o.n_endpoints; i++)
-		free((char *)o.endpoints[i].provider);
+	dg_cli_endpoints_free(&o);
 	free(targets);
 	free(results);
 	free(az);
