@@ -89,6 +89,24 @@ def _extract_vmlinux(bzimage):
     return None
 
 
+def _copy_modules(root, kv, rels):
+    for rel in rels:
+        src = os.path.join("/lib/modules", kv, "kernel", rel)
+        if not os.path.exists(src):
+            raise RuntimeError("kernel module %s missing: reinstall linux-image-%s" % (src, kv))
+        shutil.copy2(src, os.path.join(root, "lib/modules", os.path.basename(rel)))
+
+
+def _pack_initramfs(root, initrd):
+    """newc cpio of root, gzip -1 (fast to make, fast for the kernel to unpack), written atomically."""
+    names = subprocess.run(["find", "."], cwd=root, check=True, capture_output=True).stdout
+    cpio = subprocess.run(["cpio", "--quiet", "-o", "-H", "newc"], cwd=root, input=names,
+                          check=True, capture_output=True).stdout
+    with open(initrd + ".tmp", "wb") as f:
+        f.write(gzip.compress(cpio, compresslevel=1))
+    os.replace(initrd + ".tmp", initrd)
+
+
 def build_guest(cache_dir):
     """Return dict(kernel=..., initrd=..., kernel_version=...), building into cache_dir when not cached."""
     bz, kv = _newest_kernel()
@@ -112,20 +130,11 @@ def build_guest(cache_dir):
         os.makedirs(os.path.join(root, "bin"))
         os.makedirs(os.path.join(root, "lib/modules"))
         shutil.copy2("/bin/busybox", os.path.join(root, "bin/busybox"))
-        for rel, _why in MODULES:
-            src = os.path.join("/lib/modules", kv, "kernel", rel)
-            if not os.path.exists(src):
-                raise RuntimeError("kernel module %s missing: reinstall linux-image-%s" % (src, kv))
-            shutil.copy2(src, os.path.join(root, "lib/modules", os.path.basename(rel)))
+        _copy_modules(root, kv, [m for m, _why in MODULES])
         with open(os.path.join(root, "init"), "w") as f:
             f.write(INIT_SCRIPT)
         os.chmod(os.path.join(root, "init"), 0o755)
-        names = subprocess.run(["find", "."], cwd=root, check=True, capture_output=True).stdout
-        cpio = subprocess.run(["cpio", "--quiet", "-o", "-H", "newc"], cwd=root, input=names,
-                              check=True, capture_output=True).stdout
-        with open(initrd + ".tmp", "wb") as f:
-            f.write(gzip.compress(cpio, compresslevel=1))
-        os.replace(initrd + ".tmp", initrd)
+        _pack_initramfs(root, initrd)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return {"kernel": kernel, "initrd": initrd, "kernel_version": kv}
@@ -471,11 +480,7 @@ def build_agent_guest(cache_dir):
         os.makedirs(os.path.join(root, "lib/modules"))
         os.makedirs(os.path.join(root, "usr/sbin"))
         shutil.copy2("/bin/busybox", os.path.join(root, "bin/busybox"))
-        for rel in [m for m, _why in MODULES] + AGENT_MODULES:
-            src = os.path.join("/lib/modules", kv, "kernel", rel)
-            if not os.path.exists(src):
-                raise RuntimeError("kernel module %s missing: reinstall linux-image-%s" % (src, kv))
-            shutil.copy2(src, os.path.join(root, "lib/modules", os.path.basename(rel)))
+        _copy_modules(root, kv, [m for m, _why in MODULES] + AGENT_MODULES)
         shutil.copy2("/usr/sbin/qemu-ga", os.path.join(root, "usr/sbin/qemu-ga"))
         for lib in _ldd_libs("/usr/sbin/qemu-ga"):
             dst = os.path.join(root, lib.lstrip("/"))
@@ -484,12 +489,7 @@ def build_agent_guest(cache_dir):
         with open(os.path.join(root, "init"), "w") as f:
             f.write(init)
         os.chmod(os.path.join(root, "init"), 0o755)
-        names = subprocess.run(["find", "."], cwd=root, check=True, capture_output=True).stdout
-        cpio = subprocess.run(["cpio", "--quiet", "-o", "-H", "newc"], cwd=root, input=names,
-                              check=True, capture_output=True).stdout
-        with open(initrd + ".tmp", "wb") as f:
-            f.write(gzip.compress(cpio, compresslevel=1))
-        os.replace(initrd + ".tmp", initrd)
+        _pack_initramfs(root, initrd)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return {"kernel": base["kernel"], "initrd": initrd, "kernel_version": kv}
