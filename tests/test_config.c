@@ -560,7 +560,10 @@ static void test_parse_seconds(void)
 	seconds_bad("s");
 	seconds_bad("-1");
 	seconds_bad("-1s");
-	seconds_bad("10ms");
+	seconds_ok("10ms", 0.01);
+	seconds_ok("250ms", 0.25);
+	seconds_bad("10mss");
+	seconds_bad("ms");
 	seconds_bad("1 h");
 	seconds_bad("10S");
 	seconds_bad("inf");

@@ -59,7 +59,7 @@ int main(void)
 		      wc->after == DG_WATCH_AFTER_RESTART && wc->capture_before_nmi,
 	      "reactions");
 	CHECK_STR(wc->heartbeat, "diagint-heartbeat", "Heartbeat");
-	CHECK(wc->heartbeat_interval == 1.5 && wc->heartbeat_misses == 4 && wc->panic_timeout == 20 &&
+	CHECK(wc->probe_interval == 1.5 && wc->probe_misses == 4 && wc->panic_timeout == 20 &&
 		      wc->reconnect_max == 60,
 	      "durations and counts");
 	CHECK(dg_watch_glob_match(wc->domains, "web-1") && dg_watch_glob_match(wc->domains, "db-7") &&
@@ -67,6 +67,36 @@ int main(void)
 	      "Domains globs");
 	CHECK(dg_watch_glob_match("", "anything"), "empty glob list matches everything");
 	dg_config_free(cfg);
+
+	/* The probes: Heartbeat alone keeps meaning the heartbeat probe; Probes chooses; ProbeDomains narrows. */
+	wc = dg_config_watch(NULL);
+	CHECK(dg_watch_config_probes(wc, "any") == 0 && wc->agent_timeout == 5 && wc->cputime_min == 0 &&
+		      wc->probe_interval == 5 && wc->probe_misses == 3,
+	      "no configuration: no probes; agent timeout 5 s, any vCPU time counts, 3 x 5 s");
+	CHECK(parse("[watch]\nHeartbeat = hb\n", &cfg, &err) == 0 &&
+		      dg_watch_config_probes(dg_config_watch(cfg), "x") == DG_PROBE_HEARTBEAT,
+	      "Heartbeat alone: the heartbeat probe everywhere");
+	dg_config_free(cfg);
+	CHECK(parse("[watch]\nProbes = cputime, agent\nProbeDomains = db-*\nProbeInterval = 500ms\n"
+		    "ProbeMisses = 6\nAgentTimeout = 3s\nCpuTimeMin = 10ms\n", &cfg, &err) == 0,
+	      "probe keys accepted (%s)", err.message);
+	wc = dg_config_watch(cfg);
+	CHECK(dg_watch_config_probes(wc, "db-1") == (DG_PROBE_CPUTIME | DG_PROBE_AGENT) &&
+		      dg_watch_config_probes(wc, "web-1") == 0,
+	      "Probes for the domains ProbeDomains matches, none for others");
+	CHECK(wc->probe_interval == 0.5 && wc->probe_misses == 6 && wc->agent_timeout == 3 && wc->cputime_min == 0.01,
+	      "ProbeInterval, ProbeMisses, AgentTimeout, CpuTimeMin");
+	dg_config_free(cfg);
+	CHECK(parse("[watch]\nHeartbeat = hb\nProbes = none\n", &cfg, &err) == 0 &&
+		      dg_watch_config_probes(dg_config_watch(cfg), "x") == 0,
+	      "Probes = none wins over Heartbeat");
+	dg_config_free(cfg);
+	bad("[watch]\nProbes = heartbeat ping\n", "Probes: unknown probe 'ping' (known: heartbeat, cputime, agent",
+	    "unknown probe named with the known ones");
+	bad("[watch]\nAgentTimeout = 0\n", "AgentTimeout '0' is not a duration between 1 s and 5 min",
+	    "agent timeout too short");
+	bad("[watch]\nCpuTimeMin = lots\n", "CpuTimeMin 'lots'", "bad CpuTimeMin");
+	bad("[watch]\nProbeMisses = 0\n", "ProbeMisses '0'", "zero misses under the new name");
 
 	CHECK_STR(dg_config_watch(NULL)->socket, DG_WATCH_DEFAULT_SOCKET, "default hook socket");
 	CHECK(!dg_config_watch(NULL)->hook_refuse_start, "the hook never refuses a start by default");
@@ -97,12 +127,24 @@ int main(void)
 		snprintf(x, sizeof(x), "<d:watch %s enabled='no' heartbeat='hb' heartbeat-interval='2s' "
 			 "heartbeat-misses='4' cooldown='30m' destination='/srv/dumps'/>", ns);
 		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == 0 && m.present && !m.enabled && m.heartbeat_set &&
-			      !strcmp(m.heartbeat, "hb") && m.heartbeat_interval == 2 && m.heartbeat_misses == 4 &&
+			      !strcmp(m.heartbeat, "hb") && m.probe_interval == 2 && m.probe_misses == 4 &&
 			      m.cooldown == 1800 && !strcmp(m.destination, "/srv/dumps"),
 		      "metadata: every attribute (%s)", e);
 		snprintf(x, sizeof(x), "<d:watch %s heartbeat=''/>", ns);
 		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == 0 && m.heartbeat_set && !m.heartbeat[0],
 		      "metadata: heartbeat='' turns the probe off");
+		snprintf(x, sizeof(x), "<d:watch %s probes='cputime agent' probe-interval='250ms' probe-misses='5'/>", ns);
+		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == 0 && m.probes_set &&
+			      m.probes == (DG_PROBE_CPUTIME | DG_PROBE_AGENT) && m.probe_interval == 0.25 &&
+			      m.probe_misses == 5 && !m.heartbeat_set,
+		      "metadata: probes, probe-interval, probe-misses (%s)", e);
+		snprintf(x, sizeof(x), "<d:watch %s probes=''/>", ns);
+		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == 0 && m.probes_set && !m.probes,
+		      "metadata: probes='' turns every probe off");
+		snprintf(x, sizeof(x), "<d:watch %s probes='cpu'/>", ns);
+		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == -1 && strstr(e, "probes='cpu'") &&
+			      strstr(e, "unknown probe 'cpu'") && !m.probes_set,
+		      "metadata: unknown probe reported, defaults kept: %s", e);
 		snprintf(x, sizeof(x), "<d:watch %s colddown='1h'/>", ns);
 		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == -1 && strstr(e, "unknown attribute 'colddown'") &&
 			      m.enabled && !m.present,

@@ -141,6 +141,10 @@ int dg_config_parse_seconds(const char *text, double *ret)
 	v = strtod(text, &end);
 	if (errno || end == text || !isfinite(v) || v < 0)
 		return -EINVAL;
+	if (!strcmp(end, "ms")) {
+		*ret = v / 1000;
+		return 0;
+	}
 	if (*end && end[1])
 		return -EINVAL;
 	switch (*end) {

@@ -104,6 +104,8 @@ out:
 
 static const struct dg_probe_ops heartbeat_ops = {
 	.name = "heartbeat",
+	.sign = "heartbeat",
+	.miss = "no heartbeat in the serial log",
 	.check = hb_check,
 	.free = hb_free,
 };

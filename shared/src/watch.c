@@ -6,6 +6,7 @@
  * else happens on this one thread and the domain table needs no lock. */
 #include <errno.h>
 #include <libgen.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +29,13 @@
 /* Not a libvirt event id: a message from the libvirt hook (event: 1 started, 0 stopped/released). */
 #define EVENT_ID_HOOK (-1)
 
+struct wprobe {
+	struct dg_probe p;
+	bool armed;          /* seen alive once: misses count only from then (boot takes a while) */
+	unsigned misses;
+	double first_miss;   /* monotonic time of the first miss of the current run */
+};
+
 struct wdom {
 	char name[256];
 	char uuid[VIR_UUID_STRING_BUFLEN];
@@ -40,13 +48,12 @@ struct wdom {
 	enum watch_act_kind pending_kind;
 	char evidence[512];
 	double not_before;   /* a refused action is asked again only after this (monotonic) */
-	/* the heartbeat probe */
-	bool probing;
-	bool armed;          /* the heartbeat was seen once: misses count only from then (boot takes a while) */
-	struct dg_probe probe;
+	/* the active probes (heartbeat, cputime, agent): a hang is every armed one missing `need` times in a row */
+	struct wprobe probes[3];
+	unsigned nprobes;
+	virDomainPtr dom;    /* held while probing: its state decides whether a miss counts */
+	bool paused_said;
 	double next_probe;
-	unsigned misses;
-	double first_miss;   /* monotonic time of the first miss of the current run */
 	double interval;     /* this domain's probe interval and misses ([watch] or its metadata) */
 	unsigned need;
 	struct dg_watch_meta meta;
@@ -254,31 +261,36 @@ static struct wdom *find_dom(struct loop *l, const char *uuid)
 
 static void stop_probe(struct loop *l, struct wdom *d)
 {
-	if (d->probing)
-		dg_probe_free(&d->probe);
-	d->probing = false;
-	d->armed = false;
-	d->misses = 0;
+	for (unsigned i = 0; i < d->nprobes; i++)
+		dg_probe_free(&d->probes[i].p);
+	d->nprobes = 0;
+	if (d->dom)
+		virDomainFree(d->dom);
+	d->dom = NULL;
+	d->paused_said = false;
 	d->hang_raised = false;
 	if (l->w->brakes)
 		dg_brakes_set_suspect(l->w->brakes, d->name, false);
 }
 
-/* The serial log file from the domain's XML: the heartbeat probe needs it. */
-static char *serial_log_path(virDomainPtr dom)
+/* What the probes need from the domain's XML: the serial log file (heartbeat) and whether it has the guest
+ * agent's channel (agent). */
+static void xml_facts(virDomainPtr dom, char **serial_path, bool *has_agent)
 {
-	char *xml = virDomainGetXMLDesc(dom, 0), *path = NULL;
+	char *xml = virDomainGetXMLDesc(dom, 0);
 	xmlDocPtr doc;
 	xmlXPathContextPtr ctx;
 	xmlXPathObjectPtr obj;
 
+	*serial_path = NULL;
+	*has_agent = false;
 	if (!xml)
-		return NULL;
+		return;
 	doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
 										XML_PARSE_NOWARNING);
 	free(xml);
 	if (!doc)
-		return NULL;
+		return;
 	ctx = xmlXPathNewContext(doc);
 	obj = ctx ? xmlXPathEvalExpression(
 			    (const xmlChar *)"string((/domain/devices/serial[@type='file']/source/@path | "
@@ -286,48 +298,99 @@ static char *serial_log_path(virDomainPtr dom)
 			    ctx)
 		  : NULL;
 	if (obj && obj->type == XPATH_STRING && obj->stringval && obj->stringval[0])
-		path = strdup((const char *)obj->stringval);
+		*serial_path = strdup((const char *)obj->stringval);
+	xmlXPathFreeObject(obj);
+	obj = ctx ? xmlXPathEvalExpression(
+			    (const xmlChar *)"boolean(/domain/devices/channel/target[@name='org.qemu.guest_agent.0'])",
+			    ctx)
+		  : NULL;
+	*has_agent = obj && obj->type == XPATH_BOOLEAN && obj->boolval;
 	xmlXPathFreeObject(obj);
 	xmlXPathFreeContext(ctx);
 	xmlFreeDoc(doc);
-	return path;
+}
+
+static bool add_probe(struct wdom *d, int r, struct dg_probe *p)
+{
+	if (r < 0)
+		return false;
+	memset(&d->probes[d->nprobes], 0, sizeof(d->probes[0]));
+	d->probes[d->nprobes++].p = *p;
+	return true;
 }
 
 static void start_probe(struct loop *l, struct wdom *d, virDomainPtr dom)
 {
 	struct dg_watch *w = l->w;
 	struct dg_error err = { 0 };
-	const char *pattern;
-	char *path;
+	struct dg_probe p;
+	const char *pattern = d->meta.heartbeat_set ? d->meta.heartbeat : w->wc.heartbeat;
+	unsigned mask = d->meta.probes_set ? d->meta.probes : dg_watch_config_probes(&w->wc, d->name);
+	char *path = NULL, kinds[64];
+	bool has_agent;
 
 	stop_probe(l, d);
-	/* The domain's own metadata wins over [watch]. */
-	if (d->meta.heartbeat_set)
-		pattern = d->meta.heartbeat;
-	else
-		pattern = dg_watch_glob_match(w->wc.heartbeat_domains, d->name) ? w->wc.heartbeat : "";
-	d->interval = d->meta.heartbeat_interval > 0 ? d->meta.heartbeat_interval : w->wc.heartbeat_interval;
-	d->need = d->meta.heartbeat_misses ? d->meta.heartbeat_misses : w->wc.heartbeat_misses;
-	if (!pattern[0])
+	/* The domain's own metadata wins over [watch]; heartbeat="TEXT" alone turns its probe on, "" off. */
+	if (d->meta.heartbeat_set && !d->meta.probes_set)
+		mask = pattern[0] ? mask | DG_PROBE_HEARTBEAT : mask & ~(unsigned)DG_PROBE_HEARTBEAT;
+	d->interval = d->meta.probe_interval > 0 ? d->meta.probe_interval : w->wc.probe_interval;
+	d->need = d->meta.probe_misses ? d->meta.probe_misses : w->wc.probe_misses;
+	if (!mask)
 		return;
-	path = serial_log_path(dom);
-	if (!path) {
+	xml_facts(dom, &path, &has_agent);
+	if ((mask & DG_PROBE_HEARTBEAT) && !pattern[0]) {
+		watch_log(w, DG_LOG_WARNING, "%s: heartbeat probe off: no text to look for (set Heartbeat in [watch] or "
+			  "heartbeat=\"...\" in its metadata)", d->name);
+		mask &= ~(unsigned)DG_PROBE_HEARTBEAT;
+	}
+	if ((mask & DG_PROBE_HEARTBEAT) && !path) {
 		watch_log(w, DG_LOG_WARNING,
 			  "%s: no <serial type='file'> log in its definition: heartbeat probe off for it", d->name);
-		return;
+		mask &= ~(unsigned)DG_PROBE_HEARTBEAT;
 	}
-	if (dg_probe_heartbeat_new(path, pattern, &d->probe, &err) < 0) {
-		watch_log(w, DG_LOG_WARNING, "%s: heartbeat probe off: %s", d->name, err.message);
-		free(path);
-		return;
+	if ((mask & DG_PROBE_AGENT) && !has_agent) {
+		watch_log(w, DG_LOG_WARNING, "%s: no guest agent channel in its definition: agent probe off for it (add "
+			  "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel> and run "
+			  "qemu-guest-agent in the guest)", d->name);
+		mask &= ~(unsigned)DG_PROBE_AGENT;
 	}
-	d->probing = true;
-	/* The first look only marks where the log ends now. */
-	dg_probe_check(&d->probe, &err);
-	d->next_probe = mono() + d->interval;
-	watch_log(w, DG_LOG_INFO, "%s: heartbeat probe on %s ('%s' every %.3g s, hang after %u misses)", d->name,
-		  path, pattern, d->interval, d->need);
+	if (mask & DG_PROBE_HEARTBEAT) {
+		if (add_probe(d, dg_probe_heartbeat_new(path, pattern, &p, &err), &p))
+			watch_log(w, DG_LOG_INFO, "%s: heartbeat probe on %s ('%s' every %.3g s, hang after %u misses)",
+				  d->name, path, pattern, d->interval, d->need);
+		else
+			watch_log(w, DG_LOG_WARNING, "%s: heartbeat probe off: %s", d->name, err.message);
+	}
+	if (mask & DG_PROBE_CPUTIME) {
+		if (add_probe(d, dg_probe_cputime_new(dom, (uint64_t)(w->wc.cputime_min * 1e9), &p, &err), &p))
+			watch_log(w, DG_LOG_INFO, "%s: cputime probe on (its vCPUs must use more than %.3g ms of CPU time "
+				  "every %.3g s, hang after %u misses)", d->name, w->wc.cputime_min * 1e3, d->interval,
+				  d->need);
+		else
+			watch_log(w, DG_LOG_WARNING, "%s: cputime probe off: %s", d->name, err.message);
+	}
+	if (mask & DG_PROBE_AGENT) {
+		int timeout = (int)fmin(w->wc.agent_timeout, fmax(1, ceil(d->interval)));
+		if (add_probe(d, dg_probe_agent_new(dom, timeout, &p, &err), &p))
+			watch_log(w, DG_LOG_INFO, "%s: agent probe on (guest-ping answered within %d s, every %.3g s, hang "
+				  "after %u misses)%s", d->name, timeout, d->interval, d->need,
+				  mask == DG_PROBE_AGENT ? "; alone a weak signal: a stopped or starved agent looks like a "
+				  "hung guest (libvirt#590), combine it with cputime or heartbeat" : "");
+		else
+			watch_log(w, DG_LOG_WARNING, "%s: agent probe off: %s", d->name, err.message);
+	}
 	free(path);
+	if (!d->nprobes)
+		return;
+	if (virDomainRef(dom) == 0)
+		d->dom = dom;
+	if (d->nprobes > 1)
+		watch_log(w, DG_LOG_INFO, "%s: probes %s: a hang needs every one of them to miss %u times in a row",
+			  d->name, dg_probe_kinds_format(mask, kinds, sizeof(kinds)), d->need);
+	/* The first look only takes a baseline (where the log ends, the vCPU time now, the first ping). */
+	for (unsigned i = 0; i < d->nprobes; i++)
+		dg_probe_check(&d->probes[i].p, &err);
+	d->next_probe = mono() + d->interval;
 }
 
 /* The domain's <metadata> policy. Returns false when it says enabled="no". A bad element is reported and
@@ -480,6 +543,9 @@ static void disconnect(struct loop *l)
 		virConnectUnregisterCloseCallback(conn, on_close);
 	l->cb_life = l->cb_wd = l->cb_meta = -1;
 	l->close_cb = false;
+	/* The probes hold domains of this connection: they start again, from a new baseline, after the reconnect. */
+	for (size_t i = 0; i < l->ndoms; i++)
+		stop_probe(l, &l->doms[i]);
 	dg_lv_free(w->lv);
 	w->lv = NULL;
 	pthread_mutex_lock(&w->lock);
@@ -532,7 +598,7 @@ static void try_connect(struct loop *l)
 	l->said_waiting = false;
 	watch_log(w, DG_LOG_INFO, "connected to %s; subscribed to lifecycle and watchdog events", dg_lv_uri(w->lv));
 	notify(w, "STATUS=watching %s", dg_lv_uri(w->lv));
-	discover(l, false);
+	discover(l, true);
 }
 
 /* ---- events (this thread) ---- */
@@ -553,7 +619,7 @@ static void dom_started(struct loop *l, const char *uuid, const char *name, cons
 		if (added)
 			watch_log(w, DG_LOG_INFO, "%s: started; watching it (%s)", d->name, source);
 		d->crash_handled = false;
-		if (added || d->gone || !d->probing)
+		if (added || d->gone || !d->nprobes)
 			start_probe(l, d, dom);
 		d->gone = false;
 		update_watched(l);
@@ -652,50 +718,98 @@ static void handle_event(struct loop *l, const struct event *e)
 	}
 }
 
-static void run_probes(struct loop *l, double now)
+/* A miss counts only while the guest runs: a paused guest (virsh suspend, a migration, a snapshot) or one
+ * suspended to RAM shows no sign of life and is not hung. */
+static bool dom_running(struct wdom *d)
+{
+	int state = VIR_DOMAIN_NOSTATE;
+
+	if (!d->dom || virDomainGetState(d->dom, &state, NULL, 0) < 0)
+		return true; /* cannot tell: the misses decide, as they would without this check */
+	return state == VIR_DOMAIN_RUNNING;
+}
+
+static void probe_round(struct loop *l, struct wdom *d, double now)
 {
 	struct dg_watch *w = l->w;
+	unsigned armed = 0, missing = 0, least = UINT_MAX;
+	double since = now;
+	char why[384] = "";
+	size_t off = 0;
 
+	for (unsigned i = 0; i < d->nprobes; i++) {
+		struct wprobe *p = &d->probes[i];
+		struct dg_error err = { 0 };
+		int r = dg_probe_check(&p->p, &err);
+
+		if (r == 1) {
+			if (!p->armed)
+				watch_log(w, DG_LOG_INFO, "%s: first %s seen; a hang is now %u missed checks", d->name,
+					  p->p.ops->sign, d->need);
+			else if (p->misses)
+				watch_log(w, DG_LOG_INFO, "%s: %s back after %u miss%s", d->name, p->p.ops->sign, p->misses,
+					  p->misses == 1 ? "" : "es");
+			p->armed = true;
+			p->misses = 0;
+		} else if (p->armed) {
+			if (!p->misses++)
+				p->first_miss = now;
+			/* Said once per run of misses: an agent that is gone says the same thing every interval. */
+			if (r < 0 && p->misses == 1)
+				watch_log(w, DG_LOG_WARNING, "%s: %s probe: %s", d->name, p->p.ops->name, err.message);
+		}
+		if (!p->armed)
+			continue;
+		armed++;
+		if (p->misses) {
+			missing++;
+			least = p->misses < least ? p->misses : least;
+			since = p->first_miss < since ? p->first_miss : since;
+			if (off < sizeof(why)) {
+				int n = snprintf(why + off, sizeof(why) - off, "%s%s probe: %s", off ? "; " : "",
+						 p->p.ops->name, p->p.ops->miss);
+				off += n > 0 ? (size_t)n : 0;
+			}
+		}
+	}
+	if (!armed || missing < armed) {
+		/* Some armed probe still sees it alive (or none has seen it alive yet): not hung. */
+		d->hang_raised = false;
+		d->storm_reported = false;
+		dg_brakes_set_suspect(w->brakes, d->name, false);
+		return;
+	}
+	if (!dom_running(d)) {
+		if (!d->paused_said)
+			watch_log(w, DG_LOG_INFO, "%s: not running (paused or suspended): its probes count no misses until "
+				  "it runs again", d->name);
+		d->paused_said = true;
+		for (unsigned i = 0; i < d->nprobes; i++)
+			d->probes[i].misses = 0;
+		d->hang_raised = false;
+		dg_brakes_set_suspect(w->brakes, d->name, false);
+		return;
+	}
+	d->paused_said = false;
+	dg_brakes_set_suspect(w->brakes, d->name, true);
+	if (least < d->need || d->hang_raised || now < d->not_before)
+		return;
+	d->hang_raised = true;
+	if (!d->storm_reported)
+		watch_log(w, DG_LOG_WARNING, "%s: hung: %s, %u checks in a row (%.1f s)", d->name, why, least,
+			  now - since + d->interval);
+	request(d, WATCH_ACT_INJECT, "%s, %u consecutive checks (%.1f s)", why, least, now - since + d->interval);
+}
+
+static void run_probes(struct loop *l, double now)
+{
 	for (size_t i = 0; i < l->ndoms; i++) {
 		struct wdom *d = &l->doms[i];
-		struct dg_error err = { 0 };
-		int r;
 
-		if (!d->probing || d->busy || now < d->next_probe)
+		if (!d->nprobes || d->busy || now < d->next_probe)
 			continue;
 		d->next_probe = now + d->interval;
-		r = dg_probe_check(&d->probe, &err);
-		if (r == 1 && !d->armed) {
-			d->armed = true;
-			watch_log(w, DG_LOG_INFO, "%s: first heartbeat seen; a hang is now %u missed checks", d->name,
-				  d->need);
-			continue;
-		}
-		if (!d->armed)
-			continue;
-		if (r == 1) {
-			if (d->misses)
-				watch_log(w, DG_LOG_INFO, "%s: heartbeat back after %u miss%s", d->name, d->misses,
-					  d->misses == 1 ? "" : "es");
-			d->misses = 0;
-			d->hang_raised = false;
-			d->storm_reported = false;
-			dg_brakes_set_suspect(w->brakes, d->name, false);
-			continue;
-		}
-		if (!d->misses++)
-			d->first_miss = now;
-		dg_brakes_set_suspect(w->brakes, d->name, true);
-		if (r < 0)
-			watch_log(w, DG_LOG_WARNING, "%s: heartbeat probe: %s", d->name, err.message);
-		if (d->misses < d->need || d->hang_raised || now < d->not_before)
-			continue;
-		d->hang_raised = true;
-		if (!d->storm_reported)
-			watch_log(w, DG_LOG_WARNING, "%s: hung: no heartbeat on its console for %u checks (%.1f s)",
-				  d->name, d->misses, now - d->first_miss + d->interval);
-		request(d, WATCH_ACT_INJECT, "heartbeat probe: no heartbeat in the serial log for %u consecutive checks "
-			"(%.1f s)", d->misses, now - d->first_miss + d->interval);
+		probe_round(l, d, now);
 	}
 }
 
@@ -770,7 +884,7 @@ static void start_actions(struct loop *l, double now)
 			watch_audit(w, act_name(d->pending_kind), d->name, "watch: brake state unusable", d->evidence,
 				    DG_AUDIT_FAILED, err.message, NULL);
 			d->pending = false;
-			d->not_before = now + w->wc.heartbeat_interval;
+			d->not_before = now + w->wc.probe_interval;
 			continue;
 		}
 		switch (dec.verdict) {
@@ -785,7 +899,7 @@ static void start_actions(struct loop *l, double now)
 				dg_brakes_release(w->brakes);
 				watch_log(w, DG_LOG_WARNING, "%s: not acting: the action could not be recorded or started",
 					  d->name);
-				d->not_before = now + w->wc.heartbeat_interval;
+				d->not_before = now + w->wc.probe_interval;
 				break;
 			}
 			d->busy = true;
@@ -810,7 +924,7 @@ static void start_actions(struct loop *l, double now)
 			}
 			d->storm_reported = dec.verdict == DG_BRAKES_STORM;
 			/* Ask again when the brake may have let go, and not more often than we probe. */
-			d->not_before = now + fmax(dec.retry_after, w->wc.heartbeat_interval);
+			d->not_before = now + fmax(dec.retry_after, w->wc.probe_interval);
 			d->hang_raised = false;
 			break;
 		}
@@ -1050,7 +1164,7 @@ int dg_watch_run(const struct dg_watch_opts *o, struct dg_error *err)
 		}
 		reap_workers(&l);
 		for (size_t i = 0; i < l.ndoms; i++)
-			if (l.doms[i].probing && l.doms[i].next_probe < next)
+			if (l.doms[i].nprobes && l.doms[i].next_probe < next)
 				next = l.doms[i].next_probe;
 		if (!w.lv && l.next_connect < next)
 			next = l.next_connect;
@@ -1081,6 +1195,8 @@ out:
 	for (size_t i = 0; i < l.ndoms; i++)
 		stop_probe(&l, &l.doms[i]);
 	free(l.doms);
+	l.doms = NULL;
+	l.ndoms = 0;
 	disconnect(&l);
 	{
 		struct event *e;

@@ -19,8 +19,9 @@ void dg_watch_config_default(struct dg_watch_config *c)
 	/* A watchdog that fired is the guest itself saying it hangs: the strongest hang signal there is. */
 	c->on_watchdog = DG_WATCH_REACT_INJECT;
 	c->after = DG_WATCH_AFTER_PRESERVE;
-	c->heartbeat_interval = 5;
-	c->heartbeat_misses = 3;
+	c->probe_interval = 5;
+	c->probe_misses = 3;
+	c->agent_timeout = 5;
 	c->panic_timeout = 10;
 	c->reconnect_max = 30;
 	snprintf(c->socket, sizeof(c->socket), "%s", DG_WATCH_DEFAULT_SOCKET);
@@ -141,19 +142,34 @@ int dg_watch_config_entry(struct dg_watch_config *c, const char *key, const char
 	} else if (!strcasecmp(key, "CaptureBeforeNMI")) {
 		if (dg_config_parse_bool(value, &c->capture_before_nmi) < 0)
 			return fail(errbuf, errlen, "%s '%s' is not a boolean (yes/no)", key, value);
+	} else if (!strcasecmp(key, "Probes")) {
+		char e[128];
+		if (dg_probe_kinds_parse(value, &c->probes, e, sizeof(e)) < 0)
+			return fail(errbuf, errlen, "%s: %s", key, e);
+		c->probes_set = true;
 	} else if (!strcasecmp(key, "Heartbeat")) {
 		if (copy(c->heartbeat, sizeof(c->heartbeat), value) < 0)
 			return fail(errbuf, errlen, "%s is too long (at most 255 bytes)%.0s", key, value);
-	} else if (!strcasecmp(key, "HeartbeatDomains")) {
-		if (copy(c->heartbeat_domains, sizeof(c->heartbeat_domains), value) < 0)
+	} else if (!strcasecmp(key, "ProbeDomains") || !strcasecmp(key, "HeartbeatDomains")) {
+		if (copy(c->probe_domains, sizeof(c->probe_domains), value) < 0)
 			return fail(errbuf, errlen, "%s is too long%.0s", key, value);
-	} else if (!strcasecmp(key, "HeartbeatInterval")) {
+	} else if (!strcasecmp(key, "ProbeInterval") || !strcasecmp(key, "HeartbeatInterval")) {
 		if (dg_config_parse_seconds(value, &d) < 0 || d < 0.1 || d > 86400)
 			return fail(errbuf, errlen, "%s '%s' is not a duration between 0.1 s and 1 d", key, value);
-		c->heartbeat_interval = d;
-	} else if (!strcasecmp(key, "HeartbeatMisses")) {
-		if (parse_count(value, 1000, &c->heartbeat_misses) < 0 || c->heartbeat_misses < 1)
+		c->probe_interval = d;
+	} else if (!strcasecmp(key, "ProbeMisses") || !strcasecmp(key, "HeartbeatMisses")) {
+		if (parse_count(value, 1000, &c->probe_misses) < 0 || c->probe_misses < 1)
 			return fail(errbuf, errlen, "%s '%s' is not a count of at least 1", key, value);
+	} else if (!strcasecmp(key, "AgentTimeout")) {
+		if (dg_config_parse_seconds(value, &d) < 0 || d < 1 || d > 300)
+			return fail(errbuf, errlen, "%s '%s' is not a duration between 1 s and 5 min (whole seconds)", key,
+				    value);
+		c->agent_timeout = (int)d;
+	} else if (!strcasecmp(key, "CpuTimeMin")) {
+		if (dg_config_parse_seconds(value, &d) < 0 || d > 3600)
+			return fail(errbuf, errlen, "%s '%s' is not a duration (e.g. 0, 10ms: vCPU time per interval)", key,
+				    value);
+		c->cputime_min = d;
 	} else if (!strcasecmp(key, "PanicTimeout")) {
 		if (dg_config_parse_seconds(value, &d) < 0 || d < 0.1 || d > 3600)
 			return fail(errbuf, errlen, "%s '%s' is not a duration between 0.1 s and 1 h", key, value);
@@ -173,6 +189,15 @@ int dg_watch_config_entry(struct dg_watch_config *c, const char *key, const char
 		return 0;
 	}
 	return 1;
+}
+
+unsigned dg_watch_config_probes(const struct dg_watch_config *c, const char *name)
+{
+	if (!dg_watch_glob_match(c->probe_domains, name))
+		return 0;
+	if (c->probes_set)
+		return c->probes;
+	return c->heartbeat[0] ? DG_PROBE_HEARTBEAT : 0;
 }
 
 bool dg_watch_glob_match(const char *globs, const char *name)

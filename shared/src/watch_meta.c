@@ -6,6 +6,7 @@
 #include <libxml/parser.h>
 
 #include "diagint/config.h"
+#include "diagint/probe.h"
 #include "diagint/watch_meta.h"
 
 void dg_watch_meta_default(struct dg_watch_meta *m)
@@ -54,6 +55,12 @@ int dg_watch_meta_parse(const char *xml, struct dg_watch_meta *m, char *errbuf, 
 		if (!strcmp(k, "enabled")) {
 			if (dg_config_parse_bool(v, &m->enabled) < 0)
 				r = bad(m, errbuf, errlen, "enabled='%s' is not yes or no%s", v, "");
+		} else if (!strcmp(k, "probes")) {
+			char e[128];
+			if (dg_probe_kinds_parse(v, &m->probes, e, sizeof(e)) < 0)
+				r = bad(m, errbuf, errlen, "probes='%s': %s", v, e);
+			else
+				m->probes_set = true;
 		} else if (!strcmp(k, "heartbeat")) {
 			if (strlen(v) >= sizeof(m->heartbeat))
 				r = bad(m, errbuf, errlen, "heartbeat is too long (at most 255 bytes)%s%s", "", "");
@@ -61,19 +68,18 @@ int dg_watch_meta_parse(const char *xml, struct dg_watch_meta *m, char *errbuf, 
 				m->heartbeat_set = true;
 				snprintf(m->heartbeat, sizeof(m->heartbeat), "%s", v);
 			}
-		} else if (!strcmp(k, "heartbeat-interval")) {
+		} else if (!strcmp(k, "probe-interval") || !strcmp(k, "heartbeat-interval")) {
 			if (dg_config_parse_seconds(v, &d) < 0 || d < 0.1 || d > 86400)
-				r = bad(m, errbuf, errlen, "heartbeat-interval='%s' is not a duration (0.1 s to 1 d)%s", v,
-					"");
+				r = bad(m, errbuf, errlen, "%s='%s' is not a duration (0.1 s to 1 d)", k, v);
 			else
-				m->heartbeat_interval = d;
-		} else if (!strcmp(k, "heartbeat-misses")) {
+				m->probe_interval = d;
+		} else if (!strcmp(k, "probe-misses") || !strcmp(k, "heartbeat-misses")) {
 			char *end;
 			unsigned long n = strtoul(v, &end, 10);
 			if (!*v || *end || v[0] == '-' || n < 1 || n > 1000)
-				r = bad(m, errbuf, errlen, "heartbeat-misses='%s' is not a count (1-1000)%s", v, "");
+				r = bad(m, errbuf, errlen, "%s='%s' is not a count (1-1000)", k, v);
 			else
-				m->heartbeat_misses = (unsigned)n;
+				m->probe_misses = (unsigned)n;
 		} else if (!strcmp(k, "cooldown")) {
 			if (dg_config_parse_seconds(v, &m->cooldown) < 0)
 				r = bad(m, errbuf, errlen, "cooldown='%s' is not a duration (e.g. 30m)%s", v, "");
@@ -85,8 +91,8 @@ int dg_watch_meta_parse(const char *xml, struct dg_watch_meta *m, char *errbuf, 
 				snprintf(m->destination, sizeof(m->destination), "%s", v);
 		} else {
 			r = bad(m, errbuf, errlen,
-				"unknown attribute '%s'%s (known: enabled, heartbeat, heartbeat-interval, "
-				"heartbeat-misses, cooldown, destination)",
+				"unknown attribute '%s'%s (known: enabled, probes, heartbeat, probe-interval, "
+				"probe-misses, cooldown, destination)",
 				k, "");
 		}
 		xmlFree(vx);

@@ -24,7 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Bumped whenever the guest's contents change, so a cached guest is rebuilt.
-GUEST_REVISION = "4"
+GUEST_REVISION = "5"
 
 MODULES = [
     # (path under /lib/modules/KV/kernel, why)
@@ -39,6 +39,16 @@ MODULES = [
 #   diagint.nmi=0      do not panic on an unknown NMI (the "unready guest": NMI is logged and ignored)
 #   diagint.watchdog=1 open /dev/watchdog and never feed it (a WATCHDOG event shortly after boot)
 #   diagint.hang=N     stop the console heartbeat after N beats (a hang the guest cannot report; NMI still works)
+#   diagint.halt=N     after N beats print "diagint-guest: halting" and stop: the console goes silent, the vCPUs stop
+#                      consuming CPU time, libvirt still says "running", and an NMI still ends in a panic. This is
+#                      suspend-to-idle (`echo freeze > /sys/power/state`: processes frozen, devices suspended, every
+#                      CPU idle in hlt with its tick stopped), not `halt -f`: reboot(RB_HALT_SYSTEM) ends in
+#                      stop_this_cpu(), which software-disables the local APIC, and QEMU delivers inject-nmi through
+#                      the APIC's LINT1 (masked then): the NMI is lost, the guest never panics, nothing to capture.
+#                      Measured (TCG, 128 MiB): vCPU time ~10 ms/s per vCPU while idle with its heartbeat, at most one
+#                      10 ms tick per vCPU in 10 s frozen; inject-nmi -> CRASHED/PANICKED for 1 and 2 vCPUs.
+#   diagint.gastop=N   after N beats kill -9 qemu-ga (agent guests only): the agent channel closes (libvirt: "QEMU
+#                      guest agent is not connected"), the heartbeat goes on
 INIT_SCRIPT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mkdir -p /proc /sys /dev
@@ -53,6 +63,8 @@ for arg in $(cat /proc/cmdline); do
     diagint.nmi=0) echo 0 > /proc/sys/kernel/unknown_nmi_panic ;;
     diagint.watchdog=1) exec 3>/dev/watchdog ;;
     diagint.hang=*) hang=${arg#diagint.hang=} ;;
+    diagint.halt=*) halt=${arg#diagint.halt=} ;;
+    diagint.gastop=*) gastop=${arg#diagint.gastop=} ;;
   esac
 done
 echo "diagint-guest: ready unknown_nmi_panic=$(cat /proc/sys/kernel/unknown_nmi_panic)"
@@ -61,6 +73,15 @@ while true; do
   n=$((n+1))
   echo "diagint-heartbeat $n"
   if [ "$n" = "${hang:-}" ]; then echo "diagint-guest: heartbeat stops"; while true; do sleep 3600; done; fi
+  if [ "$n" = "${halt:-}" ]; then
+    echo "diagint-guest: halting"
+    echo freeze > /sys/power/state
+    echo "diagint-guest: halt failed: the guest came back from freeze"; while true; do sleep 3600; done
+  fi
+  if [ "$n" = "${gastop:-}" ]; then
+    kill -9 $(cat /tmp/qemu-ga.pid 2>/dev/null) 2>/dev/null && echo "diagint-guest: qemu-ga stopped" \
+      || echo "diagint-guest: no qemu-ga to stop"
+  fi
   sleep 1
 done
 """
@@ -142,7 +163,7 @@ def build_guest(cache_dir):
 
 def domain_xml(name, guest, console_log, vcpus=1, memory_mib=128, panic=True, nmi_panics=True,
                watchdog_hang=False, on_crash="preserve", uuid=None, metadata="", heartbeat_stop_after=None,
-               agent=False):
+               agent=False, halt_after=None, agent_stop_after=None):
     cmdline = "console=ttyS0 panic=0 loglevel=4"
     if nmi_panics:
         cmdline += " sysctl.kernel.unknown_nmi_panic=1"
@@ -152,6 +173,12 @@ def domain_xml(name, guest, console_log, vcpus=1, memory_mib=128, panic=True, nm
         cmdline += " diagint.watchdog=1"
     if heartbeat_stop_after:
         cmdline += " diagint.hang=%d" % heartbeat_stop_after
+    if halt_after:
+        cmdline += " diagint.halt=%d" % halt_after
+    if agent_stop_after:
+        if not agent:
+            raise ValueError("agent_stop_after needs agent=True (a guest from build_agent_guest())")
+        cmdline += " diagint.gastop=%d" % agent_stop_after
     panic_xml = "<panic model='isa'><address type='isa' iobase='0x505'/></panic>" if panic else ""
     if agent:  # opt-in: a guest from build_agent_guest() starts qemu-ga on this channel (see the end of this file)
         cmdline += " diagint.agent=1"
@@ -390,6 +417,12 @@ def elf_facts(path):
                     if note["n_type"] == "NT_PRSTATUS":
                         facts["prstatus"] += 1
     return facts
+
+
+# What the guest's panic on an NMI writes into its kernel log (printk ring buffer), hence into a dump taken after it.
+# Search dumps for this, not for "Kernel panic - not syncing" alone: that is panic()'s format string in the kernel's
+# .rodata, so it is in the dump of every guest, panicked or not (measured on Debian's 6.1 kernel).
+NMI_PANIC_TEXT = b"Kernel panic - not syncing: NMI: Not continuing"
 
 
 def file_contains(path, needle, chunk=1 << 24):

@@ -2,15 +2,35 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include <libvirt/libvirt.h>
 
 #include "diagint/error.h"
 
 /* An active probe: a way to ask "is this guest still alive?" of a guest that cannot report its own hang. The
  * watcher calls check() once per interval and counts consecutive misses; N misses in a row is a hang. Adding a
- * probe (guest agent ping, vCPU time progress) is one new file implementing these ops and one constructor. */
+ * probe is one new file implementing these ops and one constructor. check() must not block: a probe that has
+ * to wait for the guest (the agent ping) waits on a thread of its own and reports at the next check. */
+
+/* The kinds, as a bit mask (the Probes key, the probes="" metadata attribute). */
+enum {
+	DG_PROBE_HEARTBEAT = 1u << 0, /* a text that must keep appearing in the serial log file */
+	DG_PROBE_CPUTIME = 1u << 1,   /* the vCPUs' CPU time must keep growing */
+	DG_PROBE_AGENT = 1u << 2,     /* the QEMU guest agent must answer guest-ping */
+};
+#define DG_PROBE_ALL (DG_PROBE_HEARTBEAT | DG_PROBE_CPUTIME | DG_PROBE_AGENT)
+
+/* "heartbeat cputime agent" (spaces or commas) -> mask. "" and "none" -> 0. Returns 0, or -1 with the unknown
+ * word named in errbuf. */
+int dg_probe_kinds_parse(const char *list, unsigned *ret, char *errbuf, size_t errlen);
+/* The mask as the same words ("none" for 0), into buf. */
+const char *dg_probe_kinds_format(unsigned mask, char *buf, size_t len);
 
 struct dg_probe_ops {
-	const char *name; /* "heartbeat", ... : in logs and audit evidence */
+	const char *name; /* "heartbeat", "cputime", "agent": in logs and audit evidence */
+	const char *sign; /* what a sign of life is, for "first ... seen" */
+	const char *miss; /* what a miss means, for the evidence of a hang */
 	/* 1: alive; 0: no sign of life since the last check; -status: could not look (counts as a miss, err
 	 * says why). */
 	int (*check)(void *state, struct dg_error *err);
@@ -26,6 +46,20 @@ struct dg_probe {
  * since the previous check. Output written before the probe starts does not count. A file that shrank
  * (rotated, truncated) is read from its start; at most the last 1 MiB of growth is read per check. */
 int dg_probe_heartbeat_new(const char *log_path, const char *pattern, struct dg_probe *ret, struct dg_error *err);
+
+/* vCPU time progress: the CPU time all of the domain's vCPUs used together (virDomainGetVcpus, what `virsh
+ * vcpuinfo` shows) must grow by more than min_ns between two checks. A guest halted with interrupts off, or
+ * whose vCPUs are stuck outside the guest, shows none. The first check only takes the baseline. The probe keeps
+ * its own reference to dom. */
+int dg_probe_cputime_new(virDomainPtr dom, uint64_t min_ns, struct dg_probe *ret, struct dg_error *err);
+/* The decision alone, for tests: 1 when the time grew by more than min_ns, else 0. */
+int dg_probe_cputime_judge(uint64_t before_ns, uint64_t now_ns, uint64_t min_ns);
+
+/* Guest agent ping: `{"execute":"guest-ping"}` through libvirt must be answered. Each check() reports the ping
+ * sent at the previous check (answered: alive; failed or still unanswered: a miss) and sends the next one, on
+ * a thread of the probe's own, waiting at most timeout_s. Alone a weak signal: an agent can be stopped,
+ * upgraded or starved while the guest is fine (libvirt#590), so combine it with another probe. */
+int dg_probe_agent_new(virDomainPtr dom, int timeout_s, struct dg_probe *ret, struct dg_error *err);
 
 static inline int dg_probe_check(struct dg_probe *p, struct dg_error *err)
 {

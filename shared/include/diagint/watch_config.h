@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "diagint/brakes.h"
+#include "diagint/probe.h"
 
 /* The [watch] section of diagint.conf: what `diagint watch` reacts to and the brakes it obeys. Every key is
  * optional; with none at all the watcher captures every running domain that panics, into the default
@@ -37,10 +38,16 @@ struct dg_watch_config {
 	enum dg_watch_reaction on_watchdog; /* OnWatchdog: inject (default), capture or ignore */
 	enum dg_watch_after after;        /* AfterCapture: preserve (default), restart, destroy */
 	bool capture_before_nmi;          /* CaptureBeforeNMI: also keep the hung state before interrupting */
+	/* Probes = heartbeat cputime agent: the active probes for domains matching ProbeDomains. Not set: the
+	 * heartbeat probe when Heartbeat is set, else none. With several, a hang needs all of them to agree. */
+	unsigned probes;                  /* DG_PROBE_* mask */
+	bool probes_set;
 	char heartbeat[256];              /* Heartbeat: text that must keep appearing in the serial log; "" = off */
-	char heartbeat_domains[1024];     /* HeartbeatDomains: globs; "" = every watched domain */
-	double heartbeat_interval;        /* HeartbeatInterval: seconds between two looks (default 5) */
-	unsigned heartbeat_misses;        /* HeartbeatMisses: this many empty intervals in a row = hung (default 3) */
+	char probe_domains[1024];         /* ProbeDomains (or HeartbeatDomains): globs; "" = every watched domain */
+	double probe_interval;            /* ProbeInterval (or HeartbeatInterval): seconds between two looks (5) */
+	unsigned probe_misses;            /* ProbeMisses (or HeartbeatMisses): misses in a row = hung (default 3) */
+	int agent_timeout;                /* AgentTimeout: seconds a guest-ping may take (default 5) */
+	double cputime_min;               /* CpuTimeMin: vCPU time per interval at or below which is a miss (0) */
 	double panic_timeout;             /* PanicTimeout: wait this long for the panic after an NMI (default 10) */
 	double reconnect_max;             /* ReconnectMax: longest pause between two reconnect tries (default 30) */
 	char socket[108];                 /* Socket: where the libvirt hook tells the watcher of starts and stops */
@@ -57,6 +64,10 @@ int dg_watch_config_entry(struct dg_watch_config *c, const char *key, const char
 const struct dg_watch_config *dg_watch_config_builtin(void);
 /* The [watch] settings of a loaded configuration (defaults when it has no [watch] or cfg is NULL). */
 const struct dg_watch_config *dg_config_watch(const struct dg_config *cfg);
+
+/* The probes [watch] gives a domain (before its metadata has a say): Probes, or heartbeat when only Heartbeat
+ * is set; 0 when ProbeDomains does not match it. */
+unsigned dg_watch_config_probes(const struct dg_watch_config *c, const char *name);
 
 /* True when name matches one of the space-separated globs (an empty list matches everything). */
 bool dg_watch_glob_match(const char *globs, const char *name);

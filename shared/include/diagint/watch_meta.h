@@ -9,10 +9,12 @@
  *
  *   <metadata>
  *     <diagint:watch xmlns:diagint="https://diagint.dev/xmlns/watch/1" enabled="yes"
- *        heartbeat="diagint-heartbeat" heartbeat-interval="2s" heartbeat-misses="3"
+ *        probes="cputime agent" heartbeat="diagint-heartbeat" probe-interval="2s" probe-misses="3"
  *        cooldown="30m" destination="/srv/dumps"/>
  *   </metadata>
  *
+ * probes="" lists the domain's probes (replacing Probes/ProbeDomains of [watch]); heartbeat="TEXT" alone also
+ * turns the heartbeat probe on, heartbeat="" off. heartbeat-interval/-misses are older names of probe-*.
  * Every attribute is optional; what it sets wins over [watch] and [capture]/[domain:NAME]. A bad element is
  * reported and ignored as a whole (the domain is watched with the configuration file's settings). */
 
@@ -22,10 +24,12 @@
 struct dg_watch_meta {
 	bool present;
 	bool enabled;           /* enabled="no": not watched at all */
+	bool probes_set;        /* probes="..." given: replaces [watch]'s choice */
+	unsigned probes;        /* DG_PROBE_* mask */
 	bool heartbeat_set;     /* heartbeat="" turns the probe off for this domain */
 	char heartbeat[256];
-	double heartbeat_interval; /* 0: [watch] */
-	unsigned heartbeat_misses; /* 0: [watch] */
+	double probe_interval; /* 0: [watch] */
+	unsigned probe_misses; /* 0: [watch] */
 	double cooldown;        /* < 0: [watch] Cooldown */
 	char destination[1024]; /* "": [capture] / [domain:NAME] */
 };
