@@ -36,8 +36,13 @@ void dg_cmd_watch_help(void)
 	printf("Usage: diagint watch [--config FILE] [--connect URI] [--dry-run]\n\n"
 	       "Watch every running libvirt domain and act without anyone awake:\n"
 	       "  - a guest that panics (libvirt CRASHED event, or found crashed on connect) is captured;\n"
-	       "  - a guest whose watchdog fires (WATCHDOG event) or whose console heartbeat stops\n"
-	       "    ([watch] Heartbeat) gets an NMI and is captured;\n"
+	       "  - a guest whose watchdog fires (WATCHDOG event), or whose active probes all miss\n"
+	       "    ProbeMisses times in a row while it runs, gets an NMI and is captured. Probes, per\n"
+	       "    domain ([watch] Probes + ProbeDomains, or probes=\"...\" in its <metadata>):\n"
+	       "      heartbeat  a text (Heartbeat) must keep appearing in its serial log file\n"
+	       "      cputime    its vCPUs must keep using CPU time (a halted guest uses none)\n"
+	       "      agent      the QEMU guest agent must answer guest-ping (weak alone: combine it)\n"
+	       "    A paused guest is never hung; a probe counts only after it saw the guest alive once;\n"
 	       "  - every automatic NMI passes the brakes first: per-domain cooldown (kept in StateFile across\n"
 	       "    restarts), at most MaxActions per ActionWindow on the host, no NMI while more than\n"
 	       "    StormPercent of the watched domains look hung at once, MaxCaptures at a time.\n"
@@ -50,6 +55,8 @@ void dg_cmd_watch_help(void)
 	       "  -n, --dry-run       evaluate everything, log and audit what would be done, do nothing\n"
 	       "  -h, --help          this help\n\n"
 	       "Dumps go where [capture] Destination says (default %s), as with 'diagint inject'.\n"
+	       "Example [watch]: Probes = heartbeat cputime / Heartbeat = diagint-heartbeat /\n"
+	       "ProbeInterval = 5s / ProbeMisses = 3 -- a hang is both silent for three looks in a row.\n"
 	       "See docs/watch.md and diagint.conf(5) for the [watch] keys.\n\n",
 	       DG_CONFIG_DEFAULT_PATH, DG_DEFAULT_DUMP_DIR);
 	dg_cli_print_exit_statuses();

@@ -273,7 +273,8 @@ int main(void)
 		CHECK(f.prstatus == guests[i].vcpus, "readelf: %d NT_PRSTATUS notes for %d vCPUs", f.prstatus,
 		      guests[i].vcpus);
 		CHECK(f.ram_load, "readelf: a PT_LOAD covers guest RAM from 0");
-		CHECK(file_contains(rec.path, "Kernel panic - not syncing"), "the panic message is in the dump");
+		CHECK(file_contains(rec.path, "Kernel panic - not syncing: NMI: Not continuing"),
+		      "the NMI panic message (not just panic()'s format string) is in the dump");
 		snprintf(sidecar, sizeof(sidecar), "%s.json", rec.path);
 		js = slurp(sidecar);
 		CHECK(js && strstr(js, guests[i].name) && strstr(js, rec.sha256), "sidecar names the domain and hash");

@@ -364,8 +364,9 @@ static void start_probe(struct loop *l, struct wdom *d, virDomainPtr dom)
 	if (mask & DG_PROBE_CPUTIME) {
 		if (add_probe(d, dg_probe_cputime_new(dom, (uint64_t)(w->wc.cputime_min * 1e9), &p, &err), &p))
 			watch_log(w, DG_LOG_INFO, "%s: cputime probe on (its vCPUs must use more than %.3g ms of CPU time "
-				  "every %.3g s, hang after %u misses)", d->name, w->wc.cputime_min * 1e3, d->interval,
-				  d->need);
+				  "every %.3g s, hang after %u misses)%s", d->name, w->wc.cputime_min * 1e3, d->interval,
+				  d->need, d->interval * d->need < 10 ? "; libvirt counts vCPU time in 10 ms steps: with a "
+				  "window under 10 s a very idle guest can look hung (15 s or more is safer)" : "");
 		else
 			watch_log(w, DG_LOG_WARNING, "%s: cputime probe off: %s", d->name, err.message);
 	}
@@ -678,8 +679,13 @@ static void handle_event(struct loop *l, const struct event *e)
 		return;
 	}
 	if (e->id == VIR_DOMAIN_EVENT_ID_WATCHDOG) {
-		if (!d || w->wc.on_watchdog == DG_WATCH_REACT_IGNORE || d->busy)
+		if (!d || d->busy)
 			return;
+		if (w->wc.on_watchdog == DG_WATCH_REACT_IGNORE) {
+			watch_log(w, DG_LOG_INFO, "%s: watchdog fired (action %d); OnWatchdog = ignore: not acting",
+				  d->name, e->event);
+			return;
+		}
 		watch_log(w, DG_LOG_WARNING, "%s: watchdog fired (action %d)", d->name, e->event);
 		dg_brakes_set_suspect(w->brakes, d->name, true);
 		if (mono() < d->not_before)
@@ -706,8 +712,11 @@ static void handle_event(struct loop *l, const struct event *e)
 		}
 		d->crash_handled = true;
 		stop_probe(l, d);
-		if (w->wc.on_panic == DG_WATCH_REACT_IGNORE)
+		if (w->wc.on_panic == DG_WATCH_REACT_IGNORE) {
+			watch_log(w, DG_LOG_INFO, "%s: panicked (CRASHED event, detail %d); OnPanic = ignore: not "
+				  "capturing it", d->name, e->detail);
 			return;
+		}
 		watch_log(w, DG_LOG_WARNING, "%s: panicked (CRASHED event, detail %d); capturing it", d->name,
 			  e->detail);
 		request(d, WATCH_ACT_CAPTURE, "the guest panicked (libvirt CRASHED event, detail %d)", e->detail);
@@ -831,14 +840,24 @@ static int found_operator(void *ud, const char *line, size_t len, json_object *r
 static bool operator_is_capturing(struct dg_watch *w, const struct wdom *d)
 {
 	struct dg_audit_filter f = { .action = "authorize", .result = "ok" };
-	char since[64], glob[600], *o = glob;
-	const char *idents[2] = { d->name, d->uuid };
+	char since[64], glob[600], id[32] = "", *o = glob;
+	const char *idents[3] = { d->name, d->uuid, id };
+	virDomainPtr dom = virDomainLookupByUUIDString(dg_lv_conn(w->lv), d->uuid);
 	bool found = false;
 
+	/* The operator may have named it by its numeric id (virsh-style): the id it has now, while it sits crashed. */
+	if (dom) {
+		unsigned n = virDomainGetID(dom);
+		if (n != (unsigned)-1)
+			snprintf(id, sizeof(id), "%u", n);
+		virDomainFree(dom);
+	}
 	if (dg_audit_parse_time("-120s", time(NULL), since, sizeof(since), NULL) < 0)
 		return false;
 	f.since = since;
-	for (int i = 0; i < 2 && !found; i++) {
+	for (int i = 0; i < 3 && !found; i++) {
+		if (!idents[i][0])
+			continue;
 		/* The filter's target is a glob: a name's own *, ? and [ must match only themselves. */
 		o = glob + snprintf(glob, sizeof(glob), "libvirt:");
 		for (const char *c = idents[i]; *c && o < glob + sizeof(glob) - 3; c++) {

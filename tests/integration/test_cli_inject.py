@@ -114,7 +114,7 @@ class Inject(unittest.TestCase):
         self.assertTrue(ram and ram[0][1] >= MIB << 20 and ram[0][2] == ram[0][1],
                         "a PT_LOAD from physical 0 covers the guest's RAM: %r" % facts["loads"])
         if panicked:
-            self.assertTrue(diaglab.file_contains(path, b"Kernel panic - not syncing"), "panic text in the dump")
+            self.assertTrue(diaglab.file_contains(path, diaglab.NMI_PANIC_TEXT), "panic text in the dump")
         return facts
 
     def check_sidecar(self, path, name, vcpus, panicked, trigger="inject"):

@@ -95,7 +95,7 @@ class GuestTest(unittest.TestCase):
             time.sleep(3)   # long enough for a second (wrong) action to show
             gcores = glob.glob(os.path.join(dumps, "*.gcore"))
             self.assertEqual(len(gcores), 1, gcores)
-            self.assertTrue(diaglab.file_contains(gcores[0], b"Kernel panic - not syncing"))
+            self.assertTrue(diaglab.file_contains(gcores[0], diaglab.NMI_PANIC_TEXT))
             self.assertIn("crashed", LV.state("g-cd"))
             recs = [r for r in cd.records() if r["action"] == "inject"]
             self.assertEqual(len(recs), 1, cd.records())

@@ -234,7 +234,7 @@ class Watch(unittest.TestCase):
         rec = sidecar(d[0])
         self.assertEqual(rec["trigger"], "watch")
         self.assertFalse(rec["nmi"]["sent"], "the watcher only captured")
-        self.assertTrue(diaglab.file_contains(d[0], b"Kernel panic - not syncing"), "panic text in the dump")
+        self.assertTrue(diaglab.file_contains(d[0], diaglab.NMI_PANIC_TEXT), "panic text in the dump")
         self.assertIn("crashed", LV.state("op-1"))
         acts = [(r["action"], r["target"], r["result"]["status"]) for r in audit_records()
                 if r["actor"]["component"] == "watcher"]
@@ -260,14 +260,15 @@ class Watch(unittest.TestCase):
         d = wait_dumps("hb-1", 1, 40)
         rec = sidecar(d[0])
         self.assertTrue(rec["nmi"]["sent"] and rec["nmi"]["panic_seen"], rec)
-        self.assertTrue(diaglab.file_contains(d[0], b"Kernel panic - not syncing"))
+        self.assertTrue(diaglab.file_contains(d[0], diaglab.NMI_PANIC_TEXT))
         t_nmi = WATCHER.line_time(r"hb-1: sending an NMI")
         self.assertIsNotNone(t_nmi)
         # Onset: the console line printed right after the last beat (seen by polling every 0.1 s).
         FIGURES["heartbeat_onset_to_nmi_s"] = round(t_nmi - onset, 2)
-        # 3 misses at 1 s: the hang is declared 3-4 s after the last beat; allow for polling and TCG.
-        self.assertLess(t_nmi - onset, 6.5)
+        # 3 misses at 1 s: never declared sooner than 2 s after the last beat (the latency itself is a printed
+        # figure and a benchmark, not an assertion); declared after exactly 3 checks.
         self.assertGreater(t_nmi - onset, 1.5)
+        self.assertRegex(WATCHER.text(), r"hb-1: hung: heartbeat probe: [^\n]*, 3 checks in a row")
 
     def test_3_watchdog(self):
         # The guest opened /dev/watchdog at boot and never feeds it: i6300esb's default 30 s timeout.
@@ -276,7 +277,7 @@ class Watch(unittest.TestCase):
         rec = sidecar(d[0])
         self.assertTrue(rec["nmi"]["sent"], "the watcher sent the NMI")
         self.assertTrue(rec["nmi"]["panic_seen"], "the guest panicked")
-        self.assertTrue(diaglab.file_contains(d[0], b"Kernel panic - not syncing"))
+        self.assertTrue(diaglab.file_contains(d[0], diaglab.NMI_PANIC_TEXT))
         t_fired = WATCHER.line_time(r"wd-1: watchdog fired")
         t_act = WATCHER.line_time(r"wd-1: sending an NMI")
         FIGURES["watchdog_event_to_nmi_s"] = round(t_act - t_fired, 3)
@@ -330,7 +331,7 @@ class Watch(unittest.TestCase):
         WATCHER.wait_for(r"rc-1: found crashed", 30)
         d = wait_dumps("rc-1", 1, 30)
         FIGURES["daemon_up_to_dump_s"] = round(time.time() - t_up, 2)
-        self.assertTrue(diaglab.file_contains(d[0], b"Kernel panic - not syncing"), "panic text in the dump")
+        self.assertTrue(diaglab.file_contains(d[0], diaglab.NMI_PANIC_TEXT), "panic text in the dump")
         self.assertGreaterEqual(len(re.findall(r"connected to .*subscribed", WATCHER.text())), 2)
 
         # Subscribed again for real: a panic after the reconnect arrives as an event.

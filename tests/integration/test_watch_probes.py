@@ -226,11 +226,13 @@ class Probes(unittest.TestCase):
         rec = sidecar(d[0])
         self.assertTrue(rec["nmi"]["sent"], rec)
         self.assertTrue(rec["nmi"]["panic_seen"], "the halted guest panicked on the NMI: %s" % rec)
-        self.assertTrue(diaglab.file_contains(d[0], b"Kernel panic - not syncing"), "panic text in the dump")
+        self.assertTrue(diaglab.file_contains(d[0], diaglab.NMI_PANIC_TEXT), "panic text in the dump")
         t_nmi = WATCHER.line_time(r"%s: sending an NMI" % name)
         self.assertIsNotNone(t_nmi)
         hung = WATCHER.wait_for(r"%s: hung: ([^\n]*)" % name, 1).group(1)
         self.assertIn("%s probe:" % probe, hung)
+        # Debounced: declared after exactly ProbeMisses checks, never on the first silent one.
+        self.assertIn("3 checks in a row", hung)
         FIGURES["%s_onset_to_nmi_s" % probe] = round(t_nmi - onset, 2)
         self.assertIn(("authorize", "ok"), watcher_audit("libvirt:" + name))
         self.assertIn(("inject", "ok"), watcher_audit("libvirt:" + name))
@@ -241,9 +243,8 @@ class Probes(unittest.TestCase):
         WATCHER.wait_for(r"ct-1: first vCPU time progress seen", 60)
         onset = CLOCK.when("ct-1", "diagint-guest: halting")
         latency = self.assert_hang_captured("ct-1", "cputime", onset)
-        # 3 misses at 1 s: declared 2-3 s after the vCPUs stopped, plus the loop tick and TCG's slowness.
-        self.assertGreater(latency, 1.0)
-        self.assertLess(latency, 8.0)
+        # 3 misses at 1 s cannot be declared sooner than 2 s after the vCPUs stopped (the figure is printed).
+        self.assertGreater(latency, 1.5)
 
     def test_paused_guest_is_not_hung(self):
         WATCHER.wait_for(r"ps-1: first vCPU time progress seen", 60)
@@ -273,8 +274,7 @@ class Probes(unittest.TestCase):
         WATCHER.wait_for(r"ag-1: first guest-agent answer seen", 90)
         onset = CLOCK.when("ag-1", "diagint-guest: halting")
         latency = self.assert_hang_captured("ag-1", "agent", onset)
-        self.assertGreater(latency, 1.0)
-        self.assertLess(latency, 10.0)
+        self.assertGreater(latency, 1.5)
 
     def test_agent_alone_is_not_enough(self):
         if AGENT_WHY:
@@ -289,6 +289,22 @@ class Probes(unittest.TestCase):
         self.assertEqual(dumps_of("ag-2"), [])
         self.assertEqual(WATCHER.text().count("ag-2: agent probe: guest-ping: "), 1, "said once per run of misses")
         self.assertIn("running", LV.state("ag-2"))
+
+    def test_z_operator_inject_by_id(self):
+        # An operator's `diagint inject ID` (the numeric id, as virsh allows) captures by itself: the watcher
+        # finds its authorize record under the id and does not capture the panic a second time.
+        WATCHER.wait_for(r"ps-1: first vCPU time progress seen", 60)
+        dom_id = LV.virsh("domid", "ps-1").strip()
+        self.assertTrue(dom_id.isdigit(), dom_id)
+        os.makedirs(path("dumps-cli"), exist_ok=True)
+        r = subprocess.run([diaglab.diagint_bin(), "inject", "-c", LV.uri, "-d", path("dumps-cli"), dom_id],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, DIAGINT_AUDIT_LOG=path("audit.jsonl")))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(glob.glob(path("dumps-cli", "ps-1-*.gcore"))), 1, "the CLI's own dump")
+        WATCHER.wait_for(r"ps-1: an operator's diagint inject caused this panic", 10)
+        time.sleep(1)
+        self.assertEqual(dumps_of("ps-1"), [], "no second dump by the watcher")
 
 
 if __name__ == "__main__":

@@ -281,6 +281,7 @@ class PrivateLibvirtd:
         self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
                                       "\n".join(script)], stdout=errlog, stderr=errlog,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
+        errlog.close()  # the daemon has its own copy
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
