@@ -440,7 +440,12 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 		dg_record_step(rec, "precheck", now_ms() - t);
 	}
 
-	if (o.nmi && state == VIR_DOMAIN_CRASHED) {
+	if (!o.nmi && state == VIR_DOMAIN_CRASHED) {
+		/* A capture of a guest that panicked by itself (the watcher's): the record says so, as `dumps list`
+		 * shows it. */
+		rec->panic_seen = true;
+		snprintf(rec->panic_event, sizeof(rec->panic_event), "crashed (state)");
+	} else if (o.nmi && state == VIR_DOMAIN_CRASHED) {
 		rec->panic_seen = true;
 		snprintf(rec->panic_event, sizeof(rec->panic_event), "already crashed");
 		logf_(&o, DG_LOG_WARNING, "domain %s has already crashed: not sending an NMI, capturing its state",

@@ -234,6 +234,7 @@ class Watch(unittest.TestCase):
         rec = sidecar(d[0])
         self.assertEqual(rec["trigger"], "watch")
         self.assertFalse(rec["nmi"]["sent"], "the watcher only captured")
+        self.assertTrue(rec["nmi"]["panic_seen"], "it captured a guest that panicked: %s" % rec["nmi"])
         self.assertTrue(diaglab.file_contains(d[0], diaglab.NMI_PANIC_TEXT), "panic text in the dump")
         self.assertIn("crashed", LV.state("op-1"))
         acts = [(r["action"], r["target"], r["result"]["status"]) for r in audit_records()

@@ -234,8 +234,11 @@ PRIVATE_DIRS = ["/etc/libvirt", "/run/libvirt", "/var/lib/libvirt", "/var/cache/
 class PrivateLibvirtd:
     """A libvirtd of our own, in a private mount namespace, reachable at self.uri."""
 
-    def __init__(self, workdir, hooks=None, tcp=False):
+    def __init__(self, workdir, hooks=None, tcp=False, inside_ns_of=None):
         self.workdir = os.path.abspath(workdir)
+        # inside_ns_of=PID: the daemon's private namespace is made from PID's mount namespace instead of the
+        # machine's, so it sees what that namespace mounted (a test's tmpfs over /run/diagint, say).
+        self.inside_ns_of = inside_ns_of
         # tcp=True also listens on 127.0.0.1 (no auth, loopback only): tcp_uri reaches the same daemon the way a
         # remote host would, so "remote libvirt" code paths run for real.
         self.tcp_port = _free_port() if tcp else None
@@ -278,8 +281,9 @@ class PrivateLibvirtd:
         script.append("exec /usr/sbin/libvirtd %s--config '%s' --pid-file '%s/libvirtd.pid'" % (
             "--listen " if self.tcp_port else "", conf, self.workdir))
         errlog = open(os.path.join(self.workdir, "libvirtd.stderr"), "w")
-        self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                                      "\n".join(script)], stdout=errlog, stderr=errlog,
+        enter = ["nsenter", "-t", str(self.inside_ns_of), "-m", "--"] if self.inside_ns_of else []
+        self.proc = subprocess.Popen(enter + ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                              "\n".join(script)], stdout=errlog, stderr=errlog,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         errlog.close()  # the daemon has its own copy
         deadline = time.time() + timeout
