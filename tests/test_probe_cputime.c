@@ -38,6 +38,26 @@ int main(void)
 		CHECK(!strcmp(p.ops->name, "cputime") && p.ops->miss && p.ops->sign, "ops describe the probe");
 		dg_probe_free(&p);
 		CHECK(p.ops == NULL && p.state == NULL, "freed");
+
+		/* Through a sampler: one call for every domain, the probe outliving the caller's reference. */
+		{
+			struct dg_vcpu_sampler *s = NULL;
+
+			memset(&err, 0, sizeof(err));
+			CHECK(dg_vcpu_sampler_new(conn, 0.1, &s, &err) == 0 && s, "sampler: %s", err.message);
+			dom = virDomainLookupByName(conn, "test");
+			CHECK(dg_probe_cputime_sampled_new(s, dom, 0, &p, &err) == 0, "sampled probe created");
+			virDomainFree(dom);
+			dg_vcpu_sampler_unref(s);
+			memset(&err, 0, sizeof(err));
+			CHECK(dg_probe_check(&p, &err) < 0 && err.status == DG_UNAVAILABLE &&
+				      strstr(err.message, "no vCPU time for test"),
+			      "sampled: no vCPU time is could-not-look, naming the domain: %s", err.message);
+			memset(&err, 0, sizeof(err));
+			CHECK(dg_probe_check(&p, &err) < 0, "again, from the cached sample");
+			dg_probe_free(&p);
+			dg_vcpu_sampler_unref(NULL);
+		}
 	}
 	virConnectClose(conn);
 	return tap_done();

@@ -1,19 +1,132 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* vCPU time progress. One virDomainListGetStats call per check (the same numbers as `virsh domstats --vcpu`),
- * asked not to wait for a domain job: a dump or a stuck monitor must not stall the watcher's loop. */
+/* vCPU time progress: the numbers of `virsh domstats --vcpu`, asked for without waiting for a domain job (a dump
+ * or a stuck monitor must not stall the watcher's loop). Alone, one call per look; through a sampler, one call
+ * for every domain on the connection, shared by the probes that look at the same moment. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "diagint/lv.h"
 #include "diagint/probe.h"
 
+struct dg_vcpu_sampler {
+	unsigned refs;
+	virConnectPtr conn;
+	double max_age;
+	double fetched;  /* monotonic time of the last call; < 0: never */
+	bool ok;         /* the last call worked */
+	char error[1024]; /* else why not */
+	size_t n;
+	struct sample {
+		char uuid[VIR_UUID_STRING_BUFLEN];
+		uint64_t ns;
+		bool any; /* libvirt reported at least one vCPU's time */
+	} *samples;
+};
+
 struct cputime {
 	virDomainPtr dom;
+	struct dg_vcpu_sampler *sampler; /* NULL: one call of our own per look */
+	char uuid[VIR_UUID_STRING_BUFLEN];
 	uint64_t min_ns;
 	uint64_t last;
 	bool started;
 };
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The sum of vcpu.N.time over one record's vCPUs; false when it has none. */
+static bool record_vcpu_time(const virDomainStatsRecord *rec, uint64_t *ret)
+{
+	uint64_t sum = 0;
+	bool any = false;
+
+	for (int j = 0; j < rec->nparams; j++) {
+		const virTypedParameter *p = &rec->params[j];
+		unsigned idx;
+		char tail[8];
+
+		if (p->type == VIR_TYPED_PARAM_ULLONG && sscanf(p->field, "vcpu.%u.%7s", &idx, tail) == 2 &&
+		    !strcmp(tail, "time")) {
+			sum += p->value.ul;
+			any = true;
+		}
+	}
+	*ret = sum;
+	return any;
+}
+
+int dg_vcpu_sampler_new(virConnectPtr conn, double max_age, struct dg_vcpu_sampler **ret, struct dg_error *err)
+{
+	struct dg_vcpu_sampler *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return dg_error_set(err, DG_FAILED, "out of memory");
+	if (virConnectRef(conn) < 0) {
+		free(s);
+		return dg_lv_error(err, DG_FAILED, "cannot hold the libvirt connection");
+	}
+	s->refs = 1;
+	s->conn = conn;
+	s->max_age = max_age;
+	s->fetched = -1;
+	*ret = s;
+	return 0;
+}
+
+void dg_vcpu_sampler_unref(struct dg_vcpu_sampler *s)
+{
+	if (!s || --s->refs)
+		return;
+	virConnectClose(s->conn);
+	free(s->samples);
+	free(s);
+}
+
+static void sampler_refresh(struct dg_vcpu_sampler *s)
+{
+	virDomainStatsRecordPtr *recs = NULL;
+	struct sample *v;
+	int n;
+
+	s->fetched = mono();
+	n = virConnectGetAllDomainStats(s->conn, VIR_DOMAIN_STATS_VCPU,
+					&recs, VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE |
+						       VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
+	if (n < 0) {
+		struct dg_error e = { 0 };
+		dg_lv_error(&e, DG_UNAVAILABLE, "cannot read the vCPU statistics");
+		snprintf(s->error, sizeof(s->error), "%s", e.message);
+		s->ok = false;
+		return;
+	}
+	v = realloc(s->samples, ((size_t)n + 1) * sizeof(*v));
+	if (!v) {
+		virDomainStatsRecordListFree(recs);
+		snprintf(s->error, sizeof(s->error), "out of memory");
+		s->ok = false;
+		return;
+	}
+	s->samples = v;
+	s->n = 0;
+	for (int i = 0; i < n; i++) {
+		struct sample *x = &s->samples[s->n];
+
+		if (virDomainGetUUIDString(recs[i]->dom, x->uuid) < 0)
+			continue;
+		x->any = record_vcpu_time(recs[i], &x->ns);
+		s->n++;
+	}
+	virDomainStatsRecordListFree(recs);
+	s->ok = true;
+}
 
 int dg_probe_cputime_judge(uint64_t before_ns, uint64_t now_ns, uint64_t min_ns)
 {
@@ -31,48 +144,54 @@ static void ct_free(void *state)
 		return;
 	if (c->dom)
 		virDomainFree(c->dom);
+	dg_vcpu_sampler_unref(c->sampler);
 	free(c);
 }
 
-/* The sum of vcpu.N.time over the domain's vCPUs. */
+/* The sum of vcpu.N.time over the domain's vCPUs, from a call of our own. */
 static int read_vcpu_time(virDomainPtr dom, uint64_t *ret, struct dg_error *err)
 {
 	virDomainPtr doms[2] = { dom, NULL };
 	virDomainStatsRecordPtr *recs = NULL;
-	uint64_t sum = 0;
-	unsigned found = 0;
-	int n, r;
+	bool any = false;
+	int n;
 
 	n = virDomainListGetStats(doms, VIR_DOMAIN_STATS_VCPU, &recs, VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
 	if (n < 0)
 		return dg_lv_error(err, DG_UNAVAILABLE, "cannot read the vCPU statistics of %s", virDomainGetName(dom));
-	for (int i = 0; i < n; i++)
-		for (int j = 0; j < recs[i]->nparams; j++) {
-			const virTypedParameter *p = &recs[i]->params[j];
-			unsigned idx;
-			char tail[8];
-
-			if (p->type == VIR_TYPED_PARAM_ULLONG && sscanf(p->field, "vcpu.%u.%7s", &idx, tail) == 2 &&
-			    !strcmp(tail, "time")) {
-				sum += p->value.ul;
-				found++;
-			}
-		}
+	if (n > 0)
+		any = record_vcpu_time(recs[0], ret);
 	virDomainStatsRecordListFree(recs);
-	if (!found) {
-		r = dg_error_set(err, DG_UNAVAILABLE, "libvirt reported no vCPU time for %s (domain busy or not running)",
-				 virDomainGetName(dom));
-		return r;
-	}
-	*ret = sum;
+	if (!any)
+		return dg_error_set(err, DG_UNAVAILABLE, "libvirt reported no vCPU time for %s (domain busy or not "
+				    "running)", virDomainGetName(dom));
 	return 0;
+}
+
+static int sampled_vcpu_time(struct cputime *c, uint64_t *ret, struct dg_error *err)
+{
+	struct dg_vcpu_sampler *s = c->sampler;
+
+	if (s->fetched < 0 || mono() - s->fetched > s->max_age)
+		sampler_refresh(s);
+	if (!s->ok)
+		return dg_error_set(err, DG_UNAVAILABLE, "%s", s->error);
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->samples[i].uuid, c->uuid)) {
+			if (!s->samples[i].any)
+				break;
+			*ret = s->samples[i].ns;
+			return 0;
+		}
+	return dg_error_set(err, DG_UNAVAILABLE, "libvirt reported no vCPU time for %s (domain busy or not running)",
+			    virDomainGetName(c->dom));
 }
 
 static int ct_check(void *state, struct dg_error *err)
 {
 	struct cputime *c = state;
 	uint64_t now = 0;
-	int r = read_vcpu_time(c->dom, &now, err);
+	int r = c->sampler ? sampled_vcpu_time(c, &now, err) : read_vcpu_time(c->dom, &now, err);
 
 	if (r < 0)
 		return r;
@@ -94,7 +213,8 @@ static const struct dg_probe_ops cputime_ops = {
 	.free = ct_free,
 };
 
-int dg_probe_cputime_new(virDomainPtr dom, uint64_t min_ns, struct dg_probe *ret, struct dg_error *err)
+int dg_probe_cputime_sampled_new(struct dg_vcpu_sampler *s, virDomainPtr dom, uint64_t min_ns, struct dg_probe *ret,
+				 struct dg_error *err)
 {
 	struct cputime *c;
 
@@ -103,13 +223,22 @@ int dg_probe_cputime_new(virDomainPtr dom, uint64_t min_ns, struct dg_probe *ret
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return dg_error_set(err, DG_FAILED, "out of memory");
-	if (virDomainRef(dom) < 0) {
+	if (virDomainGetUUIDString(dom, c->uuid) < 0 || virDomainRef(dom) < 0) {
 		free(c);
 		return dg_lv_error(err, DG_FAILED, "cannot hold the domain");
 	}
 	c->dom = dom;
 	c->min_ns = min_ns;
+	if (s) {
+		s->refs++;
+		c->sampler = s;
+	}
 	ret->ops = &cputime_ops;
 	ret->state = c;
 	return 0;
+}
+
+int dg_probe_cputime_new(virDomainPtr dom, uint64_t min_ns, struct dg_probe *ret, struct dg_error *err)
+{
+	return dg_probe_cputime_sampled_new(NULL, dom, min_ns, ret, err);
 }

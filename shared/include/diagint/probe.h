@@ -52,6 +52,15 @@ int dg_probe_heartbeat_new(const char *log_path, const char *pattern, struct dg_
  * whose vCPUs are stuck outside the guest, shows none. The first check only takes the baseline. The probe keeps
  * its own reference to dom. */
 int dg_probe_cputime_new(virDomainPtr dom, uint64_t min_ns, struct dg_probe *ret, struct dg_error *err);
+/* Many domains on one connection: one sampler reads every running domain's vCPU time in a single
+ * virConnectGetAllDomainStats call, reused by every probe that looks within max_age seconds of it (the watcher
+ * aligns its probes so that those due together share one call). Probes made with it hold a reference. */
+struct dg_vcpu_sampler;
+int dg_vcpu_sampler_new(virConnectPtr conn, double max_age, struct dg_vcpu_sampler **ret, struct dg_error *err);
+void dg_vcpu_sampler_unref(struct dg_vcpu_sampler *s); /* accepts NULL */
+/* Like dg_probe_cputime_new, reading through the sampler. */
+int dg_probe_cputime_sampled_new(struct dg_vcpu_sampler *s, virDomainPtr dom, uint64_t min_ns, struct dg_probe *ret,
+				 struct dg_error *err);
 /* The decision alone, for tests: 1 when the time grew by more than min_ns, else 0. */
 int dg_probe_cputime_judge(uint64_t before_ns, uint64_t now_ns, uint64_t min_ns);
 
