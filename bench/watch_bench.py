@@ -12,8 +12,9 @@ Cost, per probe kind, every domain probed every second, 30 s windows (CPU from /
 Latency: ROUNDS rounds of three guests hanging at once, one per probe kind (heartbeat stops; vCPUs halt; the
   guest halts under the agent probe), interval 1 s, 3 misses: hang onset (its console line) -> the watcher's NMI.
 
-Usage: bench/watch_bench.py BUILD_DIR [SECONDS] [ROUNDS] [KINDS]   (root; prints Markdown tables)
-  ROUNDS 0 skips the latency part; KINDS: a comma-separated subset of heartbeat,cputime,agent for the cost part."""
+Usage: bench/watch_bench.py BUILD_DIR [SECONDS] [ROUNDS] [KINDS] [INTERVAL]   (root; prints Markdown tables)
+  ROUNDS 0 skips the latency part; KINDS: a comma-separated subset of heartbeat,cputime,agent for the cost part;
+  INTERVAL: seconds between two looks in the cost part (default 1; the peer loop sleeps as long)."""
 import os
 import re
 import shutil
@@ -32,6 +33,7 @@ build = os.path.abspath(sys.argv[1])
 secs = float(sys.argv[2]) if len(sys.argv) > 2 else 30
 rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
 kinds = sys.argv[4].split(",") if len(sys.argv) > 4 else ["heartbeat", "cputime", "agent"]
+interval = float(sys.argv[5]) if len(sys.argv) > 5 else 1.0
 os.environ.setdefault("DG_BUILD_DIR", build)
 os.environ.setdefault("DG_GUEST_DIR", os.path.join(build, "tests"))
 HZ = os.sysconf("SC_CLK_TCK")
@@ -93,8 +95,8 @@ def cost(kind, n, paused, aguest):
         conf = os.path.join(work, "diagint.conf")
         with open(conf, "w") as f:
             f.write("[capture]\nDestination = %s\n[watch]\nStateFile = %s/state\nDryRun = yes\nSocket =\n"
-                    "Probes = %s\nHeartbeat = diagint-heartbeat\nProbeInterval = 1\nAgentTimeout = 1\n"
-                    % (work, work, kind))
+                    "Probes = %s\nHeartbeat = diagint-heartbeat\nProbeInterval = %g\nAgentTimeout = 1\n"
+                    % (work, work, kind, interval))
         log = open(os.path.join(work, "watch.log"), "w")
         env = dict(os.environ, DIAGINT_AUDIT_LOG=os.path.join(work, "audit.jsonl"))
         proc = subprocess.Popen([os.path.join(build, "cli", "diagint"), "watch", "--config", conf, "--connect",
@@ -105,8 +107,8 @@ def cost(kind, n, paused, aguest):
         proc.terminate()
         proc.wait()
         time.sleep(2)
-        peer = subprocess.Popen(["bash", "-c", PEER[kind] % {"logs": " ".join(logs), "uri": lv.uri,
-                                                             "doms": " ".join(names)}],
+        peer = subprocess.Popen(["bash", "-c", PEER[kind].replace("sleep 1", "sleep %g" % interval) % {
+                                    "logs": " ".join(logs), "uri": lv.uri, "doms": " ".join(names)}],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(3)
         p_cpu, p_lv = window(peer.pid, lv.proc.pid, children=True)
@@ -192,8 +194,8 @@ def latency(aguest):
 
 
 def fmt_cost(r):
-    return "| %s | %s | %.2f%% + libvirtd %.2f%% | %.1f MiB | %.2f%% + libvirtd %.2f%% | %s |" % (
-        r["kind"], "%d %s" % (r["n"], "paused cheap domains" if r["paused"] else "running guests"), r["w_cpu"],
+    return "| %s every %g s | %s | %.2f%% + libvirtd %.2f%% | %.1f MiB | %.2f%% + libvirtd %.2f%% | %s |" % (
+        r["kind"], interval, "%d %s" % (r["n"], "paused cheap domains" if r["paused"] else "running guests"), r["w_cpu"],
         r["w_lv"], r["rss"] / 1024.0, r["p_cpu"], r["p_lv"],
         "%.1fx" % ((r["p_cpu"] + r["p_lv"]) / (r["w_cpu"] + r["w_lv"])) if r["w_cpu"] + r["w_lv"] > 0 else "n/a")
 
