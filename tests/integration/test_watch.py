@@ -23,6 +23,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
 import diaglab  # noqa: E402
+import watchlab  # noqa: E402
 
 diaglab.require_guest_or_skip()
 
@@ -73,49 +74,9 @@ HookRefuseStart = %s
     return text
 
 
-class Watcher:
+class Watcher(watchlab.Watcher):
     def __init__(self, tag):
-        self.log = path("watch-%s.log" % tag)
-        env = dict(os.environ, DIAGINT_AUDIT_LOG=path("audit.jsonl"))
-        env.pop("JOURNAL_STREAM", None)
-        self.f = open(self.log, "w")
-        self.proc = subprocess.Popen([diaglab.diagint_bin(), "watch", "--config", path("diagint.conf"),
-                                      "--connect", LV.uri], stdout=self.f, stderr=self.f, env=env)
-
-    def text(self):
-        with open(self.log, errors="replace") as f:
-            return f.read()
-
-    def wait_for(self, pattern, timeout):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            m = re.search(pattern, self.text())
-            if m:
-                return m
-            if self.proc.poll() is not None:
-                raise AssertionError("watcher exited with %s:\n%s" % (self.proc.returncode, self.text()))
-            time.sleep(0.1)
-        raise AssertionError("no %r in the watcher's log within %s s:\n%s" % (pattern, timeout, self.text()))
-
-    def line_time(self, pattern):
-        """Wall time of the first log line matching pattern (the watcher stamps lines with milliseconds)."""
-        for line in self.text().splitlines():
-            if re.search(pattern, line):
-                stamp = line.split(" ", 1)[0]
-                base, ms = stamp.split(".")
-                return time.mktime(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + int(ms) / 1000.0
-        return None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.f.close()
-        return self.proc.returncode
+        super().__init__(path("watch-%s.log" % tag), path("diagint.conf"), LV.uri, path("audit.jsonl"))
 
 
 def setUpModule():
@@ -153,18 +114,11 @@ def tearDownModule():
 
 
 def dumps_of(name):
-    return sorted(p for p in glob.glob(path("dumps", name + "-*.gcore")))
+    return watchlab.dumps_in(path("dumps"), name)
 
 
 def wait_dumps(name, count, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        d = dumps_of(name)
-        if len(d) >= count and all(os.path.exists(p + ".json") for p in d):
-            return d
-        time.sleep(0.1)
-    raise AssertionError("%s: %d dump(s) after %s s, wanted %d:\n%s" % (name, len(dumps_of(name)), timeout, count,
-                                                                         WATCHER.text()))
+    return watchlab.wait_dumps(path("dumps"), name, count, timeout, WATCHER)
 
 
 def wait_count(p, text, n, timeout):
@@ -191,9 +145,7 @@ def audit_records():
     return out
 
 
-def sidecar(dump):
-    with open(dump + ".json") as f:
-        return json.load(f)
+sidecar = watchlab.sidecar
 
 
 def qmp_nmi(name):

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
 import diaglab  # noqa: E402
+import watchlab  # noqa: E402
 
 diaglab.require_guest_or_skip()
 
@@ -89,63 +89,9 @@ def write_config(tag):
         f.write(BASE_CONFIG.format(dumps=dumps_dir(tag), state=path("watch-%s.state" % tag), domains=domains) + extra)
 
 
-class Watcher:
+class Watcher(watchlab.Watcher):
     def __init__(self, tag):
-        self.tag = tag
-        self.log = path("watch-%s.log" % tag)
-        env = dict(os.environ, DIAGINT_AUDIT_LOG=path("audit.jsonl"))
-        env.pop("JOURNAL_STREAM", None)
-        self.f = open(self.log, "w")
-        self.proc = subprocess.Popen([diaglab.diagint_bin(), "watch", "--config", config_path(tag),
-                                      "--connect", LV.uri], stdout=self.f, stderr=self.f, env=env)
-
-    def text(self):
-        with open(self.log, errors="replace") as f:
-            return f.read()
-
-    def wait_for(self, pattern, timeout):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            m = re.search(pattern, self.text())
-            if m:
-                return m
-            if self.proc.poll() is not None:
-                raise AssertionError("watcher %s exited with %s:\n%s" % (self.tag, self.proc.returncode, self.text()))
-            time.sleep(0.1)
-        raise AssertionError("no %r in watcher %s's log within %s s:\n%s" % (pattern, self.tag, timeout, self.text()))
-
-    def line_time(self, pattern):
-        """Wall time of the first log line matching pattern (the watcher stamps lines with milliseconds)."""
-        for line in self.text().splitlines():
-            if re.search(pattern, line):
-                base, ms = line.split(" ", 1)[0].split(".")
-                return time.mktime(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + int(ms) / 1000.0
-        return None
-
-    def reload(self):
-        """SIGHUP; returns once the reload (and the rediscovery it runs) is in the log: every event queued before
-        it has been handled by then (one loop handles signals, events and probes in turn)."""
-        before = len(re.findall(r"configuration reloaded from", self.text()))
-        self.proc.send_signal(signal.SIGHUP)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            text = self.text()
-            tail = text.split("configuration reloaded from")
-            if len(tail) - 1 > before and re.search(r"watching \d+ running domain", tail[-1]):
-                return
-            time.sleep(0.1)
-        raise AssertionError("watcher %s: no reload within 15 s:\n%s" % (self.tag, self.text()))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.f.close()
-        return self.proc.returncode
+        super().__init__(path("watch-%s.log" % tag), config_path(tag), LV.uri, path("audit.jsonl"), tag)
 
 
 def setUpModule():
@@ -195,14 +141,7 @@ def dumps_of(name, tag=None):
 
 
 def wait_dumps(name, tag, count, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        d = dumps_of(name, tag)
-        if len(d) >= count and all(os.path.exists(p + ".json") for p in d):
-            return d
-        time.sleep(0.1)
-    raise AssertionError("%s: %d dump(s) after %s s, wanted %d:\n%s" % (name, len(dumps_of(name, tag)), timeout, count,
-                                                                         WATCHERS[tag].text()))
+    return watchlab.wait_dumps(dumps_dir(tag), name, count, timeout, WATCHERS[tag])
 
 
 def wait_state(name, state, timeout):
@@ -247,9 +186,7 @@ def watcher_acts(name):
             if r["actor"]["component"] == "watcher"]
 
 
-def sidecar(dump):
-    with open(dump + ".json") as f:
-        return json.load(f)
+sidecar = watchlab.sidecar
 
 
 def sha256_of(p):

@@ -11,9 +11,7 @@ tests are skipped, visibly, with the reason."""
 import glob
 import json
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +21,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
 import diaglab  # noqa: E402
+import watchlab  # noqa: E402
 
 diaglab.require_guest_or_skip()
 
@@ -63,50 +62,6 @@ AgentTimeout = 2
 PanicTimeout = 10
 Socket =
 """
-
-
-class Watcher:
-    def __init__(self):
-        self.log = path("watch.log")
-        env = dict(os.environ, DIAGINT_AUDIT_LOG=path("audit.jsonl"))
-        env.pop("JOURNAL_STREAM", None)
-        self.f = open(self.log, "w")
-        self.proc = subprocess.Popen([diaglab.diagint_bin(), "watch", "--config", path("diagint.conf"),
-                                      "--connect", LV.uri], stdout=self.f, stderr=self.f, env=env)
-
-    def text(self):
-        with open(self.log, errors="replace") as f:
-            return f.read()
-
-    def wait_for(self, pattern, timeout):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            m = re.search(pattern, self.text())
-            if m:
-                return m
-            if self.proc.poll() is not None:
-                raise AssertionError("watcher exited with %s:\n%s" % (self.proc.returncode, self.text()))
-            time.sleep(0.1)
-        raise AssertionError("no %r in the watcher's log within %s s:\n%s" % (pattern, timeout, self.text()))
-
-    def line_time(self, pattern):
-        for line in self.text().splitlines():
-            if re.search(pattern, line):
-                stamp = line.split(" ", 1)[0]
-                base, ms = stamp.split(".")
-                return time.mktime(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + int(ms) / 1000.0
-        return None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.f.close()
-        return self.proc.returncode
 
 
 class ConsoleClock(threading.Thread):
@@ -153,7 +108,7 @@ def setUpModule():
         f.write(CONFIG % (path("dumps"), path("watch.state")))
     LV = diaglab.PrivateLibvirtd(path("libvirt"))
     LV.start()
-    WATCHER = Watcher()
+    WATCHER = watchlab.Watcher(path("watch.log"), path("diagint.conf"), LV.uri, path("audit.jsonl"))
     WATCHER.wait_for(r"connected to .*subscribed", 20)
     CLOCK = ConsoleClock([("ct-1", "diagint-guest: halting"), ("ag-1", "diagint-guest: halting"),
                           ("ag-2", "diagint-guest: qemu-ga stopped")])
@@ -183,23 +138,14 @@ def tearDownModule():
 
 
 def dumps_of(name):
-    return sorted(glob.glob(path("dumps", name + "-*.gcore")))
+    return watchlab.dumps_in(path("dumps"), name)
 
 
 def wait_dumps(name, count, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        d = dumps_of(name)
-        if len(d) >= count and all(os.path.exists(p + ".json") for p in d):
-            return d
-        time.sleep(0.1)
-    raise AssertionError("%s: %d dump(s) after %s s, wanted %d:\n%s" % (name, len(dumps_of(name)), timeout, count,
-                                                                         WATCHER.text()))
+    return watchlab.wait_dumps(path("dumps"), name, count, timeout, WATCHER)
 
 
-def sidecar(dump):
-    with open(dump + ".json") as f:
-        return json.load(f)
+sidecar = watchlab.sidecar
 
 
 def beats(name):
