@@ -13,19 +13,12 @@
 #include <libvirt/virterror.h>
 
 #include "dg_config.h"
+#include "diagint/clock.h"
 #include "diagint/config.h"
 #include "diagint/dumpdir.h"
 #include "diagint/inject.h"
 #include "diagint/retention.h"
 #include "diagint/stream.h"
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void logf_(const struct dg_inject_opts *o, enum dg_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -124,7 +117,7 @@ static int run_dump(virDomainPtr dom, const char *path, unsigned format, const s
 	struct dump_job j = { .dom = dom, .path = path, .format = format };
 	pthread_t th;
 	pthread_condattr_t ca;
-	double start = now_ms();
+	double start = dg_clock_mono() * 1e3;
 	int r = 0;
 
 	pthread_mutex_init(&j.lock, NULL);
@@ -144,7 +137,7 @@ static int run_dump(virDomainPtr dom, const char *path, unsigned format, const s
 		ts.tv_sec += 1;
 		if (pthread_cond_timedwait(&j.cond, &j.lock, &ts) == ETIMEDOUT && !j.done) {
 			virDomainJobInfo info;
-			double secs = (now_ms() - start) / 1e3;
+			double secs = ((dg_clock_mono() * 1e3) - start) / 1e3;
 
 			pthread_mutex_unlock(&j.lock);
 			if (virDomainGetJobInfo(dom, &info) == 0 && info.memTotal > 0)
@@ -394,7 +387,7 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 	pthread_condattr_t ca;
 	int state = 0, cb = -1, r;
 	bool written = false;
-	double t, t_total = now_ms();
+	double t, t_total = dg_clock_mono() * 1e3;
 
 	if (!o.log)
 		o.log = log_discard;
@@ -404,14 +397,14 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 	pthread_cond_init(&w.cond, &ca);
 	pthread_condattr_destroy(&ca);
 
-	t = now_ms();
+	t = dg_clock_mono() * 1e3;
 	r = dg_lv_lookup(lv, domain, &dom, err);
 	if (r < 0)
 		goto out;
 	r = fill_identity(lv, dom, rec, &state, err);
 	if (r < 0)
 		goto out;
-	dg_record_step(rec, "lookup", now_ms() - t);
+	dg_record_step(rec, "lookup", (dg_clock_mono() * 1e3) - t);
 
 	switch (state) {
 	case VIR_DOMAIN_SHUTOFF:
@@ -433,11 +426,11 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 
 	/* Preconditions first: after the NMI there is no way back. */
 	if (o.capture) {
-		t = now_ms();
+		t = dg_clock_mono() * 1e3;
 		r = plan_capture(&o, rec, &pl, dg_lv_uri(lv), err);
 		if (r < 0)
 			goto out;
-		dg_record_step(rec, "precheck", now_ms() - t);
+		dg_record_step(rec, "precheck", (dg_clock_mono() * 1e3) - t);
 	}
 
 	if (!o.nmi && state == VIR_DOMAIN_CRASHED) {
@@ -461,15 +454,15 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 		if (state == VIR_DOMAIN_PAUSED)
 			logf_(&o, DG_LOG_WARNING, "domain %s is paused: the NMI is delivered when it resumes",
 			      rec->domain);
-		t = now_ms();
+		t = dg_clock_mono() * 1e3;
 		if (virDomainInjectNMI(dom, 0) < 0) {
 			r = dg_lv_error(err, DG_FAILED, "cannot inject an NMI into domain %s", rec->domain);
 			goto out;
 		}
 		rec->nmi_sent = true;
-		dg_record_step(rec, "nmi", now_ms() - t);
+		dg_record_step(rec, "nmi", (dg_clock_mono() * 1e3) - t);
 
-		t = now_ms();
+		t = dg_clock_mono() * 1e3;
 		pthread_mutex_lock(&w.lock);
 		{
 			struct timespec deadline;
@@ -502,7 +495,7 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 			}
 		}
 		pthread_mutex_unlock(&w.lock);
-		dg_record_step(rec, "wait_panic", now_ms() - t);
+		dg_record_step(rec, "wait_panic", (dg_clock_mono() * 1e3) - t);
 		if (w.crashed) {
 			rec->panic_seen = true;
 			snprintf(rec->panic_event, sizeof(rec->panic_event), "%s", crash_detail_name(w.crash_detail));
@@ -536,7 +529,7 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 		int before = -1;
 
 		virDomainGetState(dom, &before, NULL, 0);
-		t = now_ms();
+		t = dg_clock_mono() * 1e3;
 		if (pl.stream) {
 			r = capture_stream(dom, &o, &pl, rec, err);
 		} else {
@@ -553,34 +546,34 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 				logf_(&o, DG_LOG_WARNING, "resumed domain %s, left paused by the failed dump", rec->domain);
 			goto out;
 		}
-		dg_record_step(rec, "dump", now_ms() - t);
+		dg_record_step(rec, "dump", (dg_clock_mono() * 1e3) - t);
 		if (!pl.pipe) {
 			struct stat st;
 
 			written = true;
-			t = now_ms();
+			t = dg_clock_mono() * 1e3;
 			/* The stream's hash is the file's, except where the file is not the stream (kdump converted,
 			 * remote writes): then read the file. */
 			if (!pl.stream || rec->converted) {
 				r = dg_hash_file(pl.slot.tmp_path, rec->sha256, &rec->size, &rec->allocated, err);
 				if (r < 0)
 					goto out;
-				dg_record_step(rec, "hash", now_ms() - t);
+				dg_record_step(rec, "hash", (dg_clock_mono() * 1e3) - t);
 			} else if (fstat(pl.slot.lock_fd, &st) == 0) {
 				rec->size = (uint64_t)st.st_size;
 				rec->allocated = (uint64_t)st.st_blocks * 512;
 			}
-			t = now_ms();
+			t = dg_clock_mono() * 1e3;
 			r = dg_dumpdir_commit(pl.dir, &pl.slot, err);
 			if (r < 0)
 				goto out;
 			snprintf(rec->name, sizeof(rec->name), "%s", pl.slot.name);
 			snprintf(rec->path, sizeof(rec->path), "%s", pl.slot.path);
-			dg_record_step(rec, "commit", now_ms() - t);
+			dg_record_step(rec, "commit", (dg_clock_mono() * 1e3) - t);
 		}
 		rec->captured = true;
 	}
-	dg_record_step(rec, "total", now_ms() - t_total);
+	dg_record_step(rec, "total", (dg_clock_mono() * 1e3) - t_total);
 
 	if (rec->captured && pl.dir) {
 		char sidecar[DG_DUMPNAME_MAX + 8];

@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "diagint/clock.h"
 #include "diagint/lv.h"
 #include "diagint/probe.h"
 
@@ -33,14 +33,6 @@ struct cputime {
 	uint64_t last;
 	bool started;
 };
-
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The sum of vcpu.N.time over one record's vCPUs; false when it has none. */
 static bool record_vcpu_time(const virDomainStatsRecord *rec, uint64_t *ret)
@@ -96,7 +88,7 @@ static void sampler_refresh(struct dg_vcpu_sampler *s)
 	struct sample *v;
 	int n;
 
-	s->fetched = mono();
+	s->fetched = dg_clock_mono();
 	n = virConnectGetAllDomainStats(s->conn, VIR_DOMAIN_STATS_VCPU,
 					&recs, VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE |
 						       VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
@@ -172,7 +164,7 @@ static int sampled_vcpu_time(struct cputime *c, uint64_t *ret, struct dg_error *
 {
 	struct dg_vcpu_sampler *s = c->sampler;
 
-	if (s->fetched < 0 || mono() - s->fetched > s->max_age)
+	if (s->fetched < 0 || dg_clock_mono() - s->fetched > s->max_age)
 		sampler_refresh(s);
 	if (!s->ok)
 		return dg_error_set(err, DG_UNAVAILABLE, "%s", s->error);

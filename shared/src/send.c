@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "diagint/clock.h"
 #include "diagint/encode.h"
 #include "diagint/send.h"
 
@@ -39,14 +40,6 @@ struct job {
 	double start;
 	char token[33];
 };
-
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int dg_sender_new(const struct dg_send_opts *opts, struct dg_sender **ret, struct dg_error *err)
 {
@@ -162,7 +155,7 @@ static void job_done(struct job *j, const struct dg_error *e)
 	res->status = e->status;
 	snprintf(res->message, sizeof(res->message), "%s", e->message);
 	snprintf(res->request_id, sizeof(res->request_id), "%s", e->request_id);
-	res->seconds = now_mono() - j->start;
+	res->seconds = dg_clock_mono() - j->start;
 	j->state = JOB_DONE;
 }
 
@@ -176,7 +169,7 @@ static void conclude(struct job *j, struct dg_verdict *v)
 	if (v->err.status == DG_OK && v->next) {
 		j->step.index++;
 		j->step.attempt = 1;
-		j->due = now_mono();
+		j->due = dg_clock_mono();
 		j->state = JOB_READY;
 		return;
 	}
@@ -193,7 +186,7 @@ static void conclude(struct job *j, struct dg_verdict *v)
 			delay = dg_send_backoff(s->o.retry_base, j->step.attempt, v->retry_after,
 						(double)arc4random() / 4294967296.0);
 			j->step.attempt++;
-			j->due = now_mono() + delay;
+			j->due = dg_clock_mono() + delay;
 			j->state = JOB_READY;
 			return;
 		}
@@ -277,7 +270,7 @@ int dg_sender_run(struct dg_sender *s, const struct dg_target *targets, size_t n
 		j->s = s;
 		j->t = &targets[i];
 		j->res = &results[i];
-		j->start = now_mono();
+		j->start = dg_clock_mono();
 		j->due = j->start;
 		j->step.dry_run = s->o.dry_run;
 		j->step.attempt = 1;
@@ -313,7 +306,7 @@ int dg_sender_run(struct dg_sender *s, const struct dg_target *targets, size_t n
 	}
 
 	for (;;) {
-		double now = now_mono(), next = -1;
+		double now = dg_clock_mono(), next = -1;
 		unsigned running;
 
 		if (s->o.cancel && *s->o.cancel) {

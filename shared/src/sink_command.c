@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "diagint/clock.h"
 #include "diagint/sink.h"
 
 extern char **environ;
@@ -31,14 +32,6 @@ struct command_sink {
 	bool reaped;
 	int status;
 };
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void emit_line(struct command_sink *c)
 {
@@ -128,11 +121,11 @@ static int cmd_write(struct dg_sink *s, const void *buf, size_t len, struct dg_e
 {
 	struct command_sink *c = (struct command_sink *)s;
 	const char *p = buf;
-	double last = now();
+	double last = dg_clock_mono();
 
 	while (len > 0) {
 		struct pollfd fds[2] = { { .fd = c->in, .events = POLLOUT }, { .fd = c->out, .events = POLLIN } };
-		int wait_ms = (int)((c->stall - (now() - last)) * 1000);
+		int wait_ms = (int)((c->stall - (dg_clock_mono() - last)) * 1000);
 
 		if (wait_ms <= 0)
 			return dg_error_set(err, DG_FAILED,
@@ -165,7 +158,7 @@ static int cmd_write(struct dg_sink *s, const void *buf, size_t len, struct dg_e
 			p += n;
 			len -= (size_t)n;
 			s->written += (uint64_t)n;
-			last = now();
+			last = dg_clock_mono();
 		}
 	}
 	return 0;
@@ -174,14 +167,14 @@ static int cmd_write(struct dg_sink *s, const void *buf, size_t len, struct dg_e
 static int cmd_finish(struct dg_sink *s, struct dg_error *err)
 {
 	struct command_sink *c = (struct command_sink *)s;
-	double deadline = now() + c->stall;
+	double deadline = dg_clock_mono() + c->stall;
 	char st[128];
 
 	close(c->in);
 	c->in = -1;
 	while (!reap(c, false)) {
 		struct pollfd fd = { .fd = c->out, .events = POLLIN };
-		if (now() > deadline) {
+		if (dg_clock_mono() > deadline) {
 			kill(-c->pid, SIGKILL);
 			reap(c, true);
 			return dg_error_set(err, DG_FAILED,

@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 
+#include "diagint/clock.h"
 #include "diagint/kdumpflat.h"
 #include "diagint/lv.h"
 #include "diagint/stream.h"
@@ -40,14 +41,6 @@ static void *dump_main(void *arg)
 		/* eventfd writes cannot fail short of overflow; nothing to do */
 	}
 	return NULL;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int fifo_dir(char *buf, size_t len, struct dg_error *err)
@@ -118,7 +111,7 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 	unsigned dlen = 0;
 	char dir[PATH_MAX], fifo[PATH_MAX + 16];
 	bool started = false, dump_done = false, writer_gone = false, failed = false;
-	double t0 = now(), last_progress = t0;
+	double t0 = dg_clock_mono(), last_progress = t0;
 	pthread_t th;
 	int rfd = -1, r = 0;
 
@@ -194,8 +187,8 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 					dg_sink_abort(sink);
 					virDomainAbortJob(dom);
 				}
-				if (now() - last_progress >= 1) {
-					last_progress = now();
+				if (dg_clock_mono() - last_progress >= 1) {
+					last_progress = dg_clock_mono();
 					progress(o, res.bytes, last_progress - t0);
 				}
 			}
@@ -223,7 +216,7 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 	}
 	pthread_join(th, NULL);
 	started = false;
-	res.seconds = now() - t0;
+	res.seconds = dg_clock_mono() - t0;
 	if (r < 0)
 		goto out;
 	if (failed) {

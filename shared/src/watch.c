@@ -21,6 +21,7 @@
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 
+#include "diagint/clock.h"
 #include "diagint/audit_query.h"
 #include "diagint/watch_meta.h"
 #include "watch-internal.h"
@@ -87,14 +88,6 @@ struct loop {
 	struct watch_doctor *doctor; /* readiness checks, started at the first connect */
 	struct dg_vcpu_sampler *sampler; /* vCPU time of every domain in one call, for the cputime probes */
 };
-
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void watch_log(struct dg_watch *w, enum dg_log_level level, const char *fmt, ...)
 {
@@ -395,7 +388,7 @@ static void start_probe(struct loop *l, struct wdom *d, virDomainPtr dom)
 		dg_probe_check(&d->probes[i].p, &err);
 	/* On a grid of the interval, not from now: every domain with the same interval is looked at in the same
 	 * tick, so their cputime probes share one libvirt call. */
-	d->next_probe = (floor(mono() / d->interval) + 1) * d->interval;
+	d->next_probe = (floor(dg_clock_mono() / d->interval) + 1) * d->interval;
 }
 
 /* The domain's <metadata> policy. Returns false when it says enabled="no". A bad element is reported and
@@ -571,7 +564,7 @@ static void try_connect(struct loop *l)
 	struct dg_error err = { 0 };
 	virConnectPtr conn;
 
-	if (mono() < l->next_connect)
+	if (dg_clock_mono() < l->next_connect)
 		return;
 	if (dg_lv_open(w->o.uri, &w->lv, &err) < 0) {
 		w->lv = NULL;
@@ -580,7 +573,7 @@ static void try_connect(struct loop *l)
 				  w->wc.reconnect_max);
 		l->said_waiting = true;
 		notify(w, "STATUS=waiting for libvirt");
-		l->next_connect = mono() + l->backoff;
+		l->next_connect = dg_clock_mono() + l->backoff;
 		l->backoff = fmin(l->backoff * 2, w->wc.reconnect_max);
 		return;
 	}
@@ -597,7 +590,7 @@ static void try_connect(struct loop *l)
 		dg_lv_error(&err, DG_UNAVAILABLE, "cannot subscribe to domain events at %s", dg_lv_uri(w->lv));
 		watch_log(w, DG_LOG_WARNING, "%s", err.message);
 		disconnect(l);
-		l->next_connect = mono() + l->backoff;
+		l->next_connect = dg_clock_mono() + l->backoff;
 		l->backoff = fmin(l->backoff * 2, w->wc.reconnect_max);
 		return;
 	}
@@ -697,7 +690,7 @@ static void handle_event(struct loop *l, const struct event *e)
 		}
 		watch_log(w, DG_LOG_WARNING, "%s: watchdog fired (action %d)", d->name, e->event);
 		dg_brakes_set_suspect(w->brakes, d->name, true);
-		if (mono() < d->not_before)
+		if (dg_clock_mono() < d->not_before)
 			return;
 		request(d, w->wc.on_watchdog == DG_WATCH_REACT_INJECT ? WATCH_ACT_INJECT : WATCH_ACT_CAPTURE,
 			"the guest's watchdog fired (libvirt WATCHDOG event, action %d)", e->event);
@@ -1066,7 +1059,7 @@ static void wait_tick(struct loop *l, double until)
 {
 	struct dg_watch *w = l->w;
 	struct timespec ts;
-	double secs = until - mono();
+	double secs = until - dg_clock_mono();
 
 	if (secs > TICK)
 		secs = TICK;
@@ -1147,7 +1140,7 @@ int dg_watch_run(const struct dg_watch_opts *o, struct dg_error *err)
 	notify(&w, "READY=1");
 
 	while (!(o->stop && *o->stop)) {
-		double now = mono(), next = now + TICK;
+		double now = dg_clock_mono(), next = now + TICK;
 		bool lost;
 
 		if (o->reload && *o->reload) {
@@ -1166,7 +1159,7 @@ int dg_watch_run(const struct dg_watch_opts *o, struct dg_error *err)
 					  dg_lv_uri(w.lv));
 				notify(&w, "STATUS=reconnecting");
 				disconnect(&l);
-				l.next_connect = mono() + 1;
+				l.next_connect = dg_clock_mono() + 1;
 			}
 		}
 		for (;;) {
@@ -1185,7 +1178,7 @@ int dg_watch_run(const struct dg_watch_opts *o, struct dg_error *err)
 				handle_event(&l, e);
 			free(e);
 		}
-		now = mono();
+		now = dg_clock_mono();
 		if (w.lv) {
 			run_probes(&l, now);
 			start_actions(&l, now);
