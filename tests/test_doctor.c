@@ -64,6 +64,7 @@ static void pure(void)
 
 	CHECK(dg_doctor_parse_domxml("<domain type='qemu'><name>a</name><on_crash> preserve </on_crash>"
 				     "<os><cmdline>console=ttyS0 crashkernel=256M quiet</cmdline></os><devices>"
+				     "<serial type='file'><source path='/var/log/a.log'/></serial>"
 				     "<panic model='isa'><address type='isa' iobase='0x505'/></panic>"
 				     "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0' "
 				     "state='connected'/></channel></devices></domain>", &x, &err) == 0,
@@ -72,9 +73,15 @@ static void pure(void)
 	CHECK_STR(x.on_crash, "preserve", "on_crash, trimmed");
 	CHECK(x.agent_channel && !strcmp(x.agent_state, "connected"), "agent channel, connected");
 	CHECK(strstr(x.os_cmdline, "crashkernel=256M") != NULL, "direct-boot cmdline");
+	CHECK_STR(x.serial_log, "/var/log/a.log", "the serial port's log file");
+	CHECK(dg_doctor_parse_domxml("<domain><devices><serial type='pty'/><console type='file'><source "
+				     "path='/c.log'/></console></devices></domain>", &x, &err) == 0 &&
+		      !strcmp(x.serial_log, "/c.log"),
+	      "a pty serial port, a file console: the console's file");
 	CHECK(dg_doctor_parse_domxml("<domain><devices><channel type='unix'><target type='virtio' "
 				     "name='org.qemu.spice.0'/></channel></devices></domain>", &x, &err) == 0 &&
-		      !x.panic && !x.on_crash[0] && !x.agent_channel && !x.agent_state[0] && !x.os_cmdline[0],
+		      !x.panic && !x.on_crash[0] && !x.agent_channel && !x.agent_state[0] && !x.os_cmdline[0] &&
+		      !x.serial_log[0],
 	      "no panic, no on_crash, another channel only");
 	CHECK(dg_doctor_parse_domxml("not xml <", &x, &err) == -DG_FAILED, "bad XML: error (%s)", err.message);
 	CHECK(dg_doctor_parse_domxml("<other/>", &x, &err) == -DG_FAILED, "not a domain: error");

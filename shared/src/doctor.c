@@ -178,6 +178,8 @@ int dg_doctor_parse_domxml(const char *xml, struct dg_doctor_domxml *ret, struct
 	xpath_text(ctx, "string(/domain/devices/channel/target[@type='virtio' and @name='org.qemu.guest_agent.0']"
 			"/@state)", d.agent_state, sizeof(d.agent_state));
 	xpath_text(ctx, "/domain/os/cmdline", d.os_cmdline, sizeof(d.os_cmdline));
+	xpath_text(ctx, "string((/domain/devices/serial[@type='file']/source/@path | "
+			"/domain/devices/console[@type='file']/source/@path)[1])", d.serial_log, sizeof(d.serial_log));
 	xmlXPathFreeContext(ctx);
 	xmlFreeDoc(doc);
 	*ret = d;

@@ -21,8 +21,7 @@ struct agent {
 	int timeout_s;
 	bool want;      /* check() asked for a ping */
 	bool inflight;  /* the thread is sending it */
-	bool answered;  /* the latest ping was answered */
-	bool failed;    /* the latest ping failed: why is in reason */
+	enum { NONE, ANSWERED, FAILED } result; /* of the latest ping, until check() reports it; FAILED: see reason */
 	bool quit;      /* the owner let go */
 	unsigned refs;  /* owner + thread */
 	char reason[256];
@@ -72,8 +71,7 @@ static void *agent_main(void *arg)
 
 		pthread_mutex_lock(&a->lock);
 		a->inflight = false;
-		a->answered = ok;
-		a->failed = !ok;
+		a->result = ok ? ANSWERED : FAILED;
 		snprintf(a->reason, sizeof(a->reason), "%s", why);
 	}
 	pthread_mutex_unlock(&a->lock);
@@ -87,19 +85,16 @@ static int ag_check(void *state, struct dg_error *err)
 	int r;
 
 	pthread_mutex_lock(&a->lock);
-	if (a->inflight) {
+	if (a->inflight)
 		r = 0; /* the previous ping is still unanswered after a whole interval */
-	} else if (a->failed) {
+	else if (a->result == FAILED)
 		r = dg_error_set(err, DG_UNAVAILABLE, "guest-ping: %s", a->reason);
-	} else {
-		r = a->answered ? 1 : 0;
+	else
+		r = a->result == ANSWERED;
+	/* The next ping, unless one is still out (an agent that failed once may answer the next time). */
+	if (!a->inflight)
 		a->want = true;
-	}
-	if (a->failed) {
-		/* Ask again: an agent that failed once may answer the next time. */
-		a->want = true;
-	}
-	a->answered = a->failed = false;
+	a->result = NONE;
 	pthread_cond_signal(&a->cond);
 	pthread_mutex_unlock(&a->lock);
 	return r;

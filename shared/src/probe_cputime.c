@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vCPU time progress: the numbers of `virsh domstats --vcpu`, asked for without waiting for a domain job (a dump
- * or a stuck monitor must not stall the watcher's loop). Alone, one call per look; through a sampler, one call
- * for every domain on the connection, shared by the probes that look at the same moment. */
+ * or a stuck monitor must not stall the watcher's loop), always through a sampler: one call for every domain on
+ * the connection, shared by the probes that look at the same moment. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +27,7 @@ struct dg_vcpu_sampler {
 
 struct cputime {
 	virDomainPtr dom;
-	struct dg_vcpu_sampler *sampler; /* NULL: one call of our own per look */
+	struct dg_vcpu_sampler *sampler; /* shared, or the probe's own */
 	char uuid[VIR_UUID_STRING_BUFLEN];
 	uint64_t min_ns;
 	uint64_t last;
@@ -140,26 +140,6 @@ static void ct_free(void *state)
 	free(c);
 }
 
-/* The sum of vcpu.N.time over the domain's vCPUs, from a call of our own. */
-static int read_vcpu_time(virDomainPtr dom, uint64_t *ret, struct dg_error *err)
-{
-	virDomainPtr doms[2] = { dom, NULL };
-	virDomainStatsRecordPtr *recs = NULL;
-	bool any = false;
-	int n;
-
-	n = virDomainListGetStats(doms, VIR_DOMAIN_STATS_VCPU, &recs, VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
-	if (n < 0)
-		return dg_lv_error(err, DG_UNAVAILABLE, "cannot read the vCPU statistics of %s", virDomainGetName(dom));
-	if (n > 0)
-		any = record_vcpu_time(recs[0], ret);
-	virDomainStatsRecordListFree(recs);
-	if (!any)
-		return dg_error_set(err, DG_UNAVAILABLE, "libvirt reported no vCPU time for %s (domain busy or not "
-				    "running)", virDomainGetName(dom));
-	return 0;
-}
-
 static int sampled_vcpu_time(struct cputime *c, uint64_t *ret, struct dg_error *err)
 {
 	struct dg_vcpu_sampler *s = c->sampler;
@@ -183,7 +163,7 @@ static int ct_check(void *state, struct dg_error *err)
 {
 	struct cputime *c = state;
 	uint64_t now = 0;
-	int r = c->sampler ? sampled_vcpu_time(c, &now, err) : read_vcpu_time(c->dom, &now, err);
+	int r = sampled_vcpu_time(c, &now, err);
 
 	if (r < 0)
 		return r;
@@ -210,8 +190,8 @@ int dg_probe_cputime_sampled_new(struct dg_vcpu_sampler *s, virDomainPtr dom, ui
 {
 	struct cputime *c;
 
-	if (!dom)
-		return dg_error_set(err, DG_USAGE, "cputime probe needs a domain");
+	if (!s || !dom)
+		return dg_error_set(err, DG_USAGE, "cputime probe needs a sampler and a domain");
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return dg_error_set(err, DG_FAILED, "out of memory");
@@ -221,10 +201,8 @@ int dg_probe_cputime_sampled_new(struct dg_vcpu_sampler *s, virDomainPtr dom, ui
 	}
 	c->dom = dom;
 	c->min_ns = min_ns;
-	if (s) {
-		s->refs++;
-		c->sampler = s;
-	}
+	s->refs++;
+	c->sampler = s;
 	ret->ops = &cputime_ops;
 	ret->state = c;
 	return 0;
@@ -232,5 +210,16 @@ int dg_probe_cputime_sampled_new(struct dg_vcpu_sampler *s, virDomainPtr dom, ui
 
 int dg_probe_cputime_new(virDomainPtr dom, uint64_t min_ns, struct dg_probe *ret, struct dg_error *err)
 {
-	return dg_probe_cputime_sampled_new(NULL, dom, min_ns, ret, err);
+	struct dg_vcpu_sampler *s;
+	int r;
+
+	if (!dom)
+		return dg_error_set(err, DG_USAGE, "cputime probe needs a domain");
+	/* A sampler of its own that never reuses a sample. */
+	r = dg_vcpu_sampler_new(virDomainGetConnect(dom), 0, &s, err);
+	if (r < 0)
+		return r;
+	r = dg_probe_cputime_sampled_new(s, dom, min_ns, ret, err);
+	dg_vcpu_sampler_unref(s);
+	return r;
 }

@@ -18,11 +18,9 @@
 #include <unistd.h>
 #include <time.h>
 
-#include <libxml/parser.h>
-#include <libxml/xpath.h>
-
 #include "diagint/clock.h"
 #include "diagint/audit_query.h"
+#include "diagint/doctor.h"
 #include "diagint/watch_meta.h"
 #include "watch-internal.h"
 
@@ -267,41 +265,15 @@ static void stop_probe(struct loop *l, struct wdom *d)
 		dg_brakes_set_suspect(l->w->brakes, d->name, false);
 }
 
-/* What the probes need from the domain's XML: the serial log file (heartbeat) and whether it has the guest
- * agent's channel (agent). */
-static void xml_facts(virDomainPtr dom, char **serial_path, bool *has_agent)
+/* What the probes need from the domain's XML (the serial log file, the agent channel), as the doctor reads it. */
+static void xml_facts(virDomainPtr dom, struct dg_doctor_domxml *x)
 {
 	char *xml = virDomainGetXMLDesc(dom, 0);
-	xmlDocPtr doc;
-	xmlXPathContextPtr ctx;
-	xmlXPathObjectPtr obj;
+	struct dg_error err = { 0 };
 
-	*serial_path = NULL;
-	*has_agent = false;
-	if (!xml)
-		return;
-	doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
-										XML_PARSE_NOWARNING);
+	if (!xml || dg_doctor_parse_domxml(xml, x, &err) < 0)
+		memset(x, 0, sizeof(*x)); /* no file, no channel: the probes that need them say so and stay off */
 	free(xml);
-	if (!doc)
-		return;
-	ctx = xmlXPathNewContext(doc);
-	obj = ctx ? xmlXPathEvalExpression(
-			    (const xmlChar *)"string((/domain/devices/serial[@type='file']/source/@path | "
-					     "/domain/devices/console[@type='file']/source/@path)[1])",
-			    ctx)
-		  : NULL;
-	if (obj && obj->type == XPATH_STRING && obj->stringval && obj->stringval[0])
-		*serial_path = strdup((const char *)obj->stringval);
-	xmlXPathFreeObject(obj);
-	obj = ctx ? xmlXPathEvalExpression(
-			    (const xmlChar *)"boolean(/domain/devices/channel/target[@name='org.qemu.guest_agent.0'])",
-			    ctx)
-		  : NULL;
-	*has_agent = obj && obj->type == XPATH_BOOLEAN && obj->boolval;
-	xmlXPathFreeObject(obj);
-	xmlXPathFreeContext(ctx);
-	xmlFreeDoc(doc);
 }
 
 static bool add_probe(struct wdom *d, int r, struct dg_probe *p)
@@ -320,8 +292,8 @@ static void start_probe(struct loop *l, struct wdom *d, virDomainPtr dom)
 	struct dg_probe p;
 	const char *pattern = d->meta.heartbeat_set ? d->meta.heartbeat : w->wc.heartbeat;
 	unsigned mask = d->meta.probes_set ? d->meta.probes : dg_watch_config_probes(&w->wc, d->name);
-	char *path = NULL, kinds[64];
-	bool has_agent;
+	struct dg_doctor_domxml x;
+	char kinds[64];
 
 	stop_probe(l, d);
 	/* The domain's own metadata wins over [watch]; heartbeat="TEXT" alone turns its probe on, "" off. */
@@ -331,33 +303,34 @@ static void start_probe(struct loop *l, struct wdom *d, virDomainPtr dom)
 	d->need = d->meta.probe_misses ? d->meta.probe_misses : w->wc.probe_misses;
 	if (!mask)
 		return;
-	xml_facts(dom, &path, &has_agent);
+	xml_facts(dom, &x);
 	if ((mask & DG_PROBE_HEARTBEAT) && !pattern[0]) {
 		watch_log(w, DG_LOG_WARNING, "%s: heartbeat probe off: no text to look for (set Heartbeat in [watch] or "
 			  "heartbeat=\"...\" in its metadata)", d->name);
 		mask &= ~(unsigned)DG_PROBE_HEARTBEAT;
 	}
-	if ((mask & DG_PROBE_HEARTBEAT) && !path) {
+	if ((mask & DG_PROBE_HEARTBEAT) && !x.serial_log[0]) {
 		watch_log(w, DG_LOG_WARNING,
 			  "%s: no <serial type='file'> log in its definition: heartbeat probe off for it", d->name);
 		mask &= ~(unsigned)DG_PROBE_HEARTBEAT;
 	}
-	if ((mask & DG_PROBE_AGENT) && !has_agent) {
+	if ((mask & DG_PROBE_AGENT) && !x.agent_channel) {
 		watch_log(w, DG_LOG_WARNING, "%s: no guest agent channel in its definition: agent probe off for it (add "
 			  "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel> and run "
 			  "qemu-guest-agent in the guest)", d->name);
 		mask &= ~(unsigned)DG_PROBE_AGENT;
 	}
 	if (mask & DG_PROBE_HEARTBEAT) {
-		if (add_probe(d, dg_probe_heartbeat_new(path, pattern, &p, &err), &p))
+		if (add_probe(d, dg_probe_heartbeat_new(x.serial_log, pattern, &p, &err), &p))
 			watch_log(w, DG_LOG_INFO, "%s: heartbeat probe on %s ('%s' every %.3g s, hang after %u misses)",
-				  d->name, path, pattern, d->interval, d->need);
+				  d->name, x.serial_log, pattern, d->interval, d->need);
 		else
 			watch_log(w, DG_LOG_WARNING, "%s: heartbeat probe off: %s", d->name, err.message);
 	}
 	if (mask & DG_PROBE_CPUTIME) {
-		if (add_probe(d, dg_probe_cputime_sampled_new(l->sampler, dom, (uint64_t)(w->wc.cputime_min * 1e9), &p,
-							       &err), &p))
+		uint64_t min_ns = (uint64_t)(w->wc.cputime_min * 1e9);
+		if (add_probe(d, l->sampler ? dg_probe_cputime_sampled_new(l->sampler, dom, min_ns, &p, &err)
+					    : dg_probe_cputime_new(dom, min_ns, &p, &err), &p))
 			watch_log(w, DG_LOG_INFO, "%s: cputime probe on (its vCPUs must use more than %.3g ms of CPU time "
 				  "every %.3g s, hang after %u misses)%s", d->name, w->wc.cputime_min * 1e3, d->interval,
 				  d->need, d->interval * d->need < 10 ? "; libvirt counts vCPU time in 10 ms steps: with a "
@@ -375,7 +348,6 @@ static void start_probe(struct loop *l, struct wdom *d, virDomainPtr dom)
 		else
 			watch_log(w, DG_LOG_WARNING, "%s: agent probe off: %s", d->name, err.message);
 	}
-	free(path);
 	if (!d->nprobes)
 		return;
 	if (virDomainRef(dom) == 0)
@@ -594,7 +566,7 @@ static void try_connect(struct loop *l)
 		l->backoff = fmin(l->backoff * 2, w->wc.reconnect_max);
 		return;
 	}
-	/* Without it each cputime probe makes its own call: slower with many domains, still right. */
+	/* Without it (out of memory) each cputime probe reads through a sampler of its own. */
 	if (dg_vcpu_sampler_new(conn, TICK / 2, &l->sampler, &err) < 0)
 		l->sampler = NULL;
 	l->backoff = 1;

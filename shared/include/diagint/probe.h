@@ -58,7 +58,8 @@ int dg_probe_cputime_new(virDomainPtr dom, uint64_t min_ns, struct dg_probe *ret
 struct dg_vcpu_sampler;
 int dg_vcpu_sampler_new(virConnectPtr conn, double max_age, struct dg_vcpu_sampler **ret, struct dg_error *err);
 void dg_vcpu_sampler_unref(struct dg_vcpu_sampler *s); /* accepts NULL */
-/* Like dg_probe_cputime_new, reading through the sampler. */
+/* Like dg_probe_cputime_new, reading through the sampler s (required; dg_probe_cputime_new makes one of its own
+ * that never reuses a sample). */
 int dg_probe_cputime_sampled_new(struct dg_vcpu_sampler *s, virDomainPtr dom, uint64_t min_ns, struct dg_probe *ret,
 				 struct dg_error *err);
 /* The decision alone, for tests: 1 when the time grew by more than min_ns, else 0. */
