@@ -47,7 +47,7 @@ static int level_of(const struct seen *s, const char *name)
 static void pure(void)
 {
 	char why[512], val[64];
-	struct dg_doctor_domxml x;
+	struct dg_domxml x;
 	struct dg_error err = { 0 };
 
 	CHECK(dg_doctor_on_crash_level("preserve", why, sizeof(why)) == DG_DOCTOR_OK, "preserve: ok (%s)", why);
@@ -62,7 +62,7 @@ static void pure(void)
 	      "coredump-restart: warn");
 	CHECK(dg_doctor_on_crash_level("bogus", why, sizeof(why)) == DG_DOCTOR_WARN, "unknown value: warn");
 
-	CHECK(dg_doctor_parse_domxml("<domain type='qemu'><name>a</name><on_crash> preserve </on_crash>"
+	CHECK(dg_domxml_parse("<domain type='qemu'><name>a</name><on_crash> preserve </on_crash>"
 				     "<os><cmdline>console=ttyS0 crashkernel=256M quiet</cmdline></os><devices>"
 				     "<serial type='file'><source path='/var/log/a.log'/></serial>"
 				     "<panic model='isa'><address type='isa' iobase='0x505'/></panic>"
@@ -74,17 +74,17 @@ static void pure(void)
 	CHECK(x.agent_channel && !strcmp(x.agent_state, "connected"), "agent channel, connected");
 	CHECK(strstr(x.os_cmdline, "crashkernel=256M") != NULL, "direct-boot cmdline");
 	CHECK_STR(x.serial_log, "/var/log/a.log", "the serial port's log file");
-	CHECK(dg_doctor_parse_domxml("<domain><devices><serial type='pty'/><console type='file'><source "
+	CHECK(dg_domxml_parse("<domain><devices><serial type='pty'/><console type='file'><source "
 				     "path='/c.log'/></console></devices></domain>", &x, &err) == 0 &&
 		      !strcmp(x.serial_log, "/c.log"),
 	      "a pty serial port, a file console: the console's file");
-	CHECK(dg_doctor_parse_domxml("<domain><devices><channel type='unix'><target type='virtio' "
+	CHECK(dg_domxml_parse("<domain><devices><channel type='unix'><target type='virtio' "
 				     "name='org.qemu.spice.0'/></channel></devices></domain>", &x, &err) == 0 &&
 		      !x.panic && !x.on_crash[0] && !x.agent_channel && !x.agent_state[0] && !x.os_cmdline[0] &&
 		      !x.serial_log[0],
 	      "no panic, no on_crash, another channel only");
-	CHECK(dg_doctor_parse_domxml("not xml <", &x, &err) == -DG_FAILED, "bad XML: error (%s)", err.message);
-	CHECK(dg_doctor_parse_domxml("<other/>", &x, &err) == -DG_FAILED, "not a domain: error");
+	CHECK(dg_domxml_parse("not xml <", &x, &err) == -DG_FAILED, "bad XML: error (%s)", err.message);
+	CHECK(dg_domxml_parse("<other/>", &x, &err) == -DG_FAILED, "not a domain: error");
 
 	CHECK(dg_doctor_cmdline_crashkernel("BOOT_IMAGE=/vmlinuz root=/dev/sda1 crashkernel=1G-4G:192M,4G-:256M ro\n",
 					    val, sizeof(val)) && !strcmp(val, "1G-4G:192M,4G-:256M"),

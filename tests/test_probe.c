@@ -2,7 +2,7 @@
 /* The probe kinds as Probes= and probes="" spell them: words, separators, case, "none", unknown words. */
 #include <string.h>
 
-#include "diagint/probe.h"
+#include "diagint/probe_kinds.h"
 #include "tap.h"
 
 int main(void)

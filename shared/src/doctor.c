@@ -1,13 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Readiness checks: the parts every target kind shares (levels, JSON, dispatch) and the pure readers of libvirt
- * facts (domain XML, kernel command line), kept apart from I/O so the unit tests exercise them directly. */
+/* Readiness checks: the parts every target kind shares (levels, JSON, --endpoint) and the pure readers of libvirt
+ * facts (kernel command line, sysctl; the domain XML is domxml.c), kept apart from I/O so the unit tests
+ * exercise them directly. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-#include <libxml/xpath.h>
 
 #include "doctor-internal.h"
 #include "diagint/doctor.h"
@@ -81,16 +78,14 @@ int dg_doctor_finish(struct dg_doctor_run *run, int r, struct dg_doctor_summary 
 	return 0;
 }
 
-int dg_doctor_check(const struct dg_target *t, const struct dg_doctor_opts *opts, dg_doctor_fn fn, void *userdata,
-		    struct dg_doctor_summary *ret, struct dg_error *err)
+const char *dg_doctor_endpoint(const struct dg_doctor_opts *o, const char *provider)
 {
-	static const struct dg_doctor_opts none = { 0 };
-
-	if (!opts)
-		opts = &none;
-	if (!strcmp(t->provider->name, "libvirt"))
-		return dg_doctor_libvirt_target(t, opts, fn, userdata, ret, err);
-	return dg_doctor_cloud(t, opts, fn, userdata, ret, err);
+	if (!o->send)
+		return NULL;
+	for (unsigned i = 0; i < o->send->n_endpoints; i++)
+		if (o->send->endpoints[i].provider && !strcmp(o->send->endpoints[i].provider, provider))
+			return o->send->endpoints[i].url;
+	return NULL;
 }
 
 enum dg_doctor_level dg_doctor_on_crash_level(const char *v, char *why, size_t len)
@@ -116,74 +111,6 @@ enum dg_doctor_level dg_doctor_on_crash_level(const char *v, char *why, size_t l
 	}
 	snprintf(why, len, "on_crash=%s is not a value this check knows", v);
 	return DG_DOCTOR_WARN;
-}
-
-static void xpath_text(xmlXPathContext *ctx, const char *expr, char *out, size_t len)
-{
-	xmlXPathObject *o = xmlXPathEvalExpression((const xmlChar *)expr, ctx);
-
-	out[0] = '\0';
-	if (o && o->type == XPATH_STRING) {
-		snprintf(out, len, "%s", o->stringval ? (const char *)o->stringval : "");
-	} else if (o && o->nodesetval && o->nodesetval->nodeNr > 0) {
-		xmlChar *c = xmlNodeGetContent(o->nodesetval->nodeTab[0]);
-		snprintf(out, len, "%s", c ? (const char *)c : "");
-		xmlFree(c);
-	}
-	{
-		/* trim the whitespace around element text */
-		size_t n = strlen(out), s = strspn(out, " \t\r\n");
-		while (n > s && strchr(" \t\r\n", out[n - 1]))
-			n--;
-		memmove(out, out + s, n - s);
-		out[n - s] = '\0';
-	}
-	xmlXPathFreeObject(o);
-}
-
-static bool xpath_exists(xmlXPathContext *ctx, const char *expr)
-{
-	xmlXPathObject *o = xmlXPathEvalExpression((const xmlChar *)expr, ctx);
-	bool found = o && o->nodesetval && o->nodesetval->nodeNr > 0;
-
-	xmlXPathFreeObject(o);
-	return found;
-}
-
-int dg_doctor_parse_domxml(const char *xml, struct dg_doctor_domxml *ret, struct dg_error *err)
-{
-	struct dg_doctor_domxml d = { 0 };
-	xmlDoc *doc;
-	xmlXPathContext *ctx;
-
-	doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
-			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-	if (!doc)
-		return dg_error_set(err, DG_FAILED, "cannot parse the domain XML libvirt returned");
-	ctx = xmlXPathNewContext(doc);
-	if (!ctx) {
-		xmlFreeDoc(doc);
-		return dg_error_set(err, DG_FAILED, "out of memory");
-	}
-	if (!xpath_exists(ctx, "/domain")) {
-		xmlXPathFreeContext(ctx);
-		xmlFreeDoc(doc);
-		return dg_error_set(err, DG_FAILED, "the domain XML has no <domain> root");
-	}
-	d.panic = xpath_exists(ctx, "/domain/devices/panic");
-	xpath_text(ctx, "string(/domain/devices/panic[1]/@model)", d.panic_model, sizeof(d.panic_model));
-	xpath_text(ctx, "/domain/on_crash", d.on_crash, sizeof(d.on_crash));
-	d.agent_channel = xpath_exists(ctx, "/domain/devices/channel/target[@type='virtio' and "
-					    "@name='org.qemu.guest_agent.0']");
-	xpath_text(ctx, "string(/domain/devices/channel/target[@type='virtio' and @name='org.qemu.guest_agent.0']"
-			"/@state)", d.agent_state, sizeof(d.agent_state));
-	xpath_text(ctx, "/domain/os/cmdline", d.os_cmdline, sizeof(d.os_cmdline));
-	xpath_text(ctx, "string((/domain/devices/serial[@type='file']/source/@path | "
-			"/domain/devices/console[@type='file']/source/@path)[1])", d.serial_log, sizeof(d.serial_log));
-	xmlXPathFreeContext(ctx);
-	xmlFreeDoc(doc);
-	*ret = d;
-	return 0;
 }
 
 bool dg_doctor_cmdline_crashkernel(const char *cmdline, char *ret, size_t len)

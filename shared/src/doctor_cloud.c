@@ -41,16 +41,6 @@ static const struct manual manual[] = {
 	  "check in the guest: sysctl kernel.unknown_nmi_panic is 1 and the kdump service is active" },
 };
 
-const char *dg_doctor_endpoint(const struct dg_doctor_opts *o, const char *provider)
-{
-	if (!o->send)
-		return NULL;
-	for (unsigned i = 0; i < o->send->n_endpoints; i++)
-		if (o->send->endpoints[i].provider && !strcmp(o->send->endpoints[i].provider, provider))
-			return o->send->endpoints[i].url;
-	return NULL;
-}
-
 static const char *dry_run_check_name(const char *provider)
 {
 	if (!strcmp(provider, "aws"))

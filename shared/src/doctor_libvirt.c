@@ -211,7 +211,7 @@ static int agent_exec(struct agent *a, const char *path, const char *const *argv
 	}
 }
 
-static void check_agent(struct dg_doctor_run *run, struct agent *a, const struct dg_doctor_domxml *x, bool running)
+static void check_agent(struct dg_doctor_run *run, struct agent *a, const struct dg_domxml *x, bool running)
 {
 	struct dg_error e = { 0 };
 	json_object *doc = NULL, *c;
@@ -285,7 +285,7 @@ static void check_nmi_panic(struct dg_doctor_run *run, struct agent *a)
 			       "kernel.unknown_nmi_panic reads '%.20s', not 0 or 1", buf);
 }
 
-static void check_crashkernel(struct dg_doctor_run *run, struct agent *a, const struct dg_doctor_domxml *x)
+static void check_crashkernel(struct dg_doctor_run *run, struct agent *a, const struct dg_domxml *x)
 {
 	static const char fix[] = "reserve memory for the kdump kernel: add crashkernel=256M (or the size your "
 				  "distribution's kdump documentation gives) to the guest kernel's command line";
@@ -589,7 +589,7 @@ int dg_doctor_check_libvirt(struct dg_lv *lv, const char *domain, const char *ta
 	static const struct dg_doctor_opts none = { 0 };
 	char text[DG_TARGET_MAX], why[512];
 	struct dg_doctor_run run = { .fn = fn, .userdata = userdata };
-	struct dg_doctor_domxml x;
+	struct dg_domxml x;
 	struct agent a = { 0 };
 	virDomainPtr dom = NULL;
 	virDomainInfo info;
@@ -626,7 +626,7 @@ int dg_doctor_check_libvirt(struct dg_lv *lv, const char *domain, const char *ta
 		dg_doctor_emit(&run, "domain", DG_DOCTOR_FAIL, "start it (virsh start) and run doctor again",
 			       "domain %s is %s: an NMI needs a running guest", name, state_name(state));
 
-	r = dg_doctor_parse_domxml(xml, &x, err);
+	r = dg_domxml_parse(xml, &x, err);
 	if (r < 0) {
 		dg_doctor_emit(&run, "domain-xml", DG_DOCTOR_FAIL, "check the domain with virsh dumpxml", "%s", err->message);
 		goto out;

@@ -7,30 +7,10 @@
 #include <time.h>
 
 #include "diagint/provider.h"
+#include "diagint/target.h"
 
-/* The registry: one X(name) per provider, defined in provider_NAME.c as dg_provider_NAME. */
-#define DG_PROVIDERS(X) X(gcp) X(aws) X(oci) X(openstack) X(libvirt)
-
-#define DECLARE(n) extern const struct dg_provider dg_provider_##n;
-DG_PROVIDERS(DECLARE)
-#undef DECLARE
-
-#define ENTRY(n) &dg_provider_##n,
-static const struct dg_provider *const registry[] = { DG_PROVIDERS(ENTRY) };
-#undef ENTRY
-
-const struct dg_provider *dg_provider_find(const char *name, size_t len)
-{
-	for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
-		if (strlen(registry[i]->name) == len && !memcmp(registry[i]->name, name, len))
-			return registry[i];
-	return NULL;
-}
-
-const struct dg_provider *dg_provider_at(unsigned index)
-{
-	return index < sizeof(registry) / sizeof(registry[0]) ? registry[index] : NULL;
-}
+/* What every provider shares: verdicts, environment look-ups, response excerpts, part checks. A leaf: the
+ * registry (providers.c) sits above the providers, and the target grammar (target.c) above the registry. */
 
 int dg_verdict_set(struct dg_verdict *v, enum dg_status status, const char *fmt, ...)
 {
@@ -118,4 +98,26 @@ void dg_verdict_server_error(struct dg_verdict *v, const struct dg_http_resp *re
 		       "%s answered HTTP %ld: %s%s", api, resp->status, detail,
 		       step->dry_run ? "" : "; the interrupt may or may not have been delivered, so it was not resent");
 	v->retry = step->dry_run;
+}
+
+bool dg_target_charset(const char *s, size_t len, const char *set)
+{
+	size_t n = strlen(set);
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool ok = false;
+
+		for (size_t j = 0; j < n && !ok; j++) {
+			if (j + 2 < n && set[j + 1] == '-') {
+				ok = c >= (unsigned char)set[j] && c <= (unsigned char)set[j + 2];
+				j += 2;
+			} else {
+				ok = c == (unsigned char)set[j];
+			}
+		}
+		if (!ok)
+			return false;
+	}
+	return true;
 }

@@ -5,28 +5,6 @@
 #include "diagint/provider.h"
 #include "diagint/target.h"
 
-bool dg_target_charset(const char *s, size_t len, const char *set)
-{
-	size_t n = strlen(set);
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		bool ok = false;
-
-		for (size_t j = 0; j < n && !ok; j++) {
-			if (j + 2 < n && set[j + 1] == '-') {
-				ok = c >= (unsigned char)set[j] && c <= (unsigned char)set[j + 2];
-				j += 2;
-			} else {
-				ok = c == (unsigned char)set[j];
-			}
-		}
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
 static void provider_list(char *out, size_t len)
 {
 	const struct dg_provider *p;

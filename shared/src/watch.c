@@ -87,22 +87,6 @@ struct loop {
 	struct dg_vcpu_sampler *sampler; /* vCPU time of every domain in one call, for the cputime probes */
 };
 
-void watch_log(struct dg_watch *w, enum dg_log_level level, const char *fmt, ...)
-{
-	char buf[2048];
-	va_list ap;
-
-	if (!w->o.log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	/* Workers log too; the host tool's log function need not be thread-safe. */
-	pthread_mutex_lock(&w->lock);
-	w->o.log(w->o.log_userdata, level, buf);
-	pthread_mutex_unlock(&w->lock);
-}
-
 static void notify(struct dg_watch *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void notify(struct dg_watch *w, const char *fmt, ...)
 {
@@ -266,12 +250,12 @@ static void stop_probe(struct loop *l, struct wdom *d)
 }
 
 /* What the probes need from the domain's XML (the serial log file, the agent channel), as the doctor reads it. */
-static void xml_facts(virDomainPtr dom, struct dg_doctor_domxml *x)
+static void xml_facts(virDomainPtr dom, struct dg_domxml *x)
 {
 	char *xml = virDomainGetXMLDesc(dom, 0);
 	struct dg_error err = { 0 };
 
-	if (!xml || dg_doctor_parse_domxml(xml, x, &err) < 0)
+	if (!xml || dg_domxml_parse(xml, x, &err) < 0)
 		memset(x, 0, sizeof(*x)); /* no file, no channel: the probes that need them say so and stay off */
 	free(xml);
 }
@@ -292,7 +276,7 @@ static void start_probe(struct loop *l, struct wdom *d, virDomainPtr dom)
 	struct dg_probe p;
 	const char *pattern = d->meta.heartbeat_set ? d->meta.heartbeat : w->wc.heartbeat;
 	unsigned mask = d->meta.probes_set ? d->meta.probes : dg_watch_config_probes(&w->wc, d->name);
-	struct dg_doctor_domxml x;
+	struct dg_domxml x;
 	char kinds[64];
 
 	stop_probe(l, d);

@@ -10,34 +10,6 @@
 #include "diagint/inject.h"
 #include "watch-internal.h"
 
-int watch_audit(struct dg_watch *w, const char *action, const char *name, const char *reason,
-		const char *evidence, enum dg_audit_result result, const char *error, const struct dg_dump_record *rec)
-{
-	struct dg_audit_event ev;
-	struct dg_error err = { 0 };
-	int r;
-
-	if (!w->audit)
-		return 0;
-	dg_audit_event_init(&ev, "watcher", action);
-	snprintf(ev.target, sizeof(ev.target), "libvirt:%s", name);
-	snprintf(ev.reason, sizeof(ev.reason), "%s", reason ? reason : "");
-	snprintf(ev.evidence, sizeof(ev.evidence), "%s", evidence ? evidence : "");
-	snprintf(ev.error, sizeof(ev.error), "%s", error ? error : "");
-	ev.result = result;
-	if (rec && rec->captured) {
-		snprintf(ev.dump_path, sizeof(ev.dump_path), "%s", rec->path[0] ? rec->path : rec->dest);
-		snprintf(ev.dump_sha256, sizeof(ev.dump_sha256), "%s", rec->sha256);
-	}
-	pthread_mutex_lock(&w->lock);
-	r = dg_audit_append(w->audit, &ev, NULL, &err);
-	pthread_mutex_unlock(&w->lock);
-	if (r < 0)
-		watch_log(w, DG_LOG_WARNING, "cannot write the audit record for %s on %s: %s", action, name,
-			  err.message);
-	return r;
-}
-
 struct inject_log_ctx {
 	struct dg_watch *w;
 	const char *name;

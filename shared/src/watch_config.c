@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "diagint/config.h"
+#include "diagint/parse.h"
 #include "diagint/watch_config.h"
 
 void dg_watch_config_default(struct dg_watch_config *c)

@@ -6,7 +6,7 @@
 #include <libxml/parser.h>
 
 #include "diagint/config.h"
-#include "diagint/probe.h"
+#include "diagint/probe_kinds.h"
 #include "diagint/watch_meta.h"
 
 void dg_watch_meta_default(struct dg_watch_meta *m)

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "diagint/error.h"
+#include "diagint/parse.h" /* the value parsers and struct dg_size_limit */
 
 /* /etc/diagint/diagint.conf: INI-style, parsed with inih. Sections:
  *   [capture]        defaults for every capture
@@ -12,14 +13,6 @@
  * Unknown sections, unknown keys and bad values are errors naming file, line and key. */
 
 #define DG_CONFIG_DEFAULT_PATH "/etc/diagint/diagint.conf"
-
-/* A size limit given as bytes ("10G") or as a share of the filesystem ("15%"). */
-struct dg_size_limit {
-	bool set;
-	bool is_percent;
-	uint64_t bytes;
-	double percent;
-};
 
 struct dg_capture_policy {
 	char dest[1024];            /* directory or "|COMMAND"; "" = the built-in default directory */
@@ -46,11 +39,3 @@ const char *dg_config_path(const struct dg_config *cfg);
 /* Built-in defaults, [capture], then [domain:NAME] for this domain. cfg may be NULL (defaults only). */
 void dg_config_capture_policy(const struct dg_config *cfg, const char *domain, struct dg_capture_policy *ret);
 
-/* Value parsers, shared with plugins that read their host tool's configuration. All return 0 or -EINVAL. */
-int dg_config_parse_size(const char *text, uint64_t *ret);              /* 123, 10K, 512M, 2G, 1T (1024-based) */
-int dg_config_parse_limit(const char *text, struct dg_size_limit *ret); /* a size or "N%" */
-int dg_config_parse_bool(const char *text, bool *ret);
-int dg_config_parse_seconds(const char *text, double *ret);             /* 30, 2.5, 10s, 250ms, 5m, 1h, 1d */
-
-/* Bytes a limit means on a filesystem of fs_size bytes. */
-uint64_t dg_size_limit_bytes(const struct dg_size_limit *l, uint64_t fs_size);

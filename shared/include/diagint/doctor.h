@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "diagint/error.h"
+#include "diagint/domxml.h"
 #include "diagint/lv.h"
 #include "diagint/send.h"
 #include "diagint/target.h"
@@ -81,17 +82,6 @@ json_object *dg_doctor_check_to_json(const struct dg_doctor_check *c);
 
 /* What <on_crash> does to the evidence. value NULL or "" is libvirt's default (destroy). */
 enum dg_doctor_level dg_doctor_on_crash_level(const char *value, char *why, size_t why_len);
-/* The facts read from a domain's XML. */
-struct dg_doctor_domxml {
-	bool panic;                 /* a <panic> device */
-	char panic_model[32];
-	char on_crash[32];          /* "" when absent (libvirt: destroy) */
-	bool agent_channel;         /* a virtio channel named org.qemu.guest_agent.0 */
-	char agent_state[32];       /* its target's state attribute in live XML: "connected", "disconnected", "" */
-	char os_cmdline[1024];      /* <os><cmdline> of direct kernel boot, "" when none */
-	char serial_log[1024];      /* the file the serial port (or a file console) writes to, "" when none */
-};
-int dg_doctor_parse_domxml(const char *xml, struct dg_doctor_domxml *ret, struct dg_error *err);
 /* Value of crashkernel= on a kernel command line into ret (may be NULL); false when absent. */
 bool dg_doctor_cmdline_crashkernel(const char *cmdline, char *ret, size_t len);
 /* AWS: "Diagnostic interrupt is supported on all Nitro-based instance types, except A1". hypervisor and

@@ -7,25 +7,12 @@
 #include <libvirt/libvirt.h>
 
 #include "diagint/error.h"
+#include "diagint/probe_kinds.h"
 
 /* An active probe: a way to ask "is this guest still alive?" of a guest that cannot report its own hang. The
  * watcher calls check() once per interval and counts consecutive misses; N misses in a row is a hang. Adding a
  * probe is one new file implementing these ops and one constructor. check() must not block: a probe that has
  * to wait for the guest (the agent ping) waits on a thread of its own and reports at the next check. */
-
-/* The kinds, as a bit mask (the Probes key, the probes="" metadata attribute). */
-enum {
-	DG_PROBE_HEARTBEAT = 1u << 0, /* a text that must keep appearing in the serial log file */
-	DG_PROBE_CPUTIME = 1u << 1,   /* the vCPUs' CPU time must keep growing */
-	DG_PROBE_AGENT = 1u << 2,     /* the QEMU guest agent must answer guest-ping */
-};
-#define DG_PROBE_ALL (DG_PROBE_HEARTBEAT | DG_PROBE_CPUTIME | DG_PROBE_AGENT)
-
-/* "heartbeat cputime agent" (spaces or commas) -> mask. "" and "none" -> 0. Returns 0, or -1 with the unknown
- * word named in errbuf. */
-int dg_probe_kinds_parse(const char *list, unsigned *ret, char *errbuf, size_t errlen);
-/* The mask as the same words ("none" for 0), into buf. */
-const char *dg_probe_kinds_format(unsigned mask, char *buf, size_t len);
 
 struct dg_probe_ops {
 	const char *name; /* "heartbeat", "cputime", "agent": in logs and audit evidence */

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "diagint/brakes.h"
-#include "diagint/probe.h"
+#include "diagint/probe_kinds.h"
 
 /* The [watch] section of diagint.conf: what `diagint watch` reacts to and the brakes it obeys. Every key is
  * optional; with none at all the watcher captures every running domain that panics, into the default

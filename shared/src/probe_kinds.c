@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The probe kinds as words (Probes =, probes="..."): a leaf of the configuration. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "diagint/probe.h"
+#include "diagint/probe_kinds.h"
 
 static const struct {
 	const char *word;
