@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "dg_config.h"
+#include "diagint/config.h"
+#include "base/ini.h"
+#include "diagint/watch_config.h"
+
+enum field {
+	F_DEST = 1u << 0,
+	F_FORMAT = 1u << 1,
+	F_SPARSE = 1u << 2,
+	F_MAX_USE = 1u << 3,
+	F_KEEP_FREE = 1u << 4,
+	F_FLOOD_LIMIT = 1u << 5,
+	F_FLOOD_WINDOW = 1u << 6,
+	F_STALL = 1u << 7,
+};
+
+struct section_policy {
+	char *domain; /* NULL for [capture] */
+	unsigned set;  /* which fields this section sets */
+	struct dg_capture_policy p;
+};
+
+struct dg_config {
+	char *path;
+	struct section_policy *sections; /* [0] is [capture] */
+	size_t n;
+	struct dg_watch_config *watch;   /* [watch]; NULL when the file has none (watch_config.c) */
+};
+
+struct parse_ctx {
+	struct dg_config *cfg;
+	const char *name;
+	char error[DG_ERROR_MSG_MAX];
+};
+
+static const char *const formats[] = { "elf", "kdump-zlib", "kdump-lzo", "kdump-snappy", "win-dmp", NULL };
+
+static void defaults(struct dg_capture_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->format, sizeof(p->format), "elf");
+	p->sparse = true;
+	/* Keep the host alive: a dump never takes the last 5% of its filesystem. No total cap and no flood limit
+	 * by default, because a person asking for a dump means it. */
+	p->keep_free.set = p->keep_free.is_percent = true;
+	p->keep_free.percent = 5;
+	p->flood_window = 3600;
+	p->stall_timeout = 60;
+}
+
+static struct section_policy *section_for(struct dg_config *cfg, const char *domain)
+{
+	struct section_policy *s;
+
+	for (size_t i = 0; i < cfg->n; i++) {
+		const char *d = cfg->sections[i].domain;
+		if ((!d && !domain) || (d && domain && !strcmp(d, domain)))
+			return &cfg->sections[i];
+	}
+	s = realloc(cfg->sections, (cfg->n + 1) * sizeof(*s));
+	if (!s)
+		return NULL;
+	cfg->sections = s;
+	s = &cfg->sections[cfg->n++];
+	memset(s, 0, sizeof(*s));
+	defaults(&s->p);
+	if (domain && !(s->domain = strdup(domain))) {
+		cfg->n--;
+		return NULL;
+	}
+	return s;
+}
+
+#define FAIL(...)                                                                                              \
+	do {                                                                                                   \
+		if (!ctx->error[0])                                                                            \
+			snprintf(ctx->error, sizeof(ctx->error), __VA_ARGS__);                                 \
+		return 0;                                                                                      \
+	} while (0)
+
+static int on_entry(void *user, const char *section, const char *key, const char *value)
+{
+	struct parse_ctx *ctx = user;
+	struct section_policy *s;
+	const char *domain = NULL;
+
+	if (!strcasecmp(section, "watch")) {
+		int r;
+		if (!ctx->cfg->watch) {
+			ctx->cfg->watch = malloc(sizeof(*ctx->cfg->watch));
+			if (!ctx->cfg->watch)
+				FAIL("out of memory");
+			dg_watch_config_default(ctx->cfg->watch);
+		}
+		r = dg_watch_config_entry(ctx->cfg->watch, key, value, ctx->error[0] ? NULL : ctx->error,
+					  ctx->error[0] ? 0 : sizeof(ctx->error));
+		if (r == 0)
+			FAIL("unknown key '%s' in [watch] (see diagint.conf(5) and docs/watch.md)", key);
+		return r > 0;
+	}
+	if (!strcasecmp(section, "capture"))
+		domain = NULL;
+	else if (!strncasecmp(section, "domain:", 7) && section[7])
+		domain = section + 7;
+	else
+		FAIL("unknown section [%s] (known: [capture], [domain:NAME], [watch])", section);
+
+	s = section_for(ctx->cfg, domain);
+	if (!s)
+		FAIL("out of memory");
+
+	if (!strcasecmp(key, "Destination")) {
+		if (value[0] != '|' && value[0] != '/')
+			FAIL("Destination '%s' must be an absolute directory or |COMMAND", value);
+		if (value[0] == '|' && !value[1 + strspn(value + 1, " \t")])
+			FAIL("Destination '|' has no command after the pipe");
+		if (strlen(value) >= sizeof(s->p.dest))
+			FAIL("Destination is too long");
+		snprintf(s->p.dest, sizeof(s->p.dest), "%s", value);
+		s->set |= F_DEST;
+	} else if (!strcasecmp(key, "Format")) {
+		int i;
+		for (i = 0; formats[i] && strcmp(formats[i], value); i++)
+			;
+		if (!formats[i])
+			FAIL("Format '%s' unknown (use elf, kdump-zlib, kdump-lzo, kdump-snappy or win-dmp)", value);
+		snprintf(s->p.format, sizeof(s->p.format), "%s", value);
+		s->set |= F_FORMAT;
+	} else if (!strcasecmp(key, "Sparse")) {
+		if (dg_config_parse_bool(value, &s->p.sparse) < 0)
+			FAIL("Sparse '%s' is not a boolean (yes/no)", value);
+		s->set |= F_SPARSE;
+	} else if (!strcasecmp(key, "MaxUse") || !strcasecmp(key, "KeepFree")) {
+		bool max = !strcasecmp(key, "MaxUse");
+		if (dg_config_parse_limit(value, max ? &s->p.max_use : &s->p.keep_free) < 0)
+			FAIL("%s '%s' is neither a size (e.g. 20G) nor a percentage (e.g. 15%%)", key, value);
+		s->set |= max ? F_MAX_USE : F_KEEP_FREE;
+	} else if (!strcasecmp(key, "FloodLimit")) {
+		char *end;
+		unsigned long v;
+		errno = 0;
+		v = strtoul(value, &end, 10);
+		if (errno || end == value || *end || v > 100000 || value[0] == '-')
+			FAIL("FloodLimit '%s' is not a count (0 = no limit)", value);
+		s->p.flood_limit = (unsigned)v;
+		s->set |= F_FLOOD_LIMIT;
+	} else if (!strcasecmp(key, "FloodWindow")) {
+		double v;
+		if (dg_config_parse_seconds(value, &v) < 0 || v < 1 || v > 366 * 86400.0)
+			FAIL("FloodWindow '%s' is not a duration (e.g. 3600, 1h)", value);
+		s->p.flood_window = (unsigned)v;
+		s->set |= F_FLOOD_WINDOW;
+	} else if (!strcasecmp(key, "StallTimeout")) {
+		if (dg_config_parse_seconds(value, &s->p.stall_timeout) < 0 || s->p.stall_timeout < 0.1)
+			FAIL("StallTimeout '%s' is not a duration of at least 0.1 s", value);
+		s->set |= F_STALL;
+	} else {
+		FAIL("unknown key '%s' in [%s] (known: Destination, Format, Sparse, MaxUse, KeepFree, FloodLimit, "
+		     "FloodWindow, StallTimeout)", key, section);
+	}
+	return 1;
+}
+
+/* inih reports the first bad line but keeps parsing, and our handler cannot see line numbers: the handler's
+ * message belongs to that line only when the line itself is well formed. */
+static bool line_well_formed(const char *text, int lineno)
+{
+	const char *p = text, *end;
+
+	for (int i = 1; i < lineno && p; i++) {
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	if (!p)
+		return false;
+	end = strchr(p, '\n');
+	if (!end)
+		end = p + strlen(p);
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	if (p < end && *p == '[')
+		return memchr(p, ']', (size_t)(end - p)) != NULL;
+	return memchr(p, '=', (size_t)(end - p)) != NULL || memchr(p, ':', (size_t)(end - p)) != NULL;
+}
+
+static int finish_parse(int rc, const char *text, struct parse_ctx *ctx, struct dg_config **ret,
+			struct dg_error *err)
+{
+	if (rc == 0) {
+		*ret = ctx->cfg;
+		return 0;
+	}
+	if (rc == -1)
+		dg_error_set_errno(err, DG_USAGE, errno, "cannot read configuration %s", ctx->name);
+	else if (rc == -2)
+		dg_error_set(err, DG_USAGE, "out of memory reading %s", ctx->name);
+	else if (ctx->error[0] && line_well_formed(text, rc))
+		dg_error_set(err, DG_USAGE, "%s:%d: %s", ctx->name, rc, ctx->error);
+	else
+		dg_error_set(err, DG_USAGE, "%s:%d: not 'Key = value', '[section]' or a comment", ctx->name, rc);
+	dg_config_free(ctx->cfg);
+	return -DG_USAGE;
+}
+
+static struct dg_config *new_config(const char *path)
+{
+	struct dg_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (!cfg)
+		return NULL;
+	if (!section_for(cfg, NULL) || (path && !(cfg->path = strdup(path)))) {
+		dg_config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+int dg_config_parse_string(const char *text, const char *name, struct dg_config **ret, struct dg_error *err)
+{
+	struct parse_ctx ctx = { .name = name };
+
+	ctx.cfg = new_config(name);
+	if (!ctx.cfg)
+		return dg_error_set(err, DG_FAILED, "out of memory");
+	/* No inline comments: "Destination = |gzip > x ; logger done" keeps its whole command. */
+	return finish_parse(dg_ini_parse_string(text, on_entry, &ctx, false), text, &ctx, ret, err);
+}
+
+int dg_config_load(const char *path, struct dg_config **ret, struct dg_error *err)
+{
+	const char *p = path ? path : DG_CONFIG_DEFAULT_PATH;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = fopen(p, "re"), *mem;
+	char buf[4096];
+	size_t n;
+	int r;
+
+	if (!f) {
+		if (!path && errno == ENOENT) {
+			*ret = new_config(NULL);
+			return *ret ? 0 : dg_error_set(err, DG_FAILED, "out of memory");
+		}
+		if (errno == ENOENT)
+			return dg_error_set(err, DG_USAGE, "configuration %s does not exist: check --config", p);
+		return dg_error_set_errno(err, DG_USAGE, errno, "cannot read configuration %s", p);
+	}
+	mem = open_memstream(&text, &len);
+	if (!mem) {
+		fclose(f);
+		return dg_error_set(err, DG_FAILED, "out of memory");
+	}
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, mem);
+	r = ferror(f);
+	fclose(f);
+	fclose(mem);
+	if (r) {
+		free(text);
+		return dg_error_set(err, DG_USAGE, "cannot read configuration %s", p);
+	}
+	r = dg_config_parse_string(text, p, ret, err);
+	free(text);
+	return r;
+}
+
+void dg_config_free(struct dg_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->n; i++)
+		free(cfg->sections[i].domain);
+	free(cfg->sections);
+	free(cfg->watch);
+	free(cfg->path);
+	free(cfg);
+}
+
+const char *dg_config_path(const struct dg_config *cfg)
+{
+	return cfg ? cfg->path : NULL;
+}
+
+static void overlay(struct dg_capture_policy *p, const struct section_policy *s)
+{
+	if (s->set & F_DEST)
+		memcpy(p->dest, s->p.dest, sizeof(p->dest));
+	if (s->set & F_FORMAT)
+		memcpy(p->format, s->p.format, sizeof(p->format));
+	if (s->set & F_SPARSE)
+		p->sparse = s->p.sparse;
+	if (s->set & F_MAX_USE)
+		p->max_use = s->p.max_use;
+	if (s->set & F_KEEP_FREE)
+		p->keep_free = s->p.keep_free;
+	if (s->set & F_FLOOD_LIMIT)
+		p->flood_limit = s->p.flood_limit;
+	if (s->set & F_FLOOD_WINDOW)
+		p->flood_window = s->p.flood_window;
+	if (s->set & F_STALL)
+		p->stall_timeout = s->p.stall_timeout;
+}
+
+void dg_config_capture_policy(const struct dg_config *cfg, const char *domain, struct dg_capture_policy *ret)
+{
+	defaults(ret);
+	if (!cfg)
+		return;
+	overlay(ret, &cfg->sections[0]);
+	if (!domain)
+		return;
+	for (size_t i = 1; i < cfg->n; i++)
+		if (!strcmp(cfg->sections[i].domain, domain))
+			overlay(ret, &cfg->sections[i]);
+}
+
+const struct dg_watch_config *dg_config_watch(const struct dg_config *cfg)
+{
+	return cfg && cfg->watch ? cfg->watch : dg_watch_config_builtin();
+}
