@@ -14,7 +14,7 @@
 #include "cli.h"
 #include "dg_config.h"
 #include "diagint/config.h"
-#include "diagint/watch.h"
+#include "watch/watch.h"
 #include "diagint/watch_config.h"
 
 static volatile sig_atomic_t stop_flag, reload_flag;

@@ -13,9 +13,9 @@
 #include "diagint/brakes.h"
 #include "diagint/config.h"
 #include "diagint/lv.h"
-#include "diagint/probe.h"
+#include "watch/probe.h"
 #include "diagint/record.h"
-#include "diagint/watch.h"
+#include "watch/watch.h"
 #include "diagint/watch_config.h"
 
 enum watch_act_kind {

@@ -12,7 +12,7 @@
 #include <libvirt/virterror.h>
 
 #include "diagint/lv.h"
-#include "diagint/probe.h"
+#include "watch/probe.h"
 
 struct agent {
 	pthread_mutex_t lock;

@@ -5,7 +5,7 @@
 
 #include "diagint/config.h"
 #include "diagint/watch_config.h"
-#include "diagint/watch_meta.h"
+#include "watch/watch_meta.h"
 #include "tap.h"
 
 static int parse(const char *text, struct dg_config **cfg, struct dg_error *err)

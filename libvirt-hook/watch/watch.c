@@ -21,8 +21,8 @@
 #include "diagint/clock.h"
 #include "diagint/audit_query.h"
 #include "diagint/doctor.h"
-#include "diagint/watch_meta.h"
-#include "watch-internal.h"
+#include "watch/watch_meta.h"
+#include "watch/watch-internal.h"
 
 #define TICK 0.25 /* seconds: how often signals, the queue and due probes are looked at */
 /* Not a libvirt event id: a message from the libvirt hook (event: 1 started, 0 stopped/released). */

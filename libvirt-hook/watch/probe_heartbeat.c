@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "diagint/probe.h"
+#include "watch/probe.h"
 
 /* A guest that floods its console must not make one check read gigabytes: the heartbeat is periodic, so the
  * newest part of the growth is where it is. */

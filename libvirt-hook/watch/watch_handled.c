@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "watch-internal.h"
+#include "watch/watch-internal.h"
 
 /* Old entries name guests long restarted; the newest are the ones that matter. */
 #define HANDLED_MAX 1024

@@ -3,7 +3,7 @@
  * reports no vCPU time (a real guest's is tested in tests/integration/test_watch_probes.py). */
 #include <string.h>
 
-#include "diagint/probe.h"
+#include "watch/probe.h"
 #include "tap.h"
 
 int main(void)

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "diagint/inject.h"
-#include "watch-internal.h"
+#include "watch/watch-internal.h"
 
 struct inject_log_ctx {
 	struct dg_watch *w;

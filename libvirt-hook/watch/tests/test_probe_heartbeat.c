@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "diagint/probe.h"
+#include "watch/probe.h"
 #include "tap.h"
 
 static char scratch[] = "/tmp/dg-test-hb-XXXXXX";

@@ -9,7 +9,7 @@
 
 #include "diagint/config.h"
 #include "diagint/doctor.h"
-#include "watch-internal.h"
+#include "watch/watch-internal.h"
 
 struct watch_doctor {
 	struct dg_watch *w;

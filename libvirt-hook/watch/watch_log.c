@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "watch-internal.h"
+#include "watch/watch-internal.h"
 
 void watch_log(struct dg_watch *w, enum dg_log_level level, const char *fmt, ...)
 {

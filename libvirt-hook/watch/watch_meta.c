@@ -7,7 +7,7 @@
 
 #include "diagint/config.h"
 #include "diagint/probe_kinds.h"
-#include "diagint/watch_meta.h"
+#include "watch/watch_meta.h"
 
 void dg_watch_meta_default(struct dg_watch_meta *m)
 {

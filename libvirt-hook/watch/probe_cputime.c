@@ -8,7 +8,7 @@
 
 #include "diagint/clock.h"
 #include "diagint/lv.h"
-#include "diagint/probe.h"
+#include "watch/probe.h"
 
 struct dg_vcpu_sampler {
 	unsigned refs;

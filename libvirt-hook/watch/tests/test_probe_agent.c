@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "diagint/probe.h"
+#include "watch/probe.h"
 #include "tap.h"
 
 int main(void)
