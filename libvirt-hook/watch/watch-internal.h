@@ -15,6 +15,7 @@
 #include "diagint/lv.h"
 #include "watch/probe.h"
 #include "diagint/record.h"
+#include "diagint/responder.h"
 #include "watch/watch.h"
 #include "diagint/watch_config.h"
 
@@ -51,6 +52,7 @@ struct dg_watch {
 	struct dg_config **retired; /* replaced by a reload while an action still used them */
 	size_t nretired;
 	struct dg_brakes *brakes;
+	struct dg_responder *responder; /* the brakes, the record before the action, the reports (watch.c) */
 	struct dg_audit_log *audit;
 	struct dg_lv *lv;
 	volatile sig_atomic_t cancel; /* aborts in-flight captures on stop */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The watcher's loop: connect (and reconnect with backoff), subscribe to LIFECYCLE and WATCHDOG events,
- * keep the table of watched domains, run the probes, ask the brakes, hand actions to watch_act.c.
+ * keep the table of watched domains, run the probes, hand suspected hangs to the responder (responder.h: the
+ * brakes, the record before the action, the reports), which starts actions through watch_act.c.
  *
  * libvirt calls our event callbacks on its event thread (lv.c); they only queue the event, so everything
  * else happens on this one thread and the domain table needs no lock. */
@@ -21,12 +22,15 @@
 #include "diagint/clock.h"
 #include "diagint/audit_query.h"
 #include "diagint/doctor.h"
+#include "diagint/responder.h"
 #include "watch/watch_meta.h"
 #include "watch/watch-internal.h"
 
 #define TICK 0.25 /* seconds: how often signals, the queue and due probes are looked at */
 /* Not a libvirt event id: a message from the libvirt hook (event: 1 started, 0 stopped/released). */
 #define EVENT_ID_HOOK (-1)
+/* The watcher's two detectors, for the responder: only the one that started an episode counts hits in it. */
+enum { WATCH_SRC_PROBES = 1, WATCH_SRC_WATCHDOG = 2 };
 
 struct wprobe {
 	struct dg_probe p;
@@ -46,7 +50,6 @@ struct wdom {
 	bool from_panic_event; /* the pending capture answers a CRASHED event (someone may be capturing already) */
 	enum watch_act_kind pending_kind;
 	char evidence[512];
-	double not_before;   /* a refused action is asked again only after this (monotonic) */
 	/* the active probes (heartbeat, cputime, agent): a hang is every armed one missing `need` times in a row */
 	struct wprobe probes[3];
 	unsigned nprobes;
@@ -56,8 +59,7 @@ struct wdom {
 	double interval;     /* this domain's probe interval and misses ([watch] or its metadata) */
 	unsigned need;
 	struct dg_watch_meta meta;
-	bool hang_raised;    /* this hang already produced a request: wait for recovery or not_before */
-	bool storm_reported; /* its refusal by the storm brake is logged and audited once per hang */
+	struct dg_episode ep; /* the hang the probes or the watchdog reported, in the responder's hands */
 };
 
 struct event {
@@ -235,6 +237,18 @@ static struct wdom *find_dom(struct loop *l, const char *uuid)
 	return NULL;
 }
 
+/* Seen alive (or gone): the hang episode, whoever started it, is over. True when it had a decision. */
+static bool end_episode(struct dg_watch *w, struct wdom *d)
+{
+	bool had = false;
+
+	if (!w->responder)
+		return false;
+	had |= dg_responder_alive(w->responder, &d->ep, WATCH_SRC_PROBES);
+	had |= dg_responder_alive(w->responder, &d->ep, WATCH_SRC_WATCHDOG);
+	return had;
+}
+
 static void stop_probe(struct loop *l, struct wdom *d)
 {
 	for (unsigned i = 0; i < d->nprobes; i++)
@@ -244,7 +258,7 @@ static void stop_probe(struct loop *l, struct wdom *d)
 		virDomainFree(d->dom);
 	d->dom = NULL;
 	d->paused_said = false;
-	d->hang_raised = false;
+	end_episode(l->w, d);
 	if (l->w->brakes)
 		dg_brakes_set_suspect(l->w->brakes, d->name, false);
 }
@@ -646,7 +660,9 @@ static void handle_event(struct loop *l, const struct event *e)
 		}
 		watch_log(w, DG_LOG_WARNING, "%s: watchdog fired (action %d)", d->name, e->event);
 		dg_brakes_set_suspect(w->brakes, d->name, true);
-		if (dg_clock_mono() < d->not_before)
+		/* A detector of its own (one event is enough), unless the probes' episode already runs. */
+		if (d->ep.active && d->ep.source != WATCH_SRC_WATCHDOG ? dg_clock_mono() < d->ep.not_before :
+		    !dg_responder_hit(w->responder, &d->ep, WATCH_SRC_WATCHDOG, 1, 0, "the guest's watchdog fired"))
 			return;
 		request(d, w->wc.on_watchdog == DG_WATCH_REACT_INJECT ? WATCH_ACT_INJECT : WATCH_ACT_CAPTURE,
 			"the guest's watchdog fired (libvirt WATCHDOG event, action %d)", e->event);
@@ -741,8 +757,7 @@ static void probe_round(struct loop *l, struct wdom *d, double now)
 	}
 	if (!armed || missing < armed) {
 		/* Some armed probe still sees it alive (or none has seen it alive yet): not hung. */
-		d->hang_raised = false;
-		d->storm_reported = false;
+		end_episode(w, d);
 		dg_brakes_set_suspect(w->brakes, d->name, false);
 		return;
 	}
@@ -753,16 +768,17 @@ static void probe_round(struct loop *l, struct wdom *d, double now)
 		d->paused_said = true;
 		for (unsigned i = 0; i < d->nprobes; i++)
 			d->probes[i].misses = 0;
-		d->hang_raised = false;
+		end_episode(w, d);
 		dg_brakes_set_suspect(w->brakes, d->name, false);
 		return;
 	}
 	d->paused_said = false;
 	dg_brakes_set_suspect(w->brakes, d->name, true);
-	if (least < d->need || d->hang_raised || now < d->not_before)
+	/* The responder counts the hang (hits = the least misses of any probe) and says when to ask the brakes:
+	 * once it is long enough, and again each interval while a refusal lasts. */
+	if (!dg_responder_hit(w->responder, &d->ep, WATCH_SRC_PROBES, d->need, least, why) || d->pending)
 		return;
-	d->hang_raised = true;
-	if (!d->storm_reported)
+	if (!(d->ep.reported & (1u << DG_RESPONDER_STORM)))
 		watch_log(w, DG_LOG_WARNING, "%s: hung: %s, %u checks in a row (%.1f s)", d->name, why, least,
 			  now - since + d->interval);
 	request(d, WATCH_ACT_INJECT, "%s, %u consecutive checks (%.1f s)", why, least, now - since + d->interval);
@@ -830,19 +846,75 @@ static bool operator_is_capturing(struct dg_watch *w, const struct wdom *d)
 	return found;
 }
 
-static const char *act_name(enum watch_act_kind k)
+/* ---- the responder's callbacks (responder.h): the record, the action, the reports ---- */
+
+static int authorize(void *ud, const struct dg_responder_request *req, struct dg_error *err)
 {
-	return k == WATCH_ACT_INJECT ? "inject" : "capture";
+	/* The decision is on record before anything is done: an action that cannot be recorded does not happen. */
+	if (watch_audit(ud, "authorize", req->target, "watch: every brake passed", req->evidence, DG_AUDIT_OK, NULL,
+			NULL) < 0)
+		return dg_error_set(err, DG_FAILED, "the action could not be recorded");
+	return 0;
 }
 
-static void start_actions(struct loop *l, double now)
+static int act(void *ud, const struct dg_responder_request *req, struct dg_error *err)
+{
+	struct dg_watch *w = ud;
+	struct wdom *d = req->data;
+	bool interrupt = req->action == DG_BRAKES_INTERRUPT;
+
+	if (watch_act_start(w, d->pending_kind, d->name, d->uuid, req->evidence, d->meta.destination) < 0) {
+		dg_brakes_release(w->brakes);
+		watch_log(w, DG_LOG_WARNING, "%s: not acting: the action could not be recorded or started", d->name);
+		return dg_error_set(err, DG_FAILED, "the action could not be started");
+	}
+	d->busy = true;
+	if (interrupt)
+		d->crash_handled = true;
+	watch_log(w, DG_LOG_INFO, "%s: %s (%s)", d->name, interrupt ? "sending an NMI and capturing" : "capturing",
+		  req->evidence);
+	return 0;
+}
+
+static void report(void *ud, const struct dg_responder_request *req, enum dg_responder_outcome o,
+		   const char *message)
+{
+	struct dg_watch *w = ud;
+	const char *action = req->action == DG_BRAKES_INTERRUPT ? "inject" : "capture";
+
+	switch (o) {
+	case DG_RESPONDER_FAILED:
+		watch_log(w, DG_LOG_WARNING, "%s: not acting: %s", req->target, message);
+		watch_audit(w, action, req->target, "watch: brake state unusable", req->evidence, DG_AUDIT_FAILED,
+			    message, NULL);
+		break;
+	case DG_RESPONDER_UNRECORDED:
+		watch_log(w, DG_LOG_WARNING, "%s: not acting: the action could not be recorded or started",
+			  req->target);
+		break;
+	case DG_RESPONDER_DRY_RUN:
+		watch_log(w, DG_LOG_WARNING, "%s: dry run: would %s (%s)", req->target,
+			  req->action == DG_BRAKES_INTERRUPT ? "send an NMI and capture" : "capture", req->evidence);
+		watch_audit(w, action, req->target, req->decision.reason, req->evidence, DG_AUDIT_DRY_RUN, NULL, NULL);
+		break;
+	case DG_RESPONDER_COOLDOWN:
+	case DG_RESPONDER_RATE:
+	case DG_RESPONDER_STORM:
+		watch_log(w, DG_LOG_WARNING, "%s: refused by the brakes: %s", req->target, req->decision.reason);
+		watch_audit(w, action, req->target, req->decision.reason, req->evidence, DG_AUDIT_SUPPRESSED, NULL,
+			    NULL);
+		break;
+	default:
+		break; /* busy: it waits for a capture slot, nothing to say */
+	}
+}
+
+static void start_actions(struct loop *l)
 {
 	struct dg_watch *w = l->w;
 
 	for (size_t i = 0; i < l->ndoms && w->lv; i++) {
 		struct wdom *d = &l->doms[i];
-		struct dg_brakes_decision dec;
-		struct dg_error err = { 0 };
 		bool interrupt;
 
 		if (!d->pending || d->busy)
@@ -855,56 +927,17 @@ static void start_actions(struct loop *l, double now)
 			continue;
 		}
 		d->from_panic_event = false;
-		if (dg_brakes_request(w->brakes, d->name, interrupt ? DG_BRAKES_INTERRUPT : DG_BRAKES_CAPTURE, true,
-				      &dec, &err) < 0) {
-			watch_log(w, DG_LOG_WARNING, "%s: not acting: %s", d->name, err.message);
-			watch_audit(w, act_name(d->pending_kind), d->name, "watch: brake state unusable", d->evidence,
-				    DG_AUDIT_FAILED, err.message, NULL);
-			d->pending = false;
-			d->not_before = now + w->wc.probe_interval;
-			continue;
-		}
-		switch (dec.verdict) {
-		case DG_BRAKES_BUSY:
-			continue; /* stays pending: a crashed guest waits for its capture slot */
-		case DG_BRAKES_GO:
-			/* The decision is on record before anything is done: an action that cannot be recorded does
-			 * not happen. */
-			if (watch_audit(w, "authorize", d->name, "watch: every brake passed", d->evidence, DG_AUDIT_OK,
-					NULL, NULL) < 0 ||
-			    watch_act_start(w, d->pending_kind, d->name, d->uuid, d->evidence, d->meta.destination) < 0) {
-				dg_brakes_release(w->brakes);
-				watch_log(w, DG_LOG_WARNING, "%s: not acting: the action could not be recorded or started",
-					  d->name);
-				d->not_before = now + w->wc.probe_interval;
-				break;
-			}
-			d->busy = true;
-			if (interrupt)
-				d->crash_handled = true;
-			watch_log(w, DG_LOG_INFO, "%s: %s (%s)", d->name,
-				  interrupt ? "sending an NMI and capturing" : "capturing", d->evidence);
-			break;
-		case DG_BRAKES_DRY_RUN:
-			watch_log(w, DG_LOG_WARNING, "%s: dry run: would %s (%s)", d->name,
-				  interrupt ? "send an NMI and capture" : "capture", d->evidence);
-			watch_audit(w, act_name(d->pending_kind), d->name, dec.reason, d->evidence, DG_AUDIT_DRY_RUN,
-				    NULL, NULL);
-			break;
-		default:
-			/* A storm is asked about again every interval (it may clear at any time), but said once per
-			 * domain and hang: a storm over many guests must not flood the log and the audit trail. */
-			if (dec.verdict != DG_BRAKES_STORM || !d->storm_reported) {
-				watch_log(w, DG_LOG_WARNING, "%s: refused by the brakes: %s", d->name, dec.reason);
-				watch_audit(w, act_name(d->pending_kind), d->name, dec.reason, d->evidence,
-					    DG_AUDIT_SUPPRESSED, NULL, NULL);
-			}
-			d->storm_reported = dec.verdict == DG_BRAKES_STORM;
-			/* Ask again when the brake may have let go, and not more often than we probe. */
-			d->not_before = now + fmax(dec.retry_after, w->wc.probe_interval);
-			d->hang_raised = false;
-			break;
-		}
+		/* A hang is the episode's (asked again while it lasts, refusals said once); a capture after a panic is
+		 * a one-off. */
+		struct dg_responder_request req = {
+			.target = d->name,
+			.action = interrupt ? DG_BRAKES_INTERRUPT : DG_BRAKES_CAPTURE,
+			.captures = true,
+			.evidence = d->evidence,
+			.data = d,
+		};
+		if (dg_responder_decide(w->responder, interrupt ? &d->ep : NULL, &req, NULL) == DG_RESPONDER_BUSY)
+			continue; /* stays pending: it waits for a capture slot */
 		d->pending = false;
 	}
 }
@@ -1003,6 +1036,7 @@ static void reload(struct loop *l)
 		snprintf(w->wc.state_file, sizeof(w->wc.state_file), "%s", keep);
 	}
 	dg_brakes_set_policy(w->brakes, &w->wc.brakes);
+	dg_responder_set_interval(w->responder, w->wc.probe_interval);
 	watch_log(w, DG_LOG_INFO, "configuration reloaded from %s",
 		  dg_config_path(cfg) ? dg_config_path(cfg) : "built-in defaults");
 	if (w->lv)
@@ -1054,6 +1088,17 @@ static int setup(struct dg_watch *w, struct dg_error *err)
 			  &skipped, err);
 	if (r < 0)
 		return r;
+	{
+		struct dg_responder_opts ro = {
+			.brakes = w->brakes,
+			.interval = w->wc.probe_interval,
+			.ops = { .record = authorize, .act = act, .report = report },
+			.userdata = w,
+		};
+		r = dg_responder_new(&ro, &w->responder, err);
+		if (r < 0)
+			return r;
+	}
 	watch_handled_load(w);
 	if (skipped)
 		watch_log(w, DG_LOG_WARNING, "brake state %s: %u unreadable line%s skipped", w->wc.state_file, skipped,
@@ -1137,7 +1182,7 @@ int dg_watch_run(const struct dg_watch_opts *o, struct dg_error *err)
 		now = dg_clock_mono();
 		if (w.lv) {
 			run_probes(&l, now);
-			start_actions(&l, now);
+			start_actions(&l);
 		}
 		reap_workers(&l);
 		for (size_t i = 0; i < l.ndoms; i++)
@@ -1188,6 +1233,7 @@ out:
 	free(w.workers);
 	free(w.handled);
 	dg_audit_log_free(w.audit);
+	dg_responder_free(w.responder);
 	dg_brakes_free(w.brakes);
 	dg_config_free(w.cfg);
 	pthread_cond_destroy(&w.cond);
