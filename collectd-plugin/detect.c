@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The collectd plugin's detection: collectd calls the write, missing and notification callbacks from its own
+ * threads (main loop, write threads, unixsock connections); they only look up the host's targets and update
+ * their episodes in memory under dg_cd.lock, and queue a target for the worker (worker.c) when it has been seen
+ * hung often enough (Hits). The read callback, once per interval, counts a lasting silence and asks again about
+ * refusals whose brake may have passed. */
+#include "dg_cd.h"
+
+double dg_cd_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Evidence and messages are cut to their buffers on purpose (collectd's names are short, messages are not). */
+void dg_cd_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+void dg_cd_iso(double t, char *buf, size_t len)
+{
+	time_t s = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- host name maps: a lookup per dispatched value must stay cheap at 10,000 targets ---------------------- */
+
+static size_t dg_cd_hash(const char *s)
+{
+	size_t h = 14695981039346656037ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static int dg_cd_map_init(struct dg_cd_map *m, size_t n)
+{
+	size_t size = 16;
+
+	while (size < 2 * n)
+		size <<= 1;
+	m->bucket = calloc(size, sizeof(*m->bucket));
+	if (!m->bucket)
+		return -1;
+	m->mask = size - 1;
+	return 0;
+}
+
+static struct dg_cd_target *dg_cd_by_host(const char *host)
+{
+	struct dg_cd_target *t;
+
+	if (!dg_cd.by_host.bucket)
+		return NULL;
+	for (t = dg_cd.by_host.bucket[dg_cd_hash(host) & dg_cd.by_host.mask]; t; t = t->next_host)
+		if (!strcmp(t->host, host))
+			return t;
+	return NULL;
+}
+
+static struct dg_cd_target *dg_cd_by_ping(const char *host)
+{
+	struct dg_cd_target *t;
+
+	if (!dg_cd.by_ping.bucket)
+		return NULL;
+	for (t = dg_cd.by_ping.bucket[dg_cd_hash(host) & dg_cd.by_ping.mask]; t; t = t->next_ping)
+		if (!strcmp(t->ping_host, host))
+			return t;
+	return NULL;
+}
+
+/* Every target of one host sits together in its bucket chain, so the lookups above find the first and the
+ * callers walk on while the host matches. */
+int dg_cd_maps_build(void)
+{
+	if (dg_cd_map_init(&dg_cd.by_host, dg_cd.n_targets) < 0 || dg_cd_map_init(&dg_cd.by_ping, dg_cd.n_targets) < 0)
+		return -1;
+	for (size_t i = dg_cd.n_targets; i-- > 0;) {
+		struct dg_cd_target *t = &dg_cd.targets[i], **b;
+		b = &dg_cd.by_host.bucket[dg_cd_hash(t->host) & dg_cd.by_host.mask];
+		t->next_host = *b;
+		*b = t;
+		if (t->detect & DG_CD_DETECT_PING) {
+			b = &dg_cd.by_ping.bucket[dg_cd_hash(t->ping_host) & dg_cd.by_ping.mask];
+			t->next_ping = *b;
+			*b = t;
+		}
+	}
+	return 0;
+}
+
+/* ---- detection (collectd's threads: memory only, under dg_cd.lock) ----------------------------------------- */
+
+static void dg_cd_enqueue_locked(struct dg_cd_target *t)
+{
+	static bool complained;
+
+	if (t->queued || t->decided)
+		return;
+	if (dg_cd.q_len == dg_cd.queue_size) {
+		dg_cd.counters[DG_CD_DROPPED]++;
+		if (!complained) {
+			complained = true;
+			WARNING(DG_CD_PLUGIN " plugin: the decision queue is full (QueueSize %u): %s waits for the next "
+				"interval; raise QueueSize if this repeats.", dg_cd.queue_size, t->name);
+		}
+		return;
+	}
+	dg_cd.queue[(dg_cd.q_head + dg_cd.q_len++) % dg_cd.queue_size] = t;
+	t->queued = true;
+	pthread_cond_signal(&dg_cd.cond);
+}
+
+/* Tell the brakes whether t looks unhealthy now, only when that changed (their lookup is linear). */
+static void dg_cd_mark_locked(struct dg_cd_target *t)
+{
+	bool want = t->suspect || t->quiet;
+
+	if (want != t->marked) {
+		t->marked = want;
+		dg_brakes_set_suspect(dg_cd.brakes, t->interrupt, want);
+	}
+}
+
+/* One more sign that t hangs. The first starts an episode and marks the target a suspect for the storm brake;
+ * enough of them (Hits) queue it for a decision. */
+static void dg_cd_hit_locked(struct dg_cd_target *t, unsigned source, const char *evidence)
+{
+	double now = dg_cd_now();
+
+	if (!t->suspect) {
+		char since[32];
+		t->suspect = true;
+		t->source = source;
+		t->since = now;
+		t->hits = 0;
+		t->decided = false;
+		t->retry_at = 0;
+		t->last_verdict = -1;
+		dg_cd_iso(now, since, sizeof(since));
+		free(t->evidence);
+		if (asprintf(&t->evidence, "%s; detected at %s", evidence, since) < 0)
+			t->evidence = NULL;
+		dg_cd.unhealthy++;
+		dg_cd.last_detect = now;
+		dg_cd_mark_locked(t);
+	} else if (t->source != source) {
+		return; /* another detection already counts this episode */
+	}
+	t->hits++;
+	if (t->hits >= t->hits_needed)
+		dg_cd_enqueue_locked(t);
+}
+
+static void dg_cd_recover_locked(struct dg_cd_target *t, unsigned source)
+{
+	if (!t->suspect || t->source != source)
+		return;
+	t->suspect = false;
+	t->hits = 0;
+	t->retry_at = 0;
+	dg_cd.unhealthy--;
+	dg_cd_mark_locked(t);
+	if (t->decided || t->last_verdict >= 0)
+		INFO(DG_CD_PLUGIN " plugin: %s (%s) looks alive again.", t->name, t->host);
+}
+
+/* A silence counts only when nothing at all came from the host meanwhile: one stopped plugin on a live host
+ * is not a hang. */
+static bool dg_cd_host_silent_locked(const struct dg_cd_target *t, double now)
+{
+	double iv = t->interval > 0 ? t->interval : CDTIME_T_TO_DOUBLE(plugin_get_interval());
+
+	return t->last_seen == 0 || now - t->last_seen >= iv;
+}
+
+static void dg_cd_ping_value_locked(struct dg_cd_target *t, const value_list_t *vl)
+{
+	double v = vl->values[0].gauge;
+	char ev[256];
+	bool bad;
+
+	if (!strcmp(vl->type, "ping")) {
+		t->last_latency = v;
+		return;
+	}
+	if (strcmp(vl->type, "ping_droprate") != 0)
+		return;
+	/* One verdict per ping round (the drop rate comes once per interval), so Hits counts intervals. */
+	bad = isnan(v) || v > t->ping_max_droprate ||
+	      (t->ping_max_latency > 0 && (isnan(t->last_latency) || t->last_latency > t->ping_max_latency));
+	if (!bad) {
+		dg_cd_recover_locked(t, DG_CD_DETECT_PING);
+		return;
+	}
+	snprintf(ev, sizeof(ev), "ping %s from %s: drop rate %.2f (limit %.2f), latency %.1f ms (limit %s%.0f)",
+		 t->ping_host, vl->host, v, t->ping_max_droprate, t->last_latency,
+		 t->ping_max_latency > 0 ? "" : "none, ", t->ping_max_latency);
+	dg_cd_hit_locked(t, DG_CD_DETECT_PING, ev);
+}
+
+int dg_cd_write(const data_set_t *ds, const value_list_t *vl, user_data_t *ud)
+{
+	struct dg_cd_target *t;
+	double now = dg_cd_now();
+
+	(void)ds;
+	(void)ud;
+	pthread_mutex_lock(&dg_cd.lock);
+	for (t = dg_cd_by_host(vl->host); t && !strcmp(t->host, vl->host); t = t->next_host) {
+		t->last_seen = now;
+		t->interval = CDTIME_T_TO_DOUBLE(vl->interval);
+		if (t->quiet) {
+			t->quiet = false;
+			dg_cd_mark_locked(t);
+		}
+		dg_cd_recover_locked(t, DG_CD_DETECT_MISSING);
+	}
+	if ((dg_cd.detect_all & DG_CD_DETECT_PING) && !strcmp(vl->plugin, "ping") && vl->values_len == 1)
+		for (t = dg_cd_by_ping(vl->type_instance); t && !strcmp(t->ping_host, vl->type_instance);
+		     t = t->next_ping)
+			dg_cd_ping_value_locked(t, vl);
+	pthread_mutex_unlock(&dg_cd.lock);
+	return 0;
+}
+
+static void dg_cd_missing_seen(const char *host, const char *what, double now)
+{
+	struct dg_cd_target *t;
+	char ev[768], last[32];
+
+	for (t = dg_cd_by_host(host); t && !strcmp(t->host, host); t = t->next_host) {
+		if (!(t->detect & DG_CD_DETECT_MISSING) || t->suspect || !dg_cd_host_silent_locked(t, now))
+			continue;
+		if (t->last_seen > 0) {
+			dg_cd_iso(t->last_seen, last, sizeof(last));
+			dg_cd_fmt(ev, sizeof(ev), "%s; last value from %s at %s", what, host, last);
+		} else {
+			dg_cd_fmt(ev, sizeof(ev), "%s; no value from %s since this plugin started", what, host);
+		}
+		dg_cd_hit_locked(t, DG_CD_DETECT_MISSING, ev);
+	}
+}
+
+/* Before a decision: which watched hosts have gone quiet (see DG_CD_QUIET). */
+void dg_cd_scan_quiet_locked(double now)
+{
+	for (size_t i = 0; i < dg_cd.n_targets; i++) {
+		struct dg_cd_target *t = &dg_cd.targets[i];
+		double iv = t->interval > 0 ? t->interval : CDTIME_T_TO_DOUBLE(plugin_get_interval());
+		bool quiet = (t->detect & DG_CD_DETECT_MISSING) && t->last_seen > 0 && now - t->last_seen > DG_CD_QUIET * iv;
+
+		if (quiet != t->quiet) {
+			t->quiet = quiet;
+			dg_cd_mark_locked(t);
+		}
+	}
+}
+
+int dg_cd_missing(const value_list_t *vl, user_data_t *ud)
+{
+	char ev[256];
+	double now = dg_cd_now();
+
+	(void)ud;
+	dg_cd_fmt(ev, sizeof(ev), "values stopped: %s/%s%s%s/%s%s%s last updated %.1f s ago", vl->host, vl->plugin,
+		 vl->plugin_instance[0] ? "-" : "", vl->plugin_instance, vl->type, vl->type_instance[0] ? "-" : "",
+		 vl->type_instance, now - CDTIME_T_TO_DOUBLE(vl->time));
+	pthread_mutex_lock(&dg_cd.lock);
+	dg_cd_missing_seen(vl->host, ev, now);
+	pthread_mutex_unlock(&dg_cd.lock);
+	return 0;
+}
+
+int dg_cd_notification(const notification_t *n, user_data_t *ud)
+{
+	struct dg_cd_target *t;
+	double now = dg_cd_now();
+	char ev[512];
+
+	(void)ud;
+	if (!strcmp(n->plugin, DG_CD_PLUGIN))
+		return 0; /* our own */
+	dg_cd_fmt(ev, sizeof(ev), "notification %s host=%s plugin=%s type=%s: %s",
+		 n->severity == NOTIF_FAILURE ? "FAILURE" : n->severity == NOTIF_WARNING ? "WARNING" : "OKAY", n->host,
+		 n->plugin, n->type, n->message);
+	pthread_mutex_lock(&dg_cd.lock);
+	/* The threshold plugin's missing-value FAILURE comes once per silence; its OKAY follows the first value
+	 * again, which the write callback has already seen. */
+	if (n->severity == NOTIF_FAILURE && strstr(n->message, "has not been updated for"))
+		dg_cd_missing_seen(n->host, ev, now);
+	for (t = dg_cd_by_host(n->host); t && !strcmp(t->host, n->host); t = t->next_host) {
+		if (!(t->detect & DG_CD_DETECT_NOTIF) || (t->notif_plugin && strcmp(t->notif_plugin, n->plugin)) ||
+		    (t->notif_type && strcmp(t->notif_type, n->type)))
+			continue;
+		if (n->severity == NOTIF_OKAY)
+			dg_cd_recover_locked(t, DG_CD_DETECT_NOTIF); /* an OKAY without a FAILURE before: nothing */
+		else if (n->severity == NOTIF_FAILURE || t->notif_severity == NOTIF_WARNING)
+			dg_cd_hit_locked(t, DG_CD_DETECT_NOTIF, ev);
+	}
+	pthread_mutex_unlock(&dg_cd.lock);
+	return 0;
+}
+
+/* ---- values back into collectd ------------------------------------------------------------------------------- */
+
+static void dg_cd_dispatch(const char *type, const char *type_instance, value_t v)
+{
+	value_list_t vl = VALUE_LIST_INIT;
+
+	vl.values = &v;
+	vl.values_len = 1;
+	sstrncpy(vl.plugin, DG_CD_PLUGIN, sizeof(vl.plugin));
+	sstrncpy(vl.type, type, sizeof(vl.type));
+	sstrncpy(vl.type_instance, type_instance, sizeof(vl.type_instance));
+	plugin_dispatch_values(&vl);
+}
+
+/* Once per interval: silence that lasts counts as further hits (Hits for Detect "missing" counts intervals),
+ * refusals whose brake has passed are asked again, and the counters go out as values. */
+int dg_cd_read(user_data_t *ud)
+{
+	uint64_t c[DG_CD_NCOUNTERS];
+	double now = dg_cd_now();
+	unsigned unhealthy;
+	size_t qlen;
+
+	(void)ud;
+	pthread_mutex_lock(&dg_cd.lock);
+	for (size_t i = 0; i < dg_cd.n_targets; i++) {
+		struct dg_cd_target *t = &dg_cd.targets[i];
+		if (!t->suspect || t->decided || t->queued)
+			continue;
+		if (t->retry_at > 0) {
+			if (now >= t->retry_at)
+				dg_cd_enqueue_locked(t);
+		} else {
+			if (t->source == DG_CD_DETECT_MISSING) {
+				double iv = t->interval > 0 ? t->interval : CDTIME_T_TO_DOUBLE(plugin_get_interval());
+				unsigned hits = 1 + (unsigned)((now - t->since) / iv);
+				if (hits > t->hits)
+					t->hits = hits;
+			}
+			/* Also picks up a target a full queue turned away. */
+			if (t->hits >= t->hits_needed)
+				dg_cd_enqueue_locked(t);
+		}
+	}
+	/* A storm is over when the share of unhealthy targets is back under the limit: the next one notifies. */
+	if (dg_cd.storm_notified && 100.0 * dg_cd.unhealthy <= dg_cd.policy.storm_percent * (double)dg_cd.n_targets)
+		dg_cd.storm_notified = false;
+	memcpy(c, dg_cd.counters, sizeof(c));
+	unhealthy = dg_cd.unhealthy;
+	qlen = dg_cd.q_len;
+	pthread_mutex_unlock(&dg_cd.lock);
+
+	for (int i = 0; i < DG_CD_NCOUNTERS; i++)
+		dg_cd_dispatch("derive", dg_cd_counter_names[i], (value_t){ .derive = (derive_t)c[i] });
+	dg_cd_dispatch("queue_length", "", (value_t){ .gauge = (gauge_t)qlen });
+	dg_cd_dispatch("count", "unhealthy", (value_t){ .gauge = (gauge_t)unhealthy });
+	return 0;
+}
+

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Shared by the collectd plugin's three files: diagint.c (registration, configuration, life cycle), detect.c
+ * (collectd's callbacks: host maps and detection episodes, in memory under dg_cd.lock) and worker.c (the
+ * queue's worker: the brakes, the audit record, the interrupt, the notifications back into collectd). */
+#pragma once
+
+#include "core/daemon/collectd.h"
+#include "core/daemon/configfile.h"
+#include "core/daemon/plugin.h"
+#include "core/utils/common/common.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "diagint/audit.h"
+#include "diagint/doctor.h"
+#include "diagint/brakes.h"
+#include "diagint/error.h"
+#include "diagint/inject.h"
+#include "diagint/lv.h"
+#include "diagint/record.h"
+#include "diagint/send.h"
+#include "diagint/target.h"
+
+#define DG_CD_PLUGIN "diagint"
+#define DG_CD_DEFAULT_STATE "/var/lib/diagint/collectd-brakes.state"
+/* After a detection the worker waits until no new target has looked hung for this long (at most
+ * DG_CD_SETTLE_MAX) before deciding: the threshold plugin reports the expiries of one timeout pass one after the
+ * other, and the storm brake must see all of them, not only the first. */
+#define DG_CD_SETTLE 0.1
+#define DG_CD_SETTLE_MAX 1.0
+/* The threshold plugin reports silent hosts in the pass after their timeout, so hosts that fell silent a few
+ * milliseconds apart may be reported a whole interval apart. For the storm brake a host counts as unhealthy once
+ * it has sent nothing for this many intervals, before its FAILURE arrives. */
+#define DG_CD_QUIET 1.5
+
+enum {
+	DG_CD_DETECT_MISSING = 1 << 0,
+	DG_CD_DETECT_PING = 1 << 1,
+	DG_CD_DETECT_NOTIF = 1 << 2,
+};
+
+enum dg_cd_counter {
+	DG_CD_SENT,
+	DG_CD_FAILED,
+	DG_CD_SUPP_COOLDOWN,
+	DG_CD_SUPP_RATE,
+	DG_CD_SUPP_STORM,
+	DG_CD_SUPP_BUSY,
+	DG_CD_DRY_RUN,
+	DG_CD_DROPPED,
+	DG_CD_NCOUNTERS,
+};
+
+extern const char *const dg_cd_counter_names[DG_CD_NCOUNTERS];
+
+struct dg_cd_target {
+	/* Configuration. */
+	char *name;
+	char *host;
+	char *ping_host;
+	char *interrupt;      /* validated at configuration time; parsed again on the worker (keeps this small) */
+	char *capture;        /* libvirt only: destination of the capture after the NMI */
+	char *notif_plugin;   /* NULL: any */
+	char *notif_type;     /* NULL: any */
+	int notif_severity;   /* NOTIF_FAILURE or NOTIF_WARNING (WARNING matches FAILURE too) */
+	unsigned detect;
+	unsigned hits_needed;
+	double ping_max_droprate;
+	double ping_max_latency; /* ms; 0: not checked */
+	struct dg_cd_target *next_host;
+	struct dg_cd_target *next_ping;
+
+	/* State, under dg_cd.lock. */
+	bool suspect;
+	unsigned source;      /* the DG_CD_DETECT_* that started this episode */
+	double since;         /* wall time the episode started */
+	double last_seen;     /* wall time of the last value from host (0: none yet) */
+	double interval;      /* of the host's last value, seconds */
+	double last_latency;  /* ms, from the ping plugin */
+	unsigned hits;
+	bool quiet;           /* silent for over DG_CD_QUIET intervals, not yet reported missing: storm evidence */
+	bool marked;          /* what the brakes were last told: suspect || quiet */
+	bool queued;
+	bool decided;         /* this episode got its decision (sent, failed, dry run, storm): nothing more */
+	double retry_at;      /* a cooldown or rate refusal: ask again then (0: no) */
+	int last_verdict;     /* -1: none this episode; so a repeated refusal is logged and audited once */
+	char *evidence;       /* what started the episode, for the log, the audit record and the notification */
+};
+
+struct dg_cd_map {
+	struct dg_cd_target **bucket;
+	size_t mask;
+};
+
+struct dg_cd_state {
+	/* Configuration. */
+	struct dg_brakes_policy policy;
+	char *audit_path;
+	char *state_path;
+	char *cacert;
+	char *libvirt_uri;
+	struct dg_send_endpoint endpoints[DG_SEND_MAX_ENDPOINTS];
+	unsigned n_endpoints;
+	double request_timeout;
+	int retries;
+	double shutdown_timeout;
+	unsigned queue_size;
+	bool check_at_start;  /* run diagint doctor's checks for every target when the worker starts */
+	struct dg_send_opts send_opts; /* as the sender has them, for the start-up checks */
+	struct dg_cd_target *targets;
+	size_t n_targets;
+	bool configured;
+	bool registered;
+	unsigned detect_all;  /* union of the targets' Detect */
+
+	/* Runtime. */
+	struct dg_cd_map by_host;
+	struct dg_cd_map by_ping;
+	struct dg_brakes *brakes;
+	struct dg_sender *sender;
+	struct dg_lv *lv;
+	struct dg_audit_log *audit;
+	pthread_mutex_t audit_lock; /* one dg_audit_log, two writers: the worker and shutdown */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t worker;
+	bool worker_running;
+	bool stop;
+	volatile sig_atomic_t cancel; /* a capture in progress stops at the next block (inject.h) */
+	struct dg_cd_target **queue;
+	size_t q_head, q_len;
+	double last_detect;
+	unsigned unhealthy;
+	bool storm_notified;
+	char inflight[DG_TARGET_MAX]; /* the request the worker is in, for the shutdown record */
+	char inflight_evidence[512];
+	uint64_t counters[DG_CD_NCOUNTERS];
+};
+
+extern struct dg_cd_state dg_cd;
+
+/* detect.c */
+double dg_cd_now(void);
+void dg_cd_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void dg_cd_iso(double t, char *buf, size_t len);
+int dg_cd_maps_build(void);
+int dg_cd_write(const data_set_t *ds, const value_list_t *vl, user_data_t *ud);
+int dg_cd_missing(const value_list_t *vl, user_data_t *ud);
+int dg_cd_notification(const notification_t *n, user_data_t *ud);
+int dg_cd_read(user_data_t *ud);
+void dg_cd_scan_quiet_locked(double now);
+
+/* worker.c */
+void *dg_cd_worker(void *arg);
+void dg_cd_audit(const char *action, const char *target, const char *reason, const char *evidence,
+		 enum dg_audit_result result, const char *error, const char *request_id, int attempts,
+		 const struct dg_dump_record *rec);
+void dg_cd_notify(int severity, const struct dg_cd_target *t, const char *type_instance, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
