@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The collectd plugin's detection: collectd calls the write, missing and notification callbacks from its own
  * threads (main loop, write threads, unixsock connections); they only look up the host's targets and update
- * their episodes in memory under dg_cd.lock, and queue a target for the worker (worker.c) when it has been seen
- * hung often enough (Hits). The read callback, once per interval, counts a lasting silence and asks again about
- * refusals whose brake may have passed. */
+ * their episodes (the responder's hit counting) in memory under dg_cd.lock, and queue a target for the worker
+ * (worker.c) when the responder says a decision is due. The read callback, once per interval, counts a lasting
+ * silence and queues again the hangs whose refusal may have passed. */
 #include "dg_cd.h"
 
 double dg_cd_now(void)
@@ -107,7 +107,7 @@ static void dg_cd_enqueue_locked(struct dg_cd_target *t)
 {
 	static bool complained;
 
-	if (t->queued || t->decided)
+	if (t->queued)
 		return;
 	if (dg_cd.q_len == dg_cd.queue_size) {
 		dg_cd.counters[DG_CD_DROPPED]++;
@@ -126,7 +126,7 @@ static void dg_cd_enqueue_locked(struct dg_cd_target *t)
 /* Tell the brakes whether t looks unhealthy now, only when that changed (their lookup is linear). */
 static void dg_cd_mark_locked(struct dg_cd_target *t)
 {
-	bool want = t->suspect || t->quiet;
+	bool want = t->ep.active || t->quiet;
 
 	if (want != t->marked) {
 		t->marked = want;
@@ -134,47 +134,35 @@ static void dg_cd_mark_locked(struct dg_cd_target *t)
 	}
 }
 
-/* One more sign that t hangs. The first starts an episode and marks the target a suspect for the storm brake;
- * enough of them (Hits) queue it for a decision. */
+/* One more sign that t hangs, counted by the responder. The first starts an episode and marks the target a
+ * suspect for the storm brake; enough of them (Hits) queue it for a decision. */
 static void dg_cd_hit_locked(struct dg_cd_target *t, unsigned source, const char *evidence)
 {
 	double now = dg_cd_now();
+	bool start = !t->ep.active;
+	char ev[sizeof(t->ep.evidence)], since[32];
 
-	if (!t->suspect) {
-		char since[32];
-		t->suspect = true;
-		t->source = source;
-		t->since = now;
-		t->hits = 0;
-		t->decided = false;
-		t->retry_at = 0;
-		t->last_verdict = -1;
+	if (start) {
 		dg_cd_iso(now, since, sizeof(since));
-		free(t->evidence);
-		if (asprintf(&t->evidence, "%s; detected at %s", evidence, since) < 0)
-			t->evidence = NULL;
+		dg_cd_fmt(ev, sizeof(ev), "%s; detected at %s", evidence, since);
+	}
+	if (dg_responder_hit(dg_cd.responder, &t->ep, source, t->hits_needed, 0, start ? ev : NULL))
+		dg_cd_enqueue_locked(t);
+	if (start) {
 		dg_cd.unhealthy++;
 		dg_cd.last_detect = now;
 		dg_cd_mark_locked(t);
-	} else if (t->source != source) {
-		return; /* another detection already counts this episode */
 	}
-	t->hits++;
-	if (t->hits >= t->hits_needed)
-		dg_cd_enqueue_locked(t);
 }
 
 static void dg_cd_recover_locked(struct dg_cd_target *t, unsigned source)
 {
-	if (!t->suspect || t->source != source)
+	if (!t->ep.active || t->ep.source != source)
 		return;
-	t->suspect = false;
-	t->hits = 0;
-	t->retry_at = 0;
 	dg_cd.unhealthy--;
-	dg_cd_mark_locked(t);
-	if (t->decided || t->last_verdict >= 0)
+	if (dg_responder_alive(dg_cd.responder, &t->ep, source))
 		INFO(DG_CD_PLUGIN " plugin: %s (%s) looks alive again.", t->name, t->host);
+	dg_cd_mark_locked(t);
 }
 
 /* A silence counts only when nothing at all came from the host meanwhile: one stopped plugin on a live host
@@ -242,7 +230,7 @@ static void dg_cd_missing_seen(const char *host, const char *what, double now)
 	char ev[768], last[32];
 
 	for (t = dg_cd_by_host(host); t && !strcmp(t->host, host); t = t->next_host) {
-		if (!(t->detect & DG_CD_DETECT_MISSING) || t->suspect || !dg_cd_host_silent_locked(t, now))
+		if (!(t->detect & DG_CD_DETECT_MISSING) || t->ep.active || !dg_cd_host_silent_locked(t, now))
 			continue;
 		if (t->last_seen > 0) {
 			dg_cd_iso(t->last_seen, last, sizeof(last));
@@ -329,7 +317,7 @@ static void dg_cd_dispatch(const char *type, const char *type_instance, value_t 
 }
 
 /* Once per interval: silence that lasts counts as further hits (Hits for Detect "missing" counts intervals),
- * refusals whose brake has passed are asked again, and the counters go out as values. */
+ * a hang is asked about again while it lasts (responder.h), and the counters go out as values. */
 int dg_cd_read(user_data_t *ud)
 {
 	uint64_t c[DG_CD_NCOUNTERS];
@@ -341,22 +329,15 @@ int dg_cd_read(user_data_t *ud)
 	pthread_mutex_lock(&dg_cd.lock);
 	for (size_t i = 0; i < dg_cd.n_targets; i++) {
 		struct dg_cd_target *t = &dg_cd.targets[i];
-		if (!t->suspect || t->decided || t->queued)
+		if (!t->ep.active || t->queued)
 			continue;
-		if (t->retry_at > 0) {
-			if (now >= t->retry_at)
-				dg_cd_enqueue_locked(t);
-		} else {
-			if (t->source == DG_CD_DETECT_MISSING) {
-				double iv = t->interval > 0 ? t->interval : CDTIME_T_TO_DOUBLE(plugin_get_interval());
-				unsigned hits = 1 + (unsigned)((now - t->since) / iv);
-				if (hits > t->hits)
-					t->hits = hits;
-			}
-			/* Also picks up a target a full queue turned away. */
-			if (t->hits >= t->hits_needed)
-				dg_cd_enqueue_locked(t);
+		if (t->ep.source == DG_CD_DETECT_MISSING) {
+			double iv = t->interval > 0 ? t->interval : CDTIME_T_TO_DOUBLE(plugin_get_interval());
+			dg_responder_count(dg_cd.responder, &t->ep, 1 + (unsigned)((now - t->ep.since) / iv));
 		}
+		/* Enough hits, or a refusal whose time to ask again has come (also a target a full queue turned away). */
+		if (dg_responder_due(dg_cd.responder, &t->ep, t->hits_needed))
+			dg_cd_enqueue_locked(t);
 	}
 	/* A storm is over when the share of unhealthy targets is back under the limit: the next one notifies. */
 	if (dg_cd.storm_notified && 100.0 * dg_cd.unhealthy <= dg_cd.policy.storm_percent * (double)dg_cd.n_targets)

@@ -20,6 +20,7 @@
 #include "diagint/inject.h"
 #include "diagint/lv.h"
 #include "diagint/record.h"
+#include "diagint/responder.h"
 #include "diagint/send.h"
 #include "diagint/target.h"
 
@@ -73,20 +74,13 @@ struct dg_cd_target {
 	struct dg_cd_target *next_ping;
 
 	/* State, under dg_cd.lock. */
-	bool suspect;
-	unsigned source;      /* the DG_CD_DETECT_* that started this episode */
-	double since;         /* wall time the episode started */
+	struct dg_episode ep; /* in the responder's hands; ep.active (changed only under dg_cd.lock) = suspect */
 	double last_seen;     /* wall time of the last value from host (0: none yet) */
 	double interval;      /* of the host's last value, seconds */
 	double last_latency;  /* ms, from the ping plugin */
-	unsigned hits;
 	bool quiet;           /* silent for over DG_CD_QUIET intervals, not yet reported missing: storm evidence */
-	bool marked;          /* what the brakes were last told: suspect || quiet */
+	bool marked;          /* what the brakes were last told: ep.active || quiet */
 	bool queued;
-	bool decided;         /* this episode got its decision (sent, failed, dry run, storm): nothing more */
-	double retry_at;      /* a cooldown or rate refusal: ask again then (0: no) */
-	int last_verdict;     /* -1: none this episode; so a repeated refusal is logged and audited once */
-	char *evidence;       /* what started the episode, for the log, the audit record and the notification */
 };
 
 struct dg_cd_map {
@@ -119,6 +113,7 @@ struct dg_cd_state {
 	struct dg_cd_map by_host;
 	struct dg_cd_map by_ping;
 	struct dg_brakes *brakes;
+	struct dg_responder *responder; /* hits, brakes, record before the action, reports (worker.c) */
 	struct dg_sender *sender;
 	struct dg_lv *lv;
 	struct dg_audit_log *audit;
@@ -154,8 +149,9 @@ void dg_cd_scan_quiet_locked(double now);
 
 /* worker.c */
 void *dg_cd_worker(void *arg);
-void dg_cd_audit(const char *action, const char *target, const char *reason, const char *evidence,
-		 enum dg_audit_result result, const char *error, const char *request_id, int attempts,
-		 const struct dg_dump_record *rec);
+extern const struct dg_responder_ops dg_cd_responder_ops;
+int dg_cd_audit(const char *action, const char *target, const char *reason, const char *evidence,
+		enum dg_audit_result result, const char *error, const char *request_id, int attempts,
+		const struct dg_dump_record *rec, struct dg_error *ret_err);
 void dg_cd_notify(int severity, const struct dg_cd_target *t, const char *type_instance, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -103,14 +103,13 @@ static void dg_cd_target_clear(struct dg_cd_target *t)
 	free(t->capture);
 	free(t->notif_plugin);
 	free(t->notif_type);
-	free(t->evidence);
 	memset(t, 0, sizeof(*t));
 }
 
 static int dg_cd_config_target(oconfig_item_t *ci)
 {
 	struct dg_cd_target t = { .detect = DG_CD_DETECT_MISSING, .hits_needed = 1, .ping_max_droprate = 0.9,
-				  .notif_severity = NOTIF_FAILURE, .last_verdict = -1 };
+				  .notif_severity = NOTIF_FAILURE };
 	char where[256];
 	struct dg_target parsed;
 	struct dg_error err = { 0 };
@@ -354,6 +353,14 @@ static int dg_cd_init(void)
 		WARNING(DG_CD_PLUGIN " plugin: StateFile \"%s\": %u unreadable lines skipped; cooldowns they held "
 			"are forgotten.", state_path, skipped);
 	dg_brakes_set_watched(dg_cd.brakes, (unsigned)dg_cd.n_targets);
+	{
+		struct dg_responder_opts ro = { .brakes = dg_cd.brakes, .ops = dg_cd_responder_ops,
+						.interval = CDTIME_T_TO_DOUBLE(plugin_get_interval()) };
+		if (dg_responder_new(&ro, &dg_cd.responder, &err) < 0) {
+			ERROR(DG_CD_PLUGIN " plugin: %s", err.message);
+			return -1;
+		}
+	}
 
 	so.reason = "collectd";
 	memcpy(so.endpoints, dg_cd.endpoints, sizeof(so.endpoints));
@@ -422,12 +429,13 @@ static int dg_cd_shutdown(void)
 		if (inflight[0])
 			dg_cd_audit("send", inflight, "collectd: shutdown", evidence, DG_AUDIT_FAILED,
 				    "collectd stopped while the request was in flight; it may have reached the provider",
-				    NULL, 0, NULL);
+				    NULL, 0, NULL, NULL);
 		return 0;
 	}
 	dg_cd.worker_running = false;
 	dg_sender_free(dg_cd.sender);
 	dg_lv_free(dg_cd.lv);
+	dg_responder_free(dg_cd.responder);
 	dg_brakes_free(dg_cd.brakes);
 	dg_audit_log_free(dg_cd.audit);
 	for (size_t i = 0; i < dg_cd.n_targets; i++)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The collectd plugin's worker (plugin_thread_create): it takes the queue, asks the brakes, sends through the
- * core, writes the audit record, and dispatches the notification. All disk and network work happens here, so
- * collectd is never blocked by us for longer than a mutex hold. */
+/* The collectd plugin's worker (plugin_thread_create): it takes the queue and hands each hang to the responder
+ * (responder.h: the brakes, the authorizing audit record BEFORE anything is sent, the reports once per episode),
+ * whose callbacks here send through the core, record the outcome and dispatch the notifications. All disk and
+ * network work happens here, so collectd is never blocked by us for longer than a mutex hold. */
 #include "dg_cd.h"
 
 /* ---- feedback into collectd -------------------------------------------------------------------------------- */
@@ -26,9 +27,9 @@ void dg_cd_notify(int severity, const struct dg_cd_target *t, const char *type_i
 
 /* ---- the worker: brakes, send, audit (disk and network, never in collectd's threads) ------------------------ */
 
-void dg_cd_audit(const char *action, const char *target, const char *reason, const char *evidence,
-			enum dg_audit_result result, const char *error, const char *request_id, int attempts,
-			const struct dg_dump_record *rec)
+int dg_cd_audit(const char *action, const char *target, const char *reason, const char *evidence,
+		enum dg_audit_result result, const char *error, const char *request_id, int attempts,
+		const struct dg_dump_record *rec, struct dg_error *ret_err)
 {
 	struct dg_audit_event ev;
 	struct dg_error err = { 0 };
@@ -52,6 +53,9 @@ void dg_cd_audit(const char *action, const char *target, const char *reason, con
 	if (r < 0)
 		ERROR(DG_CD_PLUGIN " plugin: cannot write the audit record (%s %s, %s): %s", action, target,
 		      dg_audit_result_name(result), err.message);
+	if (r < 0 && ret_err)
+		*ret_err = err;
+	return r;
 }
 
 static void dg_cd_capture_log(void *ud, enum dg_log_level level, const char *message)
@@ -95,120 +99,153 @@ static int dg_cd_send(const struct dg_cd_target *t, const struct dg_target *pars
 	return r;
 }
 
-static void dg_cd_decide(struct dg_cd_target *t, const char *evidence)
+static void dg_cd_reason(const struct dg_cd_target *t, char *buf, size_t len)
 {
-	struct dg_brakes_decision d;
-	struct dg_error err = { 0 };
+	snprintf(buf, len, "collectd: <Target \"%s\"> Host \"%s\" Hits %u", t->name, t->host, t->hits_needed);
+}
+
+/* The responder's callbacks (responder.h). First the record that authorizes the action: no record, no action. */
+static int dg_cd_authorize(void *ud, const struct dg_responder_request *req, struct dg_error *err)
+{
+	const struct dg_cd_target *t = req->data;
+	char reason[512];
+
+	(void)ud;
+	dg_cd_reason(t, reason, sizeof(reason));
+	return dg_cd_audit("authorize", t->interrupt, reason, req->evidence, DG_AUDIT_OK, NULL, NULL, 0, NULL, err);
+}
+
+/* The brakes said go and the decision is on record (cooldown started, state saved): interrupt, then record
+ * the outcome. */
+static int dg_cd_act(void *ud, const struct dg_responder_request *req, struct dg_error *err)
+{
+	struct dg_cd_target *t = req->data;
+	struct dg_send_result res;
+	struct dg_dump_record rec;
 	struct dg_target parsed;
 	char reason[512];
-	const char *action = t->capture ? "inject" : "send";
-	int r;
+	bool ok;
 
-	snprintf(reason, sizeof(reason), "collectd: <Target \"%s\"> Host \"%s\" Hits %u", t->name, t->host,
-		 t->hits_needed);
-	r = dg_brakes_request(dg_cd.brakes, t->interrupt, DG_BRAKES_INTERRUPT, t->capture != NULL, &d, &err);
-	if (r < 0) {
-		ERROR(DG_CD_PLUGIN " plugin: %s: not interrupting %s: %s", t->name, t->interrupt, err.message);
-		dg_cd_audit(action, t->interrupt, reason, evidence, DG_AUDIT_FAILED, err.message, NULL, 0, NULL);
-		dg_cd_notify(NOTIF_FAILURE, t, "failed", "%s: not interrupting %s: %s", t->name, t->interrupt,
-			     err.message);
-		pthread_mutex_lock(&dg_cd.lock);
-		dg_cd.counters[DG_CD_FAILED]++;
-		t->decided = true;
-		pthread_mutex_unlock(&dg_cd.lock);
-		return;
+	(void)ud;
+	dg_cd_reason(t, reason, sizeof(reason));
+	dg_record_init(&rec, "collectd");
+	pthread_mutex_lock(&dg_cd.lock);
+	snprintf(dg_cd.inflight, sizeof(dg_cd.inflight), "%s", t->interrupt);
+	snprintf(dg_cd.inflight_evidence, sizeof(dg_cd.inflight_evidence), "%s", req->evidence);
+	pthread_mutex_unlock(&dg_cd.lock);
+
+	INFO(DG_CD_PLUGIN " plugin: %s: interrupting %s: %s", t->name, t->interrupt, req->evidence);
+	if (dg_target_parse(t->interrupt, &parsed, err) < 0) {
+		memset(&res, 0, sizeof(res));
+		res.status = err->status;
+		snprintf(res.message, sizeof(res.message), "%s", err->message);
+	} else {
+		dg_cd_send(t, &parsed, &res, &rec);
 	}
+	if (t->capture)
+		dg_brakes_release(dg_cd.brakes);
+	ok = res.status == DG_OK;
 
-	if (d.verdict != DG_BRAKES_GO) {
-		enum dg_cd_counter k = d.verdict == DG_BRAKES_DRY_RUN  ? DG_CD_DRY_RUN :
-				       d.verdict == DG_BRAKES_COOLDOWN ? DG_CD_SUPP_COOLDOWN :
-				       d.verdict == DG_BRAKES_RATE     ? DG_CD_SUPP_RATE :
-				       d.verdict == DG_BRAKES_STORM    ? DG_CD_SUPP_STORM :
-									 DG_CD_SUPP_BUSY;
-		bool repeat, notify_storm = false;
+	pthread_mutex_lock(&dg_cd.lock);
+	dg_cd.inflight[0] = 0;
+	dg_cd.counters[ok ? DG_CD_SENT : DG_CD_FAILED]++;
+	pthread_mutex_unlock(&dg_cd.lock);
 
-		pthread_mutex_lock(&dg_cd.lock);
-		repeat = t->last_verdict == (int)d.verdict;
-		t->last_verdict = (int)d.verdict;
-		/* A storm or a dry run settles this episode: acting later, while the storm fades and targets come back
-		 * one by one, would interrupt machines that are only slow to report. Cooldown and rate have an end:
-		 * the target is asked about again then, if it still hangs. */
-		if (d.verdict == DG_BRAKES_STORM || d.verdict == DG_BRAKES_DRY_RUN)
-			t->decided = true;
-		else
-			t->retry_at = dg_cd_now() + (d.retry_after > 0 ? d.retry_after : 1);
-		if (!repeat)
-			dg_cd.counters[k]++;
-		if (d.verdict == DG_BRAKES_STORM && !dg_cd.storm_notified)
-			notify_storm = dg_cd.storm_notified = true;
-		pthread_mutex_unlock(&dg_cd.lock);
-		if (repeat)
-			return;
-		if (d.verdict == DG_BRAKES_DRY_RUN) {
-			INFO(DG_CD_PLUGIN " plugin: %s: DryRun: would interrupt %s now (%s)", t->name, t->interrupt,
-			     evidence);
-			dg_cd_audit(action, t->interrupt, reason, evidence, DG_AUDIT_DRY_RUN, NULL, NULL, 0, NULL);
-			dg_cd_notify(NOTIF_WARNING, t, "dry_run", "%s: DryRun: would interrupt %s now", t->name,
-				     t->interrupt);
-			return;
-		}
-		WARNING(DG_CD_PLUGIN " plugin: %s: not interrupting %s: %s", t->name, t->interrupt, d.reason);
-		dg_cd_audit(action, t->interrupt, reason, evidence, DG_AUDIT_SUPPRESSED, d.reason, NULL, 0, NULL);
-		/* A storm raises one notification for all the targets it holds back, not one per target. */
-		if (d.verdict != DG_BRAKES_STORM)
-			dg_cd_notify(NOTIF_WARNING, t, "suppressed", "%s: not interrupting %s: %s", t->name, t->interrupt,
-				     d.reason);
-		else if (notify_storm)
-			dg_cd_notify(NOTIF_FAILURE, NULL, "storm", "%s", d.reason);
-		return;
+	if (ok) {
+		WARNING(DG_CD_PLUGIN " plugin: %s: interrupt sent to %s%s%s", t->name, t->interrupt,
+			res.request_id[0] ? ", request id " : "", res.request_id);
+		dg_cd_notify(NOTIF_WARNING, t, "sent", "%s: diagnostic interrupt sent to %s (%s)", t->name, t->interrupt,
+			     req->evidence);
+	} else {
+		ERROR(DG_CD_PLUGIN " plugin: %s: interrupting %s failed (%s): %s", t->name, t->interrupt,
+		      dg_status_name(res.status), res.message);
+		dg_cd_notify(NOTIF_FAILURE, t, "failed", "%s: interrupting %s failed: %s", t->name, t->interrupt,
+			     res.message);
 	}
+	dg_cd_audit(t->capture ? "inject" : "send", t->interrupt, reason, req->evidence,
+		    ok ? DG_AUDIT_OK : dg_audit_result_from_status((int)res.status), ok ? NULL : res.message,
+		    res.request_id, (int)res.attempts, &rec, NULL);
+	return ok ? 0 : dg_error_set(err, res.status, "%s", res.message);
+}
 
-	/* GO: the brakes have recorded the action (cooldown started, state saved). */
-	{
-		struct dg_send_result res;
-		struct dg_dump_record rec;
-		bool ok;
-
-		dg_record_init(&rec, "collectd");
-		pthread_mutex_lock(&dg_cd.lock);
-		t->decided = true;
-		snprintf(dg_cd.inflight, sizeof(dg_cd.inflight), "%s", t->interrupt);
-		snprintf(dg_cd.inflight_evidence, sizeof(dg_cd.inflight_evidence), "%s", evidence);
-		pthread_mutex_unlock(&dg_cd.lock);
-
-		INFO(DG_CD_PLUGIN " plugin: %s: interrupting %s: %s", t->name, t->interrupt, evidence);
-		if (dg_target_parse(t->interrupt, &parsed, &err) < 0) {
-			memset(&res, 0, sizeof(res));
-			res.status = err.status;
-			snprintf(res.message, sizeof(res.message), "%s", err.message);
-		} else {
-			dg_cd_send(t, &parsed, &res, &rec);
-		}
-		if (t->capture)
-			dg_brakes_release(dg_cd.brakes);
-		ok = res.status == DG_OK;
-
-		pthread_mutex_lock(&dg_cd.lock);
-		dg_cd.inflight[0] = 0;
-		dg_cd.counters[ok ? DG_CD_SENT : DG_CD_FAILED]++;
-		pthread_mutex_unlock(&dg_cd.lock);
-
-		if (ok) {
-			WARNING(DG_CD_PLUGIN " plugin: %s: interrupt sent to %s%s%s", t->name, t->interrupt,
-				res.request_id[0] ? ", request id " : "", res.request_id);
-			dg_cd_notify(NOTIF_WARNING, t, "sent", "%s: diagnostic interrupt sent to %s (%s)", t->name,
-				     t->interrupt, evidence);
-		} else {
-			ERROR(DG_CD_PLUGIN " plugin: %s: interrupting %s failed (%s): %s", t->name, t->interrupt,
-			      dg_status_name(res.status), res.message);
-			dg_cd_notify(NOTIF_FAILURE, t, "failed", "%s: interrupting %s failed: %s", t->name, t->interrupt,
-				     res.message);
-		}
-		dg_cd_audit(action, t->interrupt, reason, evidence,
-			    ok ? DG_AUDIT_OK : dg_audit_result_from_status((int)res.status), ok ? NULL : res.message,
-			    res.request_id, (int)res.attempts, &rec);
+static enum dg_cd_counter dg_cd_counter_of(enum dg_responder_outcome o)
+{
+	switch (o) {
+	case DG_RESPONDER_DRY_RUN:
+		return DG_CD_DRY_RUN;
+	case DG_RESPONDER_COOLDOWN:
+		return DG_CD_SUPP_COOLDOWN;
+	case DG_RESPONDER_RATE:
+		return DG_CD_SUPP_RATE;
+	case DG_RESPONDER_STORM:
+		return DG_CD_SUPP_STORM;
+	case DG_RESPONDER_BUSY:
+		return DG_CD_SUPP_BUSY;
+	default:
+		return DG_CD_FAILED;
 	}
 }
+
+/* Everything but an action, once per episode and kind: the log, the audit record, the notification. */
+static void dg_cd_report(void *ud, const struct dg_responder_request *req, enum dg_responder_outcome o,
+			 const char *message)
+{
+	const struct dg_cd_target *t = req->data;
+	const char *action = t->capture ? "inject" : "send";
+	bool notify_storm = false;
+	char reason[512];
+
+	(void)ud;
+	dg_cd_reason(t, reason, sizeof(reason));
+	pthread_mutex_lock(&dg_cd.lock);
+	dg_cd.counters[dg_cd_counter_of(o)]++;
+	if (o == DG_RESPONDER_STORM && !dg_cd.storm_notified)
+		notify_storm = dg_cd.storm_notified = true;
+	pthread_mutex_unlock(&dg_cd.lock);
+
+	switch (o) {
+	case DG_RESPONDER_UNRECORDED:
+		ERROR(DG_CD_PLUGIN " plugin: %s: not interrupting %s: its audit record cannot be written (%s): nothing is "
+		      "sent while the audit log cannot record it.", t->name, t->interrupt, message);
+		dg_cd_notify(NOTIF_FAILURE, t, "failed", "%s: not interrupting %s: its audit record cannot be written: %s",
+			     t->name, t->interrupt, message);
+		return;
+	case DG_RESPONDER_FAILED:
+		ERROR(DG_CD_PLUGIN " plugin: %s: not interrupting %s: %s", t->name, t->interrupt, message);
+		dg_cd_audit(action, t->interrupt, reason, req->evidence, DG_AUDIT_FAILED, message, NULL, 0, NULL, NULL);
+		dg_cd_notify(NOTIF_FAILURE, t, "failed", "%s: not interrupting %s: %s", t->name, t->interrupt, message);
+		return;
+	case DG_RESPONDER_DRY_RUN:
+		INFO(DG_CD_PLUGIN " plugin: %s: DryRun: would interrupt %s now (%s)", t->name, t->interrupt,
+		     req->evidence);
+		dg_cd_audit(action, t->interrupt, reason, req->evidence, DG_AUDIT_DRY_RUN, NULL, NULL, 0, NULL, NULL);
+		dg_cd_notify(NOTIF_WARNING, t, "dry_run", "%s: DryRun: would interrupt %s now", t->name, t->interrupt);
+		return;
+	default:
+		break;
+	}
+	WARNING(DG_CD_PLUGIN " plugin: %s: not interrupting %s: %s", t->name, t->interrupt, message);
+	dg_cd_audit(action, t->interrupt, reason, req->evidence, DG_AUDIT_SUPPRESSED, message, NULL, 0, NULL, NULL);
+	/* A storm raises one notification for all the targets it holds back, not one per target. */
+	if (o != DG_RESPONDER_STORM)
+		dg_cd_notify(NOTIF_WARNING, t, "suppressed", "%s: not interrupting %s: %s", t->name, t->interrupt,
+			     message);
+	else if (notify_storm)
+		dg_cd_notify(NOTIF_FAILURE, NULL, "storm", "%s", message);
+}
+
+static double dg_cd_clock(void *ud)
+{
+	(void)ud;
+	return dg_cd_now();
+}
+
+const struct dg_responder_ops dg_cd_responder_ops = {
+	.now = dg_cd_clock,
+	.record = dg_cd_authorize,
+	.act = dg_cd_act,
+	.report = dg_cd_report,
+};
 
 static void dg_cd_on_check(void *ud, const struct dg_doctor_check *c)
 {
@@ -252,7 +289,7 @@ void *dg_cd_worker(void *arg)
 	pthread_mutex_lock(&dg_cd.lock);
 	while (!dg_cd.stop) {
 		struct dg_cd_target *t;
-		char *evidence;
+		struct dg_responder_request req = { .action = DG_BRAKES_INTERRUPT };
 		double start;
 
 		if (!dg_cd.q_len) {
@@ -278,13 +315,14 @@ void *dg_cd_worker(void *arg)
 		dg_cd.q_head = (dg_cd.q_head + 1) % dg_cd.queue_size;
 		dg_cd.q_len--;
 		t->queued = false;
-		if (!t->suspect || t->decided)
+		if (!dg_responder_due(dg_cd.responder, &t->ep, t->hits_needed))
 			continue; /* it came back while queued */
 		dg_cd_scan_quiet_locked(dg_cd_now());
-		evidence = strdup(t->evidence ? t->evidence : "");
 		pthread_mutex_unlock(&dg_cd.lock);
-		dg_cd_decide(t, evidence ? evidence : "");
-		free(evidence);
+		req.target = t->interrupt;
+		req.captures = t->capture != NULL;
+		req.data = t;
+		dg_responder_decide(dg_cd.responder, &t->ep, &req, NULL);
 		pthread_mutex_lock(&dg_cd.lock);
 	}
 	pthread_mutex_unlock(&dg_cd.lock);

@@ -5,7 +5,6 @@
  * full audit log) may pass while the guest stays hung; saying so once per episode keeps a storm over many guests
  * from flooding the log and the audit trail. */
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,7 +200,8 @@ enum dg_responder_outcome dg_responder_decide(struct dg_responder *r, struct dg_
 		if (o == DG_RESPONDER_ACTED || o == DG_RESPONDER_DRY_RUN || o == DG_RESPONDER_FAILED)
 			e->settled = true;
 		else
-			e->not_before = now + fmax(req->decision.retry_after, r->o.interval);
+			e->not_before = now + (req->decision.retry_after > r->o.interval ? req->decision.retry_after :
+									       r->o.interval);
 	}
 	pthread_mutex_unlock(&r->lock);
 

@@ -98,6 +98,7 @@ class Collectd:
             if k in os.environ:
                 self.env[k] = os.environ[k]
         self.proc = None
+        self.prefix = []   # a command collectd runs under (unshare ...)
         self.hb_hosts = set()
         self.hb_stop = threading.Event()
         self.hb_thread = None
@@ -105,8 +106,8 @@ class Collectd:
     # -- life cycle --
     def start(self):
         self.logf = open(self.logpath, "w")
-        self.proc = subprocess.Popen([COLLECTD, "-f", "-C", self.conf], stdout=self.logf, stderr=self.logf,
-                                     env=self.env)
+        self.proc = subprocess.Popen(self.prefix + [COLLECTD, "-f", "-C", self.conf], stdout=self.logf,
+                                     stderr=self.logf, env=self.env)
         ok = wait_for(lambda: os.path.exists(self.sock) and "Initialization complete" in self.log(), 20)
         assert ok, "collectd did not start:\n" + self.log()
         assert "watching" in self.log(), "the plugin did not initialize:\n" + self.log()
@@ -220,7 +221,8 @@ class CollectdTest(unittest.TestCase):
         time.sleep(seconds)
 
     def results(self, result):
-        return [r for r in self.cd.records() if r["result"]["status"] == result]
+        """The outcome records (the "authorize" record written before each action aside)."""
+        return [r for r in self.cd.records() if r["result"]["status"] == result and r["action"] != "authorize"]
 
 
 class Detection(CollectdTest):
@@ -243,6 +245,9 @@ class Detection(CollectdTest):
         self.assertRegex(rec["evidence"], r"last value from web-1 at \S+Z; detected at \S+Z")
         self.assertRegex(rec["result"]["request_id"], r"^[0-9a-f-]{36}$")
         self.assertIn("type_instance = sent", cd.log())
+        # No record, no action: the authorizing record comes before the request, the outcome after it.
+        actions = [(r["action"], r["result"]["status"]) for r in cd.records()]
+        self.assertEqual(actions, [("authorize", "ok"), ("send", "ok")], cd.records())
 
         # Back, then hung again inside the cooldown: no second interrupt, one suppression on record.
         cd.heartbeat(everyone)
@@ -365,6 +370,38 @@ class Detection(CollectdTest):
         self.settle(1.5)
         self.assertEqual(interrupts(), 1, cd.log())
         self.assertIn("drop rate", self.results("ok")[0]["evidence"])
+
+
+class AuditFirst(CollectdTest):
+    def test_full_audit_log_sends_nothing_and_says_why(self):
+        """No record, no action: with its audit log on a full filesystem the plugin sends nothing and says why."""
+        cd = Collectd("full", "  Cooldown 0\n  MaxUnhealthyPercent 100\n" + targets(2))
+        full = os.path.join(cd.dir, "full")
+        os.mkdir(full)
+        with open(cd.conf) as f:
+            text = f.read()
+        with open(cd.conf, "w") as f:
+            f.write(text.replace('AuditLog "%s"' % cd.audit, 'AuditLog "%s/audit.jsonl"' % full))
+        # A tiny tmpfs in collectd's own mount namespace: nothing outside it sees the mount.
+        cd.prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                     'mount -t tmpfs -o size=64k,mode=0700 tmpfs "$0" && exec "$@"', full]
+        self.cd = cd.start()
+        cd.heartbeat(["web-1", "web-2"])
+        self.settle(2)
+        # Fill it from inside the namespace: from now on every write there fails with ENOSPC.
+        df = subprocess.run(["nsenter", "-t", str(cd.proc.pid), "-m", "sh", "-c",
+                             'dd if=/dev/zero of="%s/fill" bs=4k 2>/dev/null; df -k "%s" | tail -n 1' % (full, full)],
+                            check=True, timeout=30, capture_output=True, text=True).stdout
+        self.assertIn(" 100% ", df)
+        cd.heartbeat(["web-2"])
+        self.assertTrue(wait_for(lambda: "nothing is sent" in cd.log(), 15), cd.log())
+        self.settle()
+        self.assertEqual(interrupts(), 0, cd.log())
+        line = [ln for ln in cd.log().splitlines() if "nothing is sent" in ln][0]
+        self.assertIn("web-1", line)
+        self.assertIn("No space left on device", line)
+        self.assertIn("type_instance = failed", cd.log())   # and a FAILURE notification says it too
+        self.assertEqual(cd.log().count("nothing is sent"), 1, "said once per episode, although asked again")
 
 
 class Lifecycle(CollectdTest):
