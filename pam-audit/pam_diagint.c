@@ -127,7 +127,6 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 	char reason[600], matched[256];
 	int verdict = PAM_PERM_DENIED;
 
-	(void)flags;
 	parse_options(argc, argv, &o);
 	user = item(pamh, PAM_USER);
 	target = env(pamh, "DIAGINT_TARGET");
@@ -141,7 +140,8 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 		snprintf(reason, sizeof(reason), "pam_diagint is misconfigured: no group=NAME says who may send");
 		verdict = PAM_SERVICE_ERR;
 	} else if (!getgrnam(o.group)) {
-		snprintf(reason, sizeof(reason), "pam_diagint is misconfigured: group '%s' does not exist", o.group);
+		snprintf(reason, sizeof(reason), "pam_diagint is misconfigured: group '%s' does not exist: create it "
+			 "(addgroup --system %s) or name another in group=", o.group, o.group);
 		verdict = PAM_SERVICE_ERR;
 	} else if (!*user) {
 		snprintf(reason, sizeof(reason), "no user");
@@ -160,8 +160,12 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 
 	if (record(pamh, &o, "authorize", verdict == PAM_SUCCESS ? DG_AUDIT_OK : DG_AUDIT_DENIED, reason) < 0)
 		return verdict == PAM_SUCCESS ? PAM_PERM_DENIED : verdict;
-	if (verdict != PAM_SUCCESS)
+	if (verdict != PAM_SUCCESS) {
 		pam_syslog(pamh, verdict == PAM_SERVICE_ERR ? LOG_ERR : LOG_NOTICE, "denied: %s", reason);
+		/* The person refused sees why (the group, the target), not only PAM's "Permission denied". */
+		if (!(flags & PAM_SILENT))
+			pam_error(pamh, "denied: %s", reason);
+	}
 	return verdict;
 }
 

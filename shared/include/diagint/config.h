@@ -11,7 +11,9 @@
  *   [domain:NAME]    overrides for one domain (only the keys it sets)
  * Unknown sections, unknown keys and bad values are errors naming file, line and key. */
 
-#define DG_CONFIG_DEFAULT_PATH "/etc/diagint/diagint.conf"
+/* DG_CONFIG_DEFAULT_PATH: SYSCONFDIR/diagint/diagint.conf of the build (/etc/diagint/diagint.conf in the Debian
+ * package), set by meson in dg_config.h. */
+#include "dg_config.h"
 
 /* A size limit given as bytes ("10G") or as a share of the filesystem ("15%"). */
 struct dg_size_limit {
