@@ -35,6 +35,19 @@ void dg_cli_print_exit_statuses(void);
 /* Parse a positive number of seconds ("10", "2.5"); false when it is not one. */
 bool dg_cli_parse_seconds(const char *text, double max, double *ret);
 
+/* Acting for another user under sudo (cli/delegation.c): what the operator chose beyond the target. */
+bool dg_cli_delegated(void);
+/* Whether a shared object whose name contains lib is loaded here (the cwrap test wrappers). */
+bool dg_cli_loaded(const char *lib);
+/* At start: refuses --audit-log/$DIAGINT_AUDIT_LOG and the key under sudo; collects redirecting variables. */
+int dg_cli_delegation_start(struct dg_error *err);
+/* Record an operator-chosen option (kind: dest, uri, config, endpoint, cacert); only under sudo. */
+void dg_cli_override(const char *kind, const char *value);
+size_t dg_cli_overrides_count(void);
+void dg_cli_overrides_format(char *buf, size_t len, bool with_values);
+/* For commands that ask no PAM: under sudo with any override, DG_DENIED naming them; else 0. */
+int dg_cli_refuse_overrides(const char *cmd, struct dg_error *err);
+
 int dg_cmd_inject(int argc, char **argv);
 void dg_cmd_inject_help(void);
 int dg_cmd_capture(int argc, char **argv);

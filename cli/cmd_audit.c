@@ -124,9 +124,11 @@ static int parse(int argc, char **argv, const char *sub, struct opts *o)
 			o->f.action = optarg;
 			break;
 		case OPT_KEY:
+			dg_cli_override("key-file", optarg);
 			o->key_file = optarg;
 			break;
 		case OPT_ANCHORS:
+			dg_cli_override("anchors", optarg);
 			o->anchors = optarg;
 			break;
 		case OPT_NOHEAD:
@@ -144,6 +146,14 @@ static int parse(int argc, char **argv, const char *sub, struct opts *o)
 			return dg_cli_usage_error(CMD, "option '%s' is unknown or needs a value for '%s'", argv[optind - 1],
 						  sub);
 		}
+	}
+	/* Files named on the command line would be read as root: under sudo only root's log is read. */
+	if (!strcmp(sub, "verify"))
+		for (int i = optind; i < argc; i++)
+			dg_cli_override("file", argv[i]);
+	if (dg_cli_refuse_overrides("audit", &err) < 0) {
+		fprintf(stderr, "%s: %s\n", dg_cli_prog, err.message);
+		return DG_DENIED;
 	}
 	return 0;
 }
