@@ -29,6 +29,9 @@ int dg_cli_endpoints_finish(const char *cmd, struct dg_send_opts *o, const char 
 			    size_t n);
 void dg_cli_endpoints_free(struct dg_send_opts *o);
 
+/* s with control characters as \xNN, for a terminal (buf of len bytes; cut to fit). NULL stays NULL. */
+const char *dg_cli_termsafe(const char *s, char *buf, size_t len);
+
 /* getopt's '?' for any command: names the option (short or long) and points at --help. */
 int dg_cli_bad_option(const char *command, int opt, char **argv, int optind);
 void dg_cli_print_exit_statuses(void);
