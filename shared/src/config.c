@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -368,16 +371,32 @@ int dg_config_parse_string(const char *text, const char *name, struct dg_config 
 	return finish_parse(dg_ini_parse_string(text, on_entry, &ctx, false), text, &ctx, ret, err);
 }
 
+#define CONFIG_MAX (1 << 20)
+
 int dg_config_load(const char *path, struct dg_config **ret, struct dg_error *err)
 {
 	const char *p = path ? path : DG_CONFIG_DEFAULT_PATH;
 	char *text = NULL;
 	size_t len = 0;
-	FILE *f = fopen(p, "re"), *mem;
+	FILE *f, *mem;
 	char buf[4096];
+	struct stat st;
 	size_t n;
-	int r;
+	int r, fd;
 
+	/* O_NONBLOCK + a regular file + a size limit: a FIFO, a device or /dev/zero named as the configuration fails
+	 * at once with a message instead of hanging or eating memory. */
+	fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX)) {
+		bool reg = S_ISREG(st.st_mode);
+
+		close(fd);
+		return dg_error_set(err, DG_USAGE, "cannot read configuration %s: it is %s; name a regular file (at most "
+				    "%d KiB)", p, reg ? "too large" : "not a regular file", CONFIG_MAX >> 10);
+	}
+	f = fd >= 0 ? fdopen(fd, "re") : NULL;
+	if (fd >= 0 && !f)
+		close(fd);
 	if (!f) {
 		if (!path && errno == ENOENT) {
 			*ret = new_config(NULL);
@@ -392,8 +411,10 @@ int dg_config_load(const char *path, struct dg_config **ret, struct dg_error *er
 		fclose(f);
 		return dg_error_set(err, DG_FAILED, "out of memory");
 	}
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && len <= CONFIG_MAX) {
 		fwrite(buf, 1, n, mem);
+		fflush(mem);
+	}
 	r = ferror(f);
 	fclose(f);
 	fclose(mem);
