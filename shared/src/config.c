@@ -239,7 +239,7 @@ static int on_entry(void *user, const char *section, const char *key, const char
 		r = dg_watch_config_entry(ctx->cfg->watch, key, value, ctx->error[0] ? NULL : ctx->error,
 					  ctx->error[0] ? 0 : sizeof(ctx->error));
 		if (r == 0)
-			FAIL("unknown key '%s' in [watch] (see diagint.conf(5) and docs/watch.md)", key);
+			FAIL("unknown key '%s' in [watch] (see diagint.conf(5) and diagint-watch(8))", key);
 		return r > 0;
 	}
 	if (!strcasecmp(section, "capture"))
