@@ -166,6 +166,10 @@ int dg_config_parse_seconds(const char *text, double *ret)
 	default:
 		return -EINVAL;
 	}
+	/* No duration here means more than a year; the bound keeps every later conversion (to ms, to time_t) in
+	 * range, so no value can overflow at the moment of a capture. */
+	if (v * mult > 366 * 86400.0)
+		return -ERANGE;
 	*ret = v * mult;
 	return 0;
 }
@@ -295,8 +299,10 @@ static int on_entry(void *user, const char *section, const char *key, const char
 		s->p.flood_window = (unsigned)v;
 		s->set |= F_FLOOD_WINDOW;
 	} else if (!strcasecmp(key, "StallTimeout")) {
-		if (dg_config_parse_seconds(value, &s->p.stall_timeout) < 0 || s->p.stall_timeout < 0.1)
-			FAIL("StallTimeout '%s' is not a duration of at least 0.1 s", value);
+		/* poll() takes int milliseconds: a day is the bound (25 days would overflow after the NMI). */
+		if (dg_config_parse_seconds(value, &s->p.stall_timeout) < 0 || s->p.stall_timeout < 0.1 ||
+		    s->p.stall_timeout > 86400)
+			FAIL("StallTimeout '%s' is not a duration from 0.1 s to 1 day (e.g. 60, 5m)", value);
 		s->set |= F_STALL;
 	} else {
 		FAIL("unknown key '%s' in [%s] (known: Destination, Format, Sparse, MaxUse, KeepFree, FloodLimit, "
