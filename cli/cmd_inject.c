@@ -253,8 +253,13 @@ static int run(int argc, char **argv, bool nmi)
 	} else if (json) {
 		json_object *j = dg_record_to_json(&rec);
 
-		if (o.dry_run)
+		if (o.dry_run) {
+			/* The record of a run that did nothing, and where its dump would have gone. */
 			json_object_object_add(j, "dry_run", json_object_new_boolean(true));
+			json_object_object_add(j, "would_write", o.capture && rec.path[0] ? json_object_new_string(rec.path)
+										       : NULL);
+			json_object_object_add(j, "destination", o.capture ? json_object_new_string(rec.dest) : NULL);
+		}
 		puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(j);
 	} else if (rec.captured) {

@@ -1,7 +1,10 @@
 """The diagint CLI's contract without a guest: help, version, usage errors and their exit statuses."""
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
@@ -85,6 +88,121 @@ class Basics(unittest.TestCase):
         r = diagint("inject", "-c", "frob://nowhere/", "x")
         self.assertIn(r.returncode, (2, 5), r.stderr)
         self.assertIn("frob://nowhere/", r.stderr)
+
+
+class OptionSafety(unittest.TestCase):
+    """-n is --dry-run in every command that acts; options are taken after operands too."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="dg-basics-")
+        self.env = dict(os.environ, DIAGINT_AUDIT_LOG=os.path.join(self.tmp, "audit.jsonl"))
+        self.env.pop("LIBVIRT_DEFAULT_URI", None)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_dry_run_is_n_everywhere(self):
+        for cmd in ("inject", "capture", "send", "watch"):
+            self.assertRegex(diagint(cmd, "--help").stdout, r"-n, --dry-run", cmd)
+        text = diagint("inject", "--help").stdout
+        self.assertRegex(text, r"\n\s+--no-capture", "--no-capture has no short option")
+        self.assertNotRegex(text, r"-n, --no-capture")
+
+    def test_dry_run_still_checks_and_is_audited(self):
+        # A dry run goes through authorization and the audit log, then needs libvirt like a real run.
+        for args in (["inject", "-n", "x"], ["inject", "x", "-n"], ["capture", "x", "--dry-run"]):
+            r = diagint(*(args + ["-c", "qemu:///system?socket=/nonexistent/diagint-test.sock"]), env=self.env)
+            self.assertEqual(r.returncode, 5, (args, r.stderr))
+            self.assertIn("cannot connect to libvirt", r.stderr)
+        r = diagint("audit", "list", "--json", env=self.env)
+        recs = json.loads(r.stdout)
+        self.assertEqual([x["action"] for x in recs], ["authorize", "inject"] * 2 + ["authorize", "capture"])
+        self.assertIn("dry run", recs[0]["evidence"])
+
+    def test_no_capture_keeps_no_short_option(self):
+        r = diagint("capture", "x", "--no-capture")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--no-capture applies to inject only", r.stderr)
+        r = diagint("inject", "x", "--dry-run", "--no-capture", "--dump-dir", "/tmp")
+        self.assertEqual(r.returncode, 2, "checked after the operand too")
+
+    def test_options_after_operands(self):
+        # Every command: an option after an operand is taken (here --help), an unknown one is named.
+        for args in (["inject", "x"], ["capture", "x"], ["send", "aws:us-east-1/i-0123456789abcdef0"],
+                     ["doctor", "libvirt:x"], ["watch"], ["dumps", "list"], ["audit", "list"], ["audit", "report"],
+                     ["audit", "verify", "/nonexistent"]):
+            r = diagint(*(args + ["--help"]), env=self.env)
+            self.assertEqual(r.returncode, 0, (args, r.stderr))
+            self.assertIn("Usage: diagint %s" % args[0], r.stdout, args)
+            r = diagint(*(args + ["--frob"]), env=self.env)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn("--frob", r.stderr, args)
+        r = diagint("inject", "x", "--timeout", "abc")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("bad --timeout", r.stderr)
+        r = diagint("inject", "-c", "qemu:///system?socket=/nonexistent/diagint-test.sock", "--", "-n",
+                    env=self.env)
+        self.assertEqual(r.returncode, 5, "after --, '-n' is a DOMAIN: %s" % r.stderr)
+
+    def test_audit_log_option_anywhere(self):
+        other = os.path.join(self.tmp, "other.jsonl")
+        r = diagint("audit", "list", "--json", "--audit-log", other)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "[]"), r.stderr)
+        self.assertIn(other, r.stderr)
+
+
+class FreshHost(unittest.TestCase):
+    """Listings where nothing was written yet: empty, status 0."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="dg-fresh-")
+        self.log = os.path.join(self.tmp, "log", "audit.jsonl")
+        self.env = dict(os.environ, DIAGINT_AUDIT_LOG=self.log)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_dumps_list_empty_and_missing(self):
+        empty = os.path.join(self.tmp, "empty")
+        os.makedirs(empty)
+        missing = os.path.join(self.tmp, "dumps")
+        conf = os.path.join(self.tmp, "diagint.conf")
+        with open(conf, "w") as f:
+            f.write("[capture]\nDestination = %s\n" % missing)
+        for args in (["--dump-dir", empty], ["--dump-dir", missing], ["--config", conf]):
+            r = diagint("dumps", "list", *args)
+            self.assertEqual(r.returncode, 0, (args, r.stderr))
+            self.assertEqual(r.stdout.split(), ["TIME", "DOMAIN", "DISK", "SIZE", "PANIC", "NAME"], args)
+            self.assertIn("0 dump(s)", r.stderr)
+            r = diagint("dumps", "list", "--json", *args)
+            self.assertEqual((r.returncode, json.loads(r.stdout)), (0, []), (args, r.stderr))
+        r = diagint("dumps", "gc", "--json", "--config", conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["evicted"], 0)
+        self.assertIn("does not exist", r.stderr)
+        self.assertFalse(os.path.exists(missing), "a listing creates nothing")
+        r = diagint("dumps", "info", "x.gcore", "--config", conf)
+        self.assertEqual(r.returncode, 2, "info of a missing directory is still an error: %s" % r.stderr)
+
+    def test_audit_listings_without_a_log(self):
+        r = diagint("audit", "list", env=self.env)
+        self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
+        self.assertIn("no audit log at %s yet" % self.log, r.stderr)
+        r = diagint("audit", "list", "--json", "--result", "dry-run", env=self.env)
+        self.assertEqual((r.returncode, json.loads(r.stdout)), (0, []), r.stderr)
+        r = diagint("audit", "export", env=self.env)
+        self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
+        r = diagint("audit", "report", env=self.env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("0 records", r.stdout)
+        r = diagint("audit", "report", "--json", env=self.env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["records"], 0)
+        r = diagint("--audit-log", self.log, "audit", "list", "--json")
+        self.assertEqual((r.returncode, json.loads(r.stdout)), (0, []), r.stderr)
+        self.assertFalse(os.path.exists(os.path.dirname(self.log)), "reading creates nothing")
+        r = diagint("audit", "show", "1", env=self.env)
+        self.assertEqual(r.returncode, 4, "no such record: %s" % r.stderr)
 
 
 if __name__ == "__main__":
