@@ -1,6 +1,7 @@
 """The diagint CLI's contract without a guest: help, version, usage errors and their exit statuses."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -203,6 +204,51 @@ class FreshHost(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.dirname(self.log)), "reading creates nothing")
         r = diagint("audit", "show", "1", env=self.env)
         self.assertEqual(r.returncode, 4, "no such record: %s" % r.stderr)
+
+
+def default_dump_dir():
+    """The built-in default destination, as the binary says it (meson option dump_dir)."""
+    m = re.search(r"Default: Destination= in the configuration, else (\S+)", diagint("inject", "--help").stdout)
+    return m.group(1)
+
+
+class HookAnswer(unittest.TestCase):
+    """The libvirt hook at a guest's start gives inject's and doctor's answer about a missing default directory."""
+
+    XML = "<domain><name>web-1</name><uuid>3f2a6c1e-5b7d-4e21-9a0b-3c8d2e1f0a9b</uuid>" \
+          "<memory unit='KiB'>131072</memory></domain>"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="dg-hook-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def hook(self, dest, refuse=False):
+        conf = os.path.join(self.tmp, "diagint.conf")
+        with open(conf, "w") as f:
+            f.write("[capture]\nDestination = %s\n[watch]\nHookRefuseStart = %s\nSocket = %s\n"
+                    % (dest, "yes" if refuse else "no", os.path.join(self.tmp, "watch.sock")))
+        hook = os.path.join(os.environ.get("DG_BUILD_DIR", "build"), "libvirt-hook", "diagint-hook")
+        return subprocess.run([hook, "web-1", "prepare", "begin", "-"], input=self.XML, capture_output=True,
+                              text=True, timeout=30, env={"DIAGINT_CONFIG": conf})
+
+    def test_missing_named_directory_warns(self):
+        r = self.hook(os.path.join(self.tmp, "missing"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("could not be captured", r.stderr)
+        r = self.hook(os.path.join(self.tmp, "missing"), refuse=True)
+        self.assertEqual(r.returncode, 1, r.stderr)
+
+    def test_missing_default_is_created_by_the_first_capture(self):
+        if os.path.exists(default_dump_dir()):
+            self.skipTest("%s exists on this host" % default_dump_dir())
+        for refuse in (False, True):
+            r = self.hook(default_dump_dir() + "/", refuse=refuse)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("does not exist yet: the first capture creates it", r.stderr)
+            self.assertNotIn("could not be captured", r.stderr)
+        self.assertFalse(os.path.exists(default_dump_dir()), "the hook creates nothing")
 
 
 if __name__ == "__main__":
