@@ -185,6 +185,17 @@ class FreshHost(unittest.TestCase):
         r = diagint("dumps", "info", "x.gcore", "--config", conf)
         self.assertEqual(r.returncode, 2, "info of a missing directory is still an error: %s" % r.stderr)
 
+    def test_watch_fails_at_start_on_unwritable_state(self):
+        # Dry run too: the trial run shows an unwritable StateFile, before any libvirt connection.
+        conf = os.path.join(self.tmp, "diagint.conf")
+        with open(conf, "w") as f:
+            f.write("[watch]\nStateFile = /proc/version/watch.state\nSocket = %s\n" % os.path.join(self.tmp, "s"))
+        r = diagint("watch", "-n", "--config", conf, "-c", "qemu:///system?socket=/nonexistent/x.sock", env=self.env)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("/proc/version/watch.state", r.stderr)
+        self.assertIn("set StateFile", r.stderr)
+        self.assertNotIn("connect", r.stderr, "failed before connecting")
+
     def test_audit_listings_without_a_log(self):
         r = diagint("audit", "list", env=self.env)
         self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
