@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* `diagint dumps`: review of a dump directory, like coredumpctl. Reads names, stat() and sidecars only. */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <unistd.h>
@@ -217,6 +218,22 @@ static int do_info(struct dg_dumpdir *dir, const char *name, bool json)
 	return r;
 }
 
+/* list and gc of a default directory that does not exist yet: what they print for an empty one. */
+static int empty_dir(const char *verb, const char *dest, bool json)
+{
+	if (!strcmp(verb, "list")) {
+		if (json)
+			puts("[]");
+		else
+			printf("%-19s %-24s %8s %8s %-5s %s\n", "TIME", "DOMAIN", "DISK", "SIZE", "PANIC", "NAME");
+	} else if (json) {
+		printf("{\"evicted\":0,\"freed\":0,\"usage\":0,\"free\":0}\n");
+	}
+	fprintf(stderr, "0 dump(s): %s does not exist%s\n", dest,
+		dg_dumpdir_is_default(dest) ? " yet (the first capture creates it)" : "");
+	return 0;
+}
+
 int dg_cmd_dumps(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -283,6 +300,10 @@ int dg_cmd_dumps(int argc, char **argv)
 	}
 	if (dg_dumpdir_open(dest, false, &dir, &err) < 0) {
 		dg_config_free(cfg);
+		/* A fresh host: the default directory is made by the first capture. Until then, as for any directory
+		 * that does not exist, there is nothing to list or collect (said on stderr, where a typo shows). */
+		if (access(dest, F_OK) < 0 && errno == ENOENT && (!strcmp(verb, "list") || !strcmp(verb, "gc")))
+			return empty_dir(verb, dest, json);
 		return dg_cli_fail(&err);
 	}
 
