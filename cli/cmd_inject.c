@@ -217,10 +217,16 @@ static int run(int argc, char **argv, bool nmi)
 		return dg_cli_usage_error(cmd, "unknown --format '%s': use elf, kdump-zlib, kdump-lzo, kdump-snappy "
 					  "or win-dmp", o.format);
 
-	r = dg_config_load(config_path, &cfg, &err);
-	if (r < 0)
-		return dg_cli_fail(&err);
-	o.config = cfg;
+	/* An operator's --config under sudo is read only once PAM has granted it: before, root would read whatever
+	 * file they named and its errors could show its contents. */
+	bool config_after_pam = dg_cli_delegated() && config_path;
+
+	if (!config_after_pam) {
+		r = dg_config_load(config_path, &cfg, &err);
+		if (r < 0)
+			return dg_cli_fail(&err);
+		o.config = cfg;
+	}
 	/* Ctrl-C must not leave a half dump, or a paused guest: the core stops cleanly when asked. */
 	o.cancel = &interrupted;
 	sigaction(SIGINT, &sa, NULL);
@@ -237,6 +243,14 @@ static int run(int argc, char **argv, bool nmi)
 	if (r < 0) {
 		dg_config_free(cfg);
 		return dg_cli_fail(&err);
+	}
+	if (config_after_pam) {
+		r = dg_config_load(config_path, &cfg, &err);
+		if (r < 0) {
+			dg_authz_end_dump(&az, r, &err, NULL);
+			return dg_cli_fail(&err);
+		}
+		o.config = cfg;
 	}
 	dg_record_init(&rec, o.trigger);
 	r = dg_lv_open(uri, &lv, &err);
