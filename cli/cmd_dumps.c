@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "authz.h"
 #include "cli.h"
 #include "dg_config.h"
 #include "diagint/config.h"
@@ -318,14 +319,40 @@ int dg_cmd_dumps(int argc, char **argv)
 		if (optind >= argc)
 			r = dg_cli_usage_error("dumps", "remove needs at least one NAME");
 		for (int i = optind; i < argc && r == 0; i++) {
-			if (dg_dumpstore_remove(dg_dumpdir_fd(dir), argv[i], &err) < 0)
+			/* Dumps are evidence: removing one is authorized (PAM, target dump:NAME, so a site grants it
+			 * apart from interrupting) and recorded before it happens, like any other action. */
+			struct dg_authz az;
+			char target[600];
+			int rr;
+
+			snprintf(target, sizeof(target), "dump:%.500s", argv[i]);
+			if (dg_authz_begin(&az, "dump-remove", target, false, &err) < 0) {
+				r = dg_cli_fail(&err);
+				break;
+			}
+			rr = dg_dumpstore_remove(dg_dumpdir_fd(dir), argv[i], &err);
+			dg_authz_end(&az, rr, &err, NULL, NULL, 0);
+			if (rr < 0)
 				r = dg_cli_fail(&err);
 			else
 				fprintf(stderr, "removed %s/%s\n", dest, argv[i]);
 		}
 	} else if (!strcmp(verb, "gc")) {
-		struct dg_retention_result res;
-		if (dg_retention_apply(dir, &policy, 0, true, dg_cli_log, NULL, &res, &err) < 0)
+		struct dg_retention_result res = { 0 };
+		struct dg_authz az;
+		char target[600];
+
+		snprintf(target, sizeof(target), "dump:%.500s/*", dest);
+		if (dg_authz_begin(&az, "dump-gc", target, false, &err) < 0) {
+			dg_dumpdir_free(dir);
+			dg_config_free(cfg);
+			return dg_cli_fail(&err);
+		}
+		r = dg_retention_apply(dir, &policy, 0, true, dg_cli_log, NULL, &res, &err);
+		snprintf(az.ev.evidence, sizeof(az.ev.evidence), "retention (MaxUse, KeepFree): %u dump(s) removed, "
+			 "%llu bytes freed", res.evicted, (unsigned long long)res.freed);
+		dg_authz_end(&az, r, &err, NULL, NULL, 0);
+		if (r < 0)
 			r = dg_cli_fail(&err);
 		if (json)
 			printf("{\"evicted\":%u,\"freed\":%llu,\"usage\":%llu,\"free\":%llu}\n", res.evicted,
