@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "authz.h"
@@ -48,6 +49,8 @@ static void main_help(void)
 	       "Commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+	printf("\nOptions may come before or after a command's arguments ('--' ends them). In every command that\n"
+	       "acts (inject, capture, send, watch) -n is --dry-run: everything is checked, nothing is done.\n");
 	printf("\nEvery command takes --audit-log FILE (default $DIAGINT_AUDIT_LOG, else %s).\n"
 	       "inject, capture and send ask PAM service 'diagint' first and record the decision and the\n"
 	       "outcome there: see 'diagint audit --help' and pam_diagint(8).\n", DG_AUDIT_DEFAULT_PATH);
@@ -127,9 +130,15 @@ bool dg_cli_parse_seconds(const char *text, double max, double *ret)
 int main(int argc, char **argv)
 {
 	const char *name;
+	struct dg_error err = { 0 };
 
+	/* Cloud keys, tokens and the audit key live in this process: no core dump (and no ptrace by the same uid)
+	 * may carry them away. A |command child gets its own dumpability back at exec. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (!dg_authz_take_audit_log(&argc, argv))
 		return DG_USAGE;
+	if (dg_cli_delegation_start(&err) < 0)
+		return dg_cli_fail(&err);
 	if (argc < 2) {
 		main_help();
 		return DG_USAGE;

@@ -26,6 +26,7 @@
 
 #include "dg_config.h"
 #include "diagint/config.h"
+#include "diagint/dumpdir.h"
 #include "diagint/inject.h"
 #include "diagint/watch_config.h"
 
@@ -100,16 +101,37 @@ static uint64_t memory_bytes(xmlXPathContextPtr ctx)
 		if (*end)
 			n = 0;
 	}
-	if (u) {
-		if (!strcmp(u, "b") || !strcmp(u, "bytes"))
-			mult = 1;
-		else if (!strcmp(u, "M") || !strcmp(u, "MiB"))
-			mult = 1u << 20;
-		else if (!strcmp(u, "G") || !strcmp(u, "GiB"))
-			mult = 1u << 30;
+	if (u && *u) {
+		/* libvirt's units (formatdomain "Memory Allocation"): decimal KB/MB/GB/TB/PB/EB, binary k/KiB/M/MiB/...
+		 * An unknown unit counts as nothing known: no room check (better than reading TiB as KiB). */
+		static const struct {
+			const char *a, *b, *c;
+			uint64_t mult;
+		} units[] = {
+			{ "b", "bytes", NULL, 1 },
+			{ "KB", NULL, NULL, 1000ull },
+			{ "k", "KiB", "K", 1ull << 10 },
+			{ "MB", NULL, NULL, 1000000ull },
+			{ "M", "MiB", NULL, 1ull << 20 },
+			{ "GB", NULL, NULL, 1000000000ull },
+			{ "G", "GiB", NULL, 1ull << 30 },
+			{ "TB", NULL, NULL, 1000000000000ull },
+			{ "T", "TiB", NULL, 1ull << 40 },
+			{ "PB", NULL, NULL, 1000000000000000ull },
+			{ "P", "PiB", NULL, 1ull << 50 },
+			{ "EB", NULL, NULL, 1000000000000000000ull },
+			{ "E", "EiB", NULL, 1ull << 60 },
+		};
+		mult = 0;
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (!strcmp(u, units[i].a) || (units[i].b && !strcmp(u, units[i].b)) ||
+			    (units[i].c && !strcmp(u, units[i].c)))
+				mult = units[i].mult;
 	}
 	free(v);
 	free(u);
+	if (!mult || (n && n > UINT64_MAX / mult))
+		return 0; /* unknown unit or more bytes than exist: no room check rather than a wrong one */
 	return n * mult;
 }
 
@@ -119,20 +141,31 @@ static int check_destination(const struct dg_config *cfg, const char *name, uint
 	const struct dg_watch_config *wc = dg_config_watch(cfg);
 	struct dg_capture_policy p;
 	const char *dest;
+	struct dg_dumpdir *dir = NULL;
+	struct dg_error e = { 0 };
 	struct statvfs vfs;
 	struct stat st;
 	uint64_t avail, need, keep;
 	char problem[1400] = "";
+	bool missing = false;
 
 	dg_config_capture_policy(cfg, name, &p);
 	dest = p.dest[0] ? p.dest : DG_DEFAULT_DUMP_DIR;
 	if (dest[0] == '|')
 		return 0; /* a command takes the stream: nothing to check on this host's disks */
-	if (stat(dest, &st) < 0 || !S_ISDIR(st.st_mode))
+	if (stat(dest, &st) < 0 && errno == ENOENT && dg_dumpdir_is_default(dest)) {
+		/* The answer doctor and inject give too: the first capture creates the default; its room is that of
+		 * the filesystem it will be made on. */
+		if (dg_dumpdir_open_dry(dest, true, &dir, &missing, &e) < 0)
+			snprintf(problem, sizeof(problem), "%s", e.message);
+		else
+			hlog(LOG_INFO, "%s: dump destination %s does not exist yet: the first capture creates it (mode "
+			     "0700)", name, dest);
+	} else if (stat(dest, &st) < 0 || !S_ISDIR(st.st_mode))
 		snprintf(problem, sizeof(problem), "dump destination %s does not exist or is not a directory", dest);
 	else if (access(dest, W_OK | X_OK) < 0)
 		snprintf(problem, sizeof(problem), "dump destination %s is not writable", dest);
-	else if (statvfs(dest, &vfs) == 0) {
+	if (!problem[0] && (dir ? fstatvfs(dg_dumpdir_fd(dir), &vfs) : statvfs(dest, &vfs)) == 0) {
 		avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
 		keep = dg_size_limit_bytes(&p.keep_free, (uint64_t)vfs.f_blocks * vfs.f_frsize);
 		need = dg_inject_dump_bytes_needed(ram) + keep;
@@ -143,6 +176,7 @@ static int check_destination(const struct dg_config *cfg, const char *name, uint
 				 dest, (unsigned long long)(avail >> 20), (unsigned long long)(ram >> 20),
 				 (unsigned long long)(need >> 20));
 	}
+	dg_dumpdir_free(dir);
 	if (!problem[0])
 		return 0;
 	if (wc->hook_refuse_start) {
@@ -167,6 +201,11 @@ static void tell_watcher(const struct dg_config *cfg, const char *op, const char
 		return;
 	memcpy(sa.sun_path, path, strlen(path));
 	n = snprintf(msg, sizeof(msg), "%s %s %s", op, uuid ? uuid : "-", name);
+	/* A long name is cut, never read past the buffer (snprintf returns the length it wanted). */
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(msg))
+		n = (int)sizeof(msg) - 1;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return;

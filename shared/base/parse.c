@@ -128,6 +128,10 @@ int dg_config_parse_seconds(const char *text, double *ret)
 	default:
 		return -EINVAL;
 	}
+	/* No duration here means more than a year; the bound keeps every later conversion (to ms, to time_t) in
+	 * range, so no value can overflow at the moment of a capture. */
+	if (v * mult > 366 * 86400.0)
+		return -ERANGE;
 	*ret = v * mult;
 	return 0;
 }

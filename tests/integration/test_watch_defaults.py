@@ -28,6 +28,7 @@ WORK = None
 PROC = None
 LOG = None
 HOLDER = None  # holds the test's mount namespace
+MADE = []  # mount points this test created on the machine: removed again, so the machine stays as it was
 
 
 def path(*p):
@@ -62,7 +63,9 @@ def setUpModule():
     global LV, WORK, PROC, LOG, HOLDER
     WORK = tempfile.mkdtemp(prefix="dg-defaults-")
     for d in DEFAULT_DIRS:
-        os.makedirs(d, exist_ok=True)  # mount points only: empty on the machine
+        if not os.path.exists(d):
+            os.makedirs(d)  # mount points only: empty on the machine
+            MADE.append(d)
     script = ["set -e"] + ["mount -t tmpfs -o size=1g,mode=0755 diagint-test '%s'" % d for d in DEFAULT_DIRS]
     script.append("echo mounted; exec sleep 100000")
     HOLDER = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script)],
@@ -86,6 +89,11 @@ def tearDownModule():
     if HOLDER:
         HOLDER.kill()
         HOLDER.wait()
+    for d in reversed(MADE):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
     if WORK and not os.environ.get("DG_KEEP_WORK"):
         shutil.rmtree(WORK, ignore_errors=True)
 

@@ -321,12 +321,14 @@ class PrivateLibvirtd:
     def destroy_all(self):
         if self.proc is None or self.proc.poll() is not None:
             return
-        out = self.virsh("list", "--name", check=False)
-        for name in out.split():
-            self.virsh("destroy", name, check=False)
-        out = self.virsh("list", "--all", "--name", check=False)
-        for name in out.split():
-            self.virsh("undefine", name, check=False)
+        # By UUID: a name may hold spaces or tabs (the hostile-name tests), which split() would cut apart and
+        # leave that guest's QEMU running after the test.
+        out = self.virsh("list", "--uuid", check=False)
+        for uuid in out.split():
+            self.virsh("destroy", uuid, check=False)
+        out = self.virsh("list", "--all", "--uuid", check=False)
+        for uuid in out.split():
+            self.virsh("undefine", uuid, check=False)
 
     def stop(self):
         try:

@@ -12,7 +12,9 @@
  *   [domain:NAME]    overrides for one domain (only the keys it sets)
  * Unknown sections, unknown keys and bad values are errors naming file, line and key. */
 
-#define DG_CONFIG_DEFAULT_PATH "/etc/diagint/diagint.conf"
+/* DG_CONFIG_DEFAULT_PATH: SYSCONFDIR/diagint/diagint.conf of the build (/etc/diagint/diagint.conf in the Debian
+ * package), set by meson in dg_config.h. */
+#include "dg_config.h"
 
 struct dg_capture_policy {
 	char dest[1024];            /* directory or "|COMMAND"; "" = the built-in default directory */
