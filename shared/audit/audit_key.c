@@ -12,6 +12,7 @@
 #include <openssl/hmac.h>
 
 #include "audit/audit-internal.h"
+#include "base/encode.h"
 
 #define KEY_MIN 16
 
@@ -74,16 +75,11 @@ out:
 void dg_audit_hmac(const unsigned char *key, size_t keylen, const void *data, size_t len,
 		   char hex[DG_SHA256_HEX_LEN + 1])
 {
-	static const char digits[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
 
 	HMAC(EVP_sha256(), key, (int)keylen, data, len, md, &mdlen);
-	for (unsigned i = 0; i < mdlen; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	hex[2 * mdlen] = '\0';
+	dg_hex(md, mdlen, hex);
 }
 
 bool dg_audit_line_hmac(const char *line, size_t len, const unsigned char *key, size_t keylen,

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "audit/audit-internal.h"
+#include "base/encode.h"
 #include "audit/audit_anchor.h"
 #include "diagint/audit_verify.h"
 
@@ -63,18 +64,13 @@ static int bad(struct verifier *v, const char *file, uint64_t line, uint64_t seq
 
 static void sha256_hex(EVP_MD_CTX *md, const char *data, size_t len, char hex[DG_SHA256_HEX_LEN + 1])
 {
-	static const char digits[] = "0123456789abcdef";
 	unsigned char out[EVP_MAX_MD_SIZE];
 	unsigned n = 0;
 
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
 	EVP_DigestUpdate(md, data, len);
 	EVP_DigestFinal_ex(md, out, &n);
-	for (unsigned i = 0; i < n; i++) {
-		hex[2 * i] = digits[out[i] >> 4];
-		hex[2 * i + 1] = digits[out[i] & 15];
-	}
-	hex[2 * n] = '\0';
+	dg_hex(out, n, hex);
 }
 
 /* The reason a gap record gives, for the message. */

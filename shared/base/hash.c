@@ -7,18 +7,8 @@
 
 #include <openssl/evp.h>
 
+#include "base/encode.h"
 #include "diagint/hash.h"
-
-static void to_hex(const unsigned char *md, unsigned len, char *hex)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (unsigned i = 0; i < len; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	hex[2 * len] = '\0';
-}
 
 void dg_hash_buffer(const void *data, size_t len, char hex[DG_SHA256_HEX_LEN + 1])
 {
@@ -26,7 +16,7 @@ void dg_hash_buffer(const void *data, size_t len, char hex[DG_SHA256_HEX_LEN + 1
 	unsigned mdlen = 0;
 
 	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	to_hex(md, mdlen, hex);
+	dg_hex(md, mdlen, hex);
 }
 
 int dg_hash_file(const char *path, char hex[DG_SHA256_HEX_LEN + 1], uint64_t *ret_size, uint64_t *ret_allocated,
@@ -68,7 +58,7 @@ int dg_hash_file(const char *path, char hex[DG_SHA256_HEX_LEN + 1], uint64_t *re
 		EVP_DigestUpdate(ctx, buf, (size_t)n);
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	to_hex(md, mdlen, hex);
+	dg_hex(md, mdlen, hex);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	if (ret_size)
 		*ret_size = (uint64_t)st.st_size;

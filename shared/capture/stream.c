@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 
+#include "base/encode.h"
 #include "diagint/clock.h"
 #include "capture/kdumpflat.h"
 #include "diagint/lv.h"
@@ -237,8 +238,7 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 	if (r < 0)
 		goto out;
 	EVP_DigestFinal_ex(md, digest, &dlen);
-	for (unsigned i = 0; i < dlen; i++)
-		snprintf(res.sha256 + 2 * i, 3, "%02x", digest[i]);
+	dg_hex(digest, dlen, res.sha256);
 	if (o->expected_bytes && res.seconds >= 1)
 		progress(o, res.bytes, res.seconds);
 out:
