@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "diagint/audit.h"
+#include "diagint/clock.h"
 #include "diagint/doctor.h"
 #include "diagint/brakes.h"
 #include "diagint/error.h"

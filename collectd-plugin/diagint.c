@@ -398,7 +398,6 @@ static int dg_cd_shutdown(void)
 {
 	struct timespec ts;
 	char inflight[DG_TARGET_MAX], evidence[512];
-	double until;
 	int r = 0;
 
 	if (!dg_cd.worker_running)
@@ -412,9 +411,7 @@ static int dg_cd_shutdown(void)
 	pthread_cond_broadcast(&dg_cd.cond);
 	pthread_mutex_unlock(&dg_cd.lock);
 
-	until = dg_cd_now() + dg_cd.shutdown_timeout;
-	ts.tv_sec = (time_t)until;
-	ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+	ts = dg_clock_deadline(CLOCK_REALTIME, dg_cd.shutdown_timeout);
 	r = pthread_timedjoin_np(dg_cd.worker, NULL, &ts);
 	if (r != 0) {
 		/* A request is still out (the provider is slow). The daemon must not wait for it: leave the thread and

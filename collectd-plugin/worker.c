@@ -305,8 +305,7 @@ void *dg_cd_worker(void *arg)
 				until = start + DG_CD_SETTLE_MAX;
 			if (now >= until)
 				break;
-			ts.tv_sec = (time_t)until;
-			ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+			ts = dg_clock_deadline(CLOCK_REALTIME, until - now);
 			pthread_cond_timedwait(&dg_cd.cond, &dg_cd.lock, &ts);
 		}
 		if (dg_cd.stop)

@@ -1044,13 +1044,7 @@ static void wait_tick(struct loop *l, double until)
 		secs = TICK;
 	if (secs <= 0)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)secs;
-	ts.tv_nsec += (long)((secs - floor(secs)) * 1e9);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	ts = dg_clock_deadline(CLOCK_REALTIME, secs);
 	pthread_mutex_lock(&w->lock);
 	if (!l->head && !l->conn_lost)
 		pthread_cond_timedwait(&w->cond, &w->lock, &ts);
@@ -1186,13 +1180,8 @@ int dg_watch_run(const struct dg_watch_opts *o, struct dg_error *err)
 	while (reap_workers(&l)) {
 		pthread_mutex_lock(&w.lock);
 		{
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 200000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			struct timespec ts = dg_clock_deadline(CLOCK_REALTIME, 0.2);
+
 			pthread_cond_timedwait(&w.cond, &w.lock, &ts);
 		}
 		pthread_mutex_unlock(&w.lock);

@@ -10,3 +10,21 @@ double dg_clock_mono(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+struct timespec dg_clock_deadline(clockid_t clock, double seconds)
+{
+	struct timespec ts;
+	time_t whole;
+
+	clock_gettime(clock, &ts);
+	if (!(seconds > 0))
+		return ts;
+	whole = (time_t)seconds;
+	ts.tv_sec += whole;
+	ts.tv_nsec += (long)((seconds - (double)whole) * 1e9);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}

@@ -131,10 +131,8 @@ static int run_dump(virDomainPtr dom, const char *path, unsigned format, const s
 	}
 	pthread_mutex_lock(&j.lock);
 	while (!j.done) {
-		struct timespec ts;
+		struct timespec ts = dg_clock_deadline(CLOCK_MONOTONIC, 1);
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += 1;
 		if (pthread_cond_timedwait(&j.cond, &j.lock, &ts) == ETIMEDOUT && !j.done) {
 			virDomainJobInfo info;
 			double secs = ((dg_clock_mono() * 1e3) - start) / 1e3;
@@ -507,27 +505,12 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 		t = dg_clock_mono() * 1e3;
 		pthread_mutex_lock(&w.lock);
 		{
-			struct timespec deadline;
-			double secs = secs_or_default(o.timeout);
+			struct timespec deadline = dg_clock_deadline(CLOCK_MONOTONIC, secs_or_default(o.timeout));
 
-			clock_gettime(CLOCK_MONOTONIC, &deadline);
-			deadline.tv_sec += (time_t)secs;
-			deadline.tv_nsec += (long)((secs - (double)(time_t)secs) * 1e9);
-			if (deadline.tv_nsec >= 1000000000L) {
-				deadline.tv_sec++;
-				deadline.tv_nsec -= 1000000000L;
-			}
 			/* Wake up now and then: a signal handler can only set the cancel flag, not signal us. */
 			while (!w.crashed && !w.stopped && !(o.cancel && *o.cancel)) {
-				struct timespec slice, nowts;
+				struct timespec slice = dg_clock_deadline(CLOCK_MONOTONIC, 0.2);
 
-				clock_gettime(CLOCK_MONOTONIC, &nowts);
-				slice = nowts;
-				slice.tv_nsec += 200000000L;
-				if (slice.tv_nsec >= 1000000000L) {
-					slice.tv_sec++;
-					slice.tv_nsec -= 1000000000L;
-				}
 				if (slice.tv_sec > deadline.tv_sec ||
 				    (slice.tv_sec == deadline.tv_sec && slice.tv_nsec > deadline.tv_nsec))
 					slice = deadline;

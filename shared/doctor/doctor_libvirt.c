@@ -21,6 +21,7 @@
 
 #include "dg_config.h"
 #include "doctor/doctor-internal.h"
+#include "diagint/clock.h"
 #include "diagint/config.h"
 #include "diagint/dumpdir.h"
 #include "diagint/dumpname.h"
@@ -157,7 +158,7 @@ static int agent_exec(struct agent *a, const char *path, const char *const *argv
 {
 	json_object *doc = NULL, *ret, *args, *arr, *v;
 	int64_t pid;
-	struct timespec start, now;
+	double start;
 
 	args = json_object_new_object();
 	arr = json_object_new_array();
@@ -179,7 +180,7 @@ static int agent_exec(struct agent *a, const char *path, const char *const *argv
 	}
 	pid = json_object_get_int64(v);
 	json_object_put(doc);
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	start = dg_clock_mono();
 	for (;;) {
 		json_object *c;
 		args = json_object_new_object();
@@ -203,8 +204,7 @@ static int agent_exec(struct agent *a, const char *path, const char *const *argv
 			return 0;
 		}
 		json_object_put(doc);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9 > a->timeout)
+		if (dg_clock_mono() - start > a->timeout)
 			return dg_error_set(err, DG_UNAVAILABLE, "guest agent: %s did not finish within %d s", path,
 					    a->timeout);
 		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);

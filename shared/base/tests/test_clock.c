@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The monotonic clock helper: it moves forward, by about the time slept, and never backwards. */
+/* The monotonic clock helper: it moves forward, by about the time slept, and never backwards; the deadline
+ * helper: now plus the seconds asked, normalized. */
 #include <time.h>
 #include <unistd.h>
 
@@ -21,5 +22,25 @@ int main(void)
 		prev = t;
 	}
 	CHECK(!backwards, "never backwards over 100000 reads");
+
+	{
+		struct timespec now, d;
+		double diff;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		d = dg_clock_deadline(CLOCK_MONOTONIC, 1.75);
+		diff = (double)(d.tv_sec - now.tv_sec) + (double)(d.tv_nsec - now.tv_nsec) / 1e9;
+		CHECK(diff >= 1.75 && diff < 1.85, "1.75 s from now (%f)", diff);
+		CHECK(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L, "normalized (%ld ns)", d.tv_nsec);
+		for (int i = 0; i < 1000; i++) {
+			d = dg_clock_deadline(CLOCK_REALTIME, 0.999999999);
+			if (d.tv_nsec < 0 || d.tv_nsec >= 1000000000L)
+				break;
+		}
+		CHECK(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L, "normalized however close to a second");
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		d = dg_clock_deadline(CLOCK_MONOTONIC, -5);
+		CHECK(d.tv_sec <= now.tv_sec + 1 && d.tv_sec >= now.tv_sec - 1, "a past deadline is now");
+	}
 	return tap_done();
 }
