@@ -87,7 +87,17 @@ static void on_check(void *userdata, const struct dg_doctor_check *c)
 	fflush(stdout);
 }
 
-int dg_cmd_doctor(int argc, char **argv)
+/* What the command line asks for: the options, and the TARGET arguments argv[first..argc). */
+struct doctor_args {
+	struct dg_doctor_opts o;
+	struct dg_send_opts so;
+	const char *config_path, *bare_endpoint;
+	bool json;
+	int first;
+};
+
+/* Returns -1 when the command goes on, else its exit status (--help, a usage error). */
+static int parse_args(int argc, char **argv, struct doctor_args *a)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -101,52 +111,45 @@ int dg_cmd_doctor(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct dg_doctor_opts o = { 0 };
-	struct dg_send_opts so = { .retries = -1 };
-	struct out out = { 0 };
-	const char *config_path = NULL, *bare_endpoint = NULL;
-	struct dg_config *cfg = NULL;
-	struct dg_target *targets = NULL;
 	struct dg_error err = { 0 };
-	size_t n = 0, n_ready = 0;
-	int c, status = 0;
+	int c, status;
 
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "jc:D:e:t:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
-			out.json = true;
+			a->json = true;
 			break;
 		case 'c':
 			dg_cli_override("uri", optarg);
-			o.libvirt_uri = optarg;
-			so.libvirt_uri = optarg;
+			a->o.libvirt_uri = optarg;
+			a->so.libvirt_uri = optarg;
 			break;
 		case 'D':
 			dg_cli_override("dest", optarg);
-			o.dest = optarg;
+			a->o.dest = optarg;
 			break;
 		case 'C':
 			dg_cli_override("config", optarg);
-			config_path = optarg;
+			a->config_path = optarg;
 			break;
 		case 'A':
-			if (!dg_cli_parse_seconds(optarg, 300, &o.agent_timeout))
+			if (!dg_cli_parse_seconds(optarg, 300, &a->o.agent_timeout))
 				return dg_cli_usage_error("doctor", "bad --agent-timeout '%s': give seconds above 0, at most "
 							  "300", optarg);
 			break;
 		case 'e':
 			dg_cli_override("endpoint", optarg);
-			if ((status = dg_cli_endpoint_option("doctor", &so, optarg, &bare_endpoint)) != 0)
-				goto out;
+			if ((status = dg_cli_endpoint_option("doctor", &a->so, optarg, &a->bare_endpoint)) != 0)
+				return status;
 			break;
 		case 'K':
 			dg_cli_override("cacert", optarg);
-			so.cacert = optarg;
+			a->so.cacert = optarg;
 			break;
 		case 't':
-			if (!dg_cli_parse_seconds(optarg, 3600, &so.timeout))
+			if (!dg_cli_parse_seconds(optarg, 3600, &a->so.timeout))
 				return dg_cli_usage_error("doctor", "bad --timeout '%s': give seconds above 0, at most 3600",
 							  optarg);
 			break;
@@ -164,27 +167,41 @@ int dg_cmd_doctor(int argc, char **argv)
 		return dg_cli_usage_error("doctor", "missing TARGET, e.g. libvirt:web-1 (see --help)");
 	if ((size_t)(argc - optind) > MAX_TARGETS)
 		return dg_cli_usage_error("doctor", "at most %d targets per run", MAX_TARGETS);
+	a->first = optind;
+	return -1;
+}
 
-	targets = calloc((size_t)(argc - optind), sizeof(*targets));
+static int run(int argc, char **argv, struct doctor_args *a)
+{
+	struct dg_doctor_opts o = a->o;
+	struct dg_send_opts *so = &a->so;
+	struct out out = { .json = a->json };
+	struct dg_config *cfg = NULL;
+	struct dg_target *targets = NULL;
+	struct dg_error err = { 0 };
+	size_t n = 0, n_ready = 0;
+	int status = 0;
+
+	targets = calloc((size_t)(argc - a->first), sizeof(*targets));
 	if (!targets) {
 		status = DG_FAILED;
 		goto out;
 	}
-	for (int i = optind; i < argc; i++) {
+	for (int i = a->first; i < argc; i++) {
 		if (dg_target_parse(argv[i], &targets[n], &err) < 0) {
 			status = dg_cli_usage_error("doctor", "%s", err.message);
 			goto out;
 		}
 		n++;
 	}
-	if ((status = dg_cli_endpoints_finish("doctor", &so, bare_endpoint, targets, n)) != 0)
+	if ((status = dg_cli_endpoints_finish("doctor", so, a->bare_endpoint, targets, n)) != 0)
 		goto out;
-	if (dg_config_load(config_path, &cfg, &err) < 0) {
+	if (dg_config_load(a->config_path, &cfg, &err) < 0) {
 		status = dg_cli_fail(&err);
 		goto out;
 	}
 	o.config = cfg;
-	o.send = &so;
+	o.send = so;
 	out.color = !out.json && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
 	signal(SIGPIPE, SIG_IGN);
 
@@ -225,7 +242,17 @@ int dg_cmd_doctor(int argc, char **argv)
 		fprintf(stderr, "%s: %zu of %zu targets ready\n", dg_cli_prog, n_ready, n);
 out:
 	dg_config_free(cfg);
-	dg_cli_endpoints_free(&so);
 	free(targets);
+	return status;
+}
+
+int dg_cmd_doctor(int argc, char **argv)
+{
+	struct doctor_args a = { .so = { .retries = -1 } };
+	int status = parse_args(argc, argv, &a);
+
+	if (status < 0)
+		status = run(argc, argv, &a);
+	dg_cli_endpoints_free(&a.so);
 	return status;
 }
