@@ -21,11 +21,9 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include <libxml/parser.h>
-#include <libxml/xpath.h>
-
 #include "dg_config.h"
 #include "diagint/config.h"
+#include "diagint/domxml.h"
 #include "diagint/dumpdir.h"
 #include "diagint/inject.h"
 #include "diagint/watch_config.h"
@@ -76,63 +74,6 @@ static char *read_stdin(size_t *ret_len)
 	buf[len] = '\0';
 	*ret_len = len;
 	return buf;
-}
-
-static char *xpath_string(xmlXPathContextPtr ctx, const char *expr)
-{
-	xmlXPathObjectPtr obj = xmlXPathEvalExpression((const xmlChar *)expr, ctx);
-	char *s = NULL;
-
-	if (obj && obj->type == XPATH_STRING && obj->stringval && obj->stringval[0])
-		s = strdup((const char *)obj->stringval);
-	xmlXPathFreeObject(obj);
-	return s;
-}
-
-/* <memory unit='KiB'>: libvirt always writes the definition it passes to hooks in KiB, but a unit is honoured. */
-static uint64_t memory_bytes(xmlXPathContextPtr ctx)
-{
-	char *v = xpath_string(ctx, "string(/domain/memory)"), *u = xpath_string(ctx, "string(/domain/memory/@unit)");
-	uint64_t n = 0, mult = 1024;
-	char *end;
-
-	if (v) {
-		n = strtoull(v, &end, 10);
-		if (*end)
-			n = 0;
-	}
-	if (u && *u) {
-		/* libvirt's units (formatdomain "Memory Allocation"): decimal KB/MB/GB/TB/PB/EB, binary k/KiB/M/MiB/...
-		 * An unknown unit counts as nothing known: no room check (better than reading TiB as KiB). */
-		static const struct {
-			const char *a, *b, *c;
-			uint64_t mult;
-		} units[] = {
-			{ "b", "bytes", NULL, 1 },
-			{ "KB", NULL, NULL, 1000ull },
-			{ "k", "KiB", "K", 1ull << 10 },
-			{ "MB", NULL, NULL, 1000000ull },
-			{ "M", "MiB", NULL, 1ull << 20 },
-			{ "GB", NULL, NULL, 1000000000ull },
-			{ "G", "GiB", NULL, 1ull << 30 },
-			{ "TB", NULL, NULL, 1000000000000ull },
-			{ "T", "TiB", NULL, 1ull << 40 },
-			{ "PB", NULL, NULL, 1000000000000000ull },
-			{ "P", "PiB", NULL, 1ull << 50 },
-			{ "EB", NULL, NULL, 1000000000000000000ull },
-			{ "E", "EiB", NULL, 1ull << 60 },
-		};
-		mult = 0;
-		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-			if (!strcmp(u, units[i].a) || (units[i].b && !strcmp(u, units[i].b)) ||
-			    (units[i].c && !strcmp(u, units[i].c)))
-				mult = units[i].mult;
-	}
-	free(v);
-	free(u);
-	if (!mult || (n && n > UINT64_MAX / mult))
-		return 0; /* unknown unit or more bytes than exist: no room check rather than a wrong one */
-	return n * mult;
 }
 
 /* 0: fine or only warned; 1: refuse the start. */
@@ -222,9 +163,8 @@ int main(int argc, char **argv)
 	const char *op, *subop, *arg_name;
 	struct dg_config *cfg = NULL;
 	struct dg_error err = { 0 };
-	xmlDocPtr doc = NULL;
-	xmlXPathContextPtr ctx = NULL;
-	char *xml, *name = NULL, *uuid = NULL;
+	struct dg_domxml x;
+	char *xml;
 	size_t len = 0;
 	int i, rc = 0;
 
@@ -251,15 +191,8 @@ int main(int argc, char **argv)
 		hlog(LOG_WARNING, "%s: %s; ignoring this event", arg_name, err.message);
 		goto out;
 	}
-	doc = xml && len ? xmlReadMemory(xml, (int)len, "domain.xml", NULL,
-					 XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
-			 : NULL;
-	ctx = doc ? xmlXPathNewContext(doc) : NULL;
-	if (ctx) {
-		name = xpath_string(ctx, "string(/domain/name)");
-		uuid = xpath_string(ctx, "string(/domain/uuid)");
-	}
-	if (!name) {
+	/* The reader the doctor and the watcher use (domxml.h). */
+	if (!xml || !len || dg_domxml_parse_len(xml, len, &x, &err) < 0 || !x.name[0]) {
 		hlog(LOG_WARNING, "%s: %s %s: the domain XML on stdin is missing or malformed; ignoring", arg_name, op,
 		     subop);
 		goto out;
@@ -267,15 +200,11 @@ int main(int argc, char **argv)
 
 	if (!strcmp(op, "prepare")) {
 		if (!strcmp(subop, "begin"))
-			rc = check_destination(cfg, name, memory_bytes(ctx));
+			rc = check_destination(cfg, x.name, x.memory_bytes);
 	} else {
-		tell_watcher(cfg, op, name, uuid);
+		tell_watcher(cfg, op, x.name, x.uuid[0] ? x.uuid : NULL);
 	}
 out:
-	xmlXPathFreeContext(ctx);
-	xmlFreeDoc(doc);
-	free(name);
-	free(uuid);
 	free(xml);
 	dg_config_free(cfg);
 	closelog();

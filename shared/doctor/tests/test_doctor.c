@@ -85,6 +85,23 @@ static void pure(void)
 		      !x.panic && !x.on_crash[0] && !x.agent_channel && !x.agent_state[0] && !x.os_cmdline[0] &&
 		      !x.serial_log[0],
 	      "no panic, no on_crash, another channel only");
+	CHECK(dg_domxml_parse("<domain><name>web-1</name><uuid>3f2a6c1e-5b7d-4e21-9a0b-3c8d2e1f0a9b</uuid>"
+			      "<memory unit='KiB'>131072</memory></domain>", &x, &err) == 0 &&
+		      !strcmp(x.name, "web-1") && !strcmp(x.uuid, "3f2a6c1e-5b7d-4e21-9a0b-3c8d2e1f0a9b") &&
+		      x.memory_bytes == 128ull << 20,
+	      "name, uuid, memory in KiB (the hook's facts)");
+	CHECK(dg_domxml_parse("<domain><name>a</name><memory unit='TiB'>1</memory></domain>", &x, &err) == 0 &&
+		      x.memory_bytes == 1ull << 40, "memory in TiB");
+	CHECK(dg_domxml_parse("<domain><name>a</name><memory unit='GB'>2</memory></domain>", &x, &err) == 0 &&
+		      x.memory_bytes == 2000000000ull, "memory in decimal GB");
+	CHECK(dg_domxml_parse("<domain><name>a</name><memory>4</memory></domain>", &x, &err) == 0 &&
+		      x.memory_bytes == 4096, "no unit: KiB");
+	CHECK(dg_domxml_parse("<domain><name>a</name><memory unit='furlongs'>4</memory></domain>", &x, &err) == 0 &&
+		      x.memory_bytes == 0, "an unknown unit: nothing known");
+	CHECK(dg_domxml_parse("<domain><name>a</name><memory unit='EiB'>99</memory></domain>", &x, &err) == 0 &&
+		      x.memory_bytes == 0, "more bytes than exist: nothing known");
+	CHECK(dg_domxml_parse_len("<domain><name>a</name></domain>trailing", 31, &x, &err) == 0 &&
+		      !strcmp(x.name, "a") && !x.uuid[0] && !x.memory_bytes, "a length-bounded document");
 	CHECK(dg_domxml_parse("not xml <", &x, &err) == -DG_FAILED, "bad XML: error (%s)", err.message);
 	CHECK(dg_domxml_parse("<other/>", &x, &err) == -DG_FAILED, "not a domain: error");
 
