@@ -321,10 +321,14 @@ void dg_authz_end(struct dg_authz *az, int r, const struct dg_error *err, const 
 void dg_authz_end_dump(struct dg_authz *az, int r, const struct dg_error *err, const struct dg_dump_record *rec)
 {
 	if (rec) {
-		snprintf(az->ev.evidence, sizeof(az->ev.evidence), "nmi %s; panic %s%s%s%s%s",
+		char before[sizeof(az->ev.evidence)];
+
+		/* What was noted before the action (the operator's overrides, the fleet's answer) stays after it. */
+		snprintf(before, sizeof(before), "%s", az->ev.evidence);
+		snprintf(az->ev.evidence, sizeof(az->ev.evidence), "nmi %s; panic %s%s%s%s%s%s%.900s",
 			 rec->nmi_sent ? "sent" : "not sent", rec->panic_seen ? "seen" : "not seen",
 			 rec->panic_event[0] ? " (" : "", rec->panic_event, rec->panic_event[0] ? ")" : "",
-			 rec->captured ? "; memory captured" : "");
+			 rec->captured ? "; memory captured" : "", before[0] ? "; " : "", before);
 	}
 	dg_authz_end(az, r, err, rec && rec->captured && rec->path[0] ? rec->path : NULL,
 		     rec && rec->captured ? rec->sha256 : NULL, 1);

@@ -10,6 +10,7 @@
 #include "dg_config.h"
 #include "diagint/config.h"
 #include "diagint/inject.h"
+#include "fleet_cli.h"
 #include <signal.h>
 #include <unistd.h>
 
@@ -31,6 +32,8 @@ static void common_options_help(void)
 	       "                        makedumpfile's flattened form), kdump-lzo, kdump-snappy (when QEMU\n"
 	       "                        has them), win-dmp (Windows guests)\n"
 	       "      --config FILE     configuration (default %s if it exists)\n"
+	       "      --require-fleet   with [fleet] configured: refuse (status 5) when etcd cannot be asked,\n"
+	       "                        instead of acting with a warning (see docs/fleet.md)\n"
 	       "  -q, --quiet           no progress or informational messages\n"
 	       "  -j, --json            print the whole record as JSON instead of the dump path\n"
 	       "  -h, --help            this help\n",
@@ -113,6 +116,7 @@ static int run(int argc, char **argv, bool nmi)
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "no-capture", no_argument, NULL, 'n' },
+		{ "require-fleet", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -126,7 +130,9 @@ static int run(int argc, char **argv, bool nmi)
 	struct dg_config *cfg = NULL;
 	const char *uri = NULL, *config_path = NULL;
 	struct sigaction sa = { .sa_handler = on_interrupt };
-	bool json = false;
+	bool json = false, require_fleet = false;
+	struct dg_cli_fleet fleet;
+	struct dg_cli_fleet_ticket ticket;
 	int c, r;
 
 	optind = 1;
@@ -170,6 +176,9 @@ static int run(int argc, char **argv, bool nmi)
 				return dg_cli_usage_error(cmd, "--no-capture applies to inject only");
 			o.capture = false;
 			break;
+		case 'F':
+			require_fleet = true;
+			break;
 		case 'h':
 			nmi ? dg_cmd_inject_help() : dg_cmd_capture_help();
 			return 0;
@@ -193,6 +202,7 @@ static int run(int argc, char **argv, bool nmi)
 	if (r < 0)
 		return dg_cli_fail(&err);
 	o.config = cfg;
+	dg_cli_fleet_init(&fleet, cfg, require_fleet);
 	/* Ctrl-C must not leave a half dump, or a paused guest: the core stops cleanly when asked. */
 	o.cancel = &interrupted;
 	sigaction(SIGINT, &sa, NULL);
@@ -210,15 +220,28 @@ static int run(int argc, char **argv, bool nmi)
 		dg_config_free(cfg);
 		return dg_cli_fail(&err);
 	}
+	/* [fleet]: one interrupt per hang however many monitors and people act on it (fleet_cli.h). */
+	r = dg_cli_fleet_claim(&fleet, target, cmd, &az, &ticket, &err);
+	if (r < 0) {
+		dg_config_free(cfg);
+		dg_authz_end_dump(&az, r, &err, NULL);
+		dg_cli_fleet_close(&fleet);
+		return dg_cli_fail(&err);
+	}
 	dg_record_init(&rec, o.trigger);
 	r = dg_lv_open(uri, &lv, &err);
 	if (r < 0) {
 		dg_config_free(cfg);
 		dg_authz_end_dump(&az, r, &err, NULL);
+		dg_cli_fleet_unclaim(&fleet, &ticket);
+		dg_cli_fleet_close(&fleet);
 		return dg_cli_fail(&err);
 	}
 	r = dg_inject(lv, argv[optind], &o, &rec, &err);
 	dg_lv_free(lv);
+	if (r < 0 && !rec.nmi_sent && !rec.captured)
+		dg_cli_fleet_unclaim(&fleet, &ticket);
+	dg_cli_fleet_close(&fleet);
 	dg_config_free(cfg);
 	dg_authz_end_dump(&az, r, &err, &rec);
 	if (r < 0)

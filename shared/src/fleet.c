@@ -193,7 +193,7 @@ static bool auth_error(const struct dg_fleet_reply *r)
 /* One POST to one endpoint. */
 static enum outcome post_one(struct dg_fleet *f, unsigned i, const char *path, const char *body, double left,
 			     enum dg_fleet_kind kind, struct dg_fleet_reply *reply, dg_fleet_kv_fn each,
-			     void *userdata, struct dg_buf *errors, struct dg_error *err)
+			     void *userdata, char *ep_err, size_t ep_len, struct dg_error *err)
 {
 	struct sink s = { DG_BUF_INIT, false };
 	struct curl_slist *hdrs = NULL, *l;
@@ -236,22 +236,22 @@ static enum outcome post_one(struct dg_fleet *f, unsigned i, const char *path, c
 				     "(verification is never switched off)", f->cfg.endpoints[i], curl_easy_strerror(c));
 			o = O_FATAL;
 		} else {
-			dg_buf_printf(errors, "%s%s: %s", errors->len ? "; " : "", f->cfg.endpoints[i],
-				      s.too_big ? "reply too large" : curl_easy_strerror(c));
+			snprintf(ep_err, ep_len, "%s", s.too_big ? "reply too large" :
+				 c == CURLE_OPERATION_TIMEDOUT ? "no answer in time" : curl_easy_strerror(c));
 		}
 		goto out;
 	}
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 	if (dg_fleet_parse_reply(dg_buf_str(&s.b), s.b.len, kind, reply, each, userdata, why, sizeof(why)) < 0) {
-		dg_buf_printf(errors, "%s%s: HTTP %ld, %s", errors->len ? "; " : "", f->cfg.endpoints[i], status, why);
+		snprintf(ep_err, ep_len, "HTTP %ld, %s", status, why);
 		goto out;
 	}
 	if (reply->is_error && unavailable_error(reply)) {
-		dg_buf_printf(errors, "%s%s: %s", errors->len ? "; " : "", f->cfg.endpoints[i], reply->error);
+		snprintf(ep_err, ep_len, "%.150s", reply->error);
 		goto out;
 	}
 	if (!reply->is_error && status != 200) {
-		dg_buf_printf(errors, "%s%s: HTTP %ld", errors->len ? "; " : "", f->cfg.endpoints[i], status);
+		snprintf(ep_err, ep_len, "HTTP %ld", status);
 		goto out;
 	}
 	o = O_OK;
@@ -260,14 +260,22 @@ out:
 	return o;
 }
 
-static int authenticate(struct dg_fleet *f, unsigned i, double left, struct dg_buf *errors, struct dg_error *err);
+static int authenticate(struct dg_fleet *f, unsigned i, double left, char *ep_err, size_t ep_len,
+			struct dg_error *err);
 
-/* POST body to path, on the endpoint that answered last, then the others, within CommandTimeout for the whole
- * call. 0 with *reply (never an etcd error: those become a status here), or -status. */
+/* POST body to path, on the endpoint that answered last, then the others, round after round, within
+ * CommandTimeout for the whole call. One attempt gets at most a third of it (at least 1 s): a member that lost
+ * its leader holds a request until etcd's own timeout (~6 s), and an election is over in ~1 s, so the next
+ * attempt, on another member or the same, is the one that succeeds. Every request here may be repeated: grants
+ * (an extra lease expires unused), keepalives, revokes, puts of the same value, and the claim txn, whose nonce
+ * tells our own earlier copy from another monitor's claim. 0 with *reply (never an etcd error: those become a
+ * status here), or -status. */
 static int call(struct dg_fleet *f, const char *path, const char *body, enum dg_fleet_kind kind,
 		struct dg_fleet_reply *reply, dg_fleet_kv_fn each, void *userdata, struct dg_error *err)
 {
 	double deadline = mono_now() + f->cfg.command_timeout;
+	double per_attempt = f->cfg.command_timeout / 3 > 1 ? f->cfg.command_timeout / 3 : 1;
+	char last[DG_FLEET_MAX_ENDPOINTS][160];
 	struct dg_buf errors = DG_BUF_INIT;
 	bool reauthed = false;
 	unsigned n = f->cfg.n_endpoints;
@@ -275,24 +283,35 @@ static int call(struct dg_fleet *f, const char *path, const char *body, enum dg_
 
 	if (!body)
 		return dg_error_set(err, DG_FAILED, "out of memory");
-	for (unsigned k = 0; k < n; k++) {
+	memset(last, 0, sizeof(last));
+	for (unsigned k = 0;; k++) {
 		unsigned i = (f->cur + k) % n;
 		double left = deadline - mono_now();
 		enum outcome o;
 
 		if (left <= 0.001)
 			break;
+		if (k > 0 && k % n == 0) {
+			/* Every member said no just now (refused, no leader): give an election a moment. */
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+			if (left < 0.15)
+				break;
+			nanosleep(&ts, NULL);
+			left = deadline - mono_now();
+		}
 		if (k > 0)
 			f->failovers++;
+		if (left > per_attempt)
+			left = per_attempt;
 		if (f->cfg.user[0] && !f->token[0] && kind != DG_FLEET_R_AUTH) {
-			r = authenticate(f, i, left, &errors, err);
+			r = authenticate(f, i, left, last[i], sizeof(last[i]), err);
 			if (r < 0 && err && err->status != DG_UNAVAILABLE)
 				goto out;
 			if (r < 0)
 				continue;
-			left = deadline - mono_now();
+			left = dmin(deadline - mono_now(), per_attempt);
 		}
-		o = post_one(f, i, path, body, left, kind, reply, each, userdata, &errors, err);
+		o = post_one(f, i, path, body, left, kind, reply, each, userdata, last[i], sizeof(last[i]), err);
 		if (o == O_FATAL) {
 			r = -(int)(err ? err->status : DG_FAILED);
 			goto out;
@@ -319,15 +338,18 @@ static int call(struct dg_fleet *f, const char *path, const char *body, enum dg_
 		r = 0;
 		goto out;
 	}
+	for (unsigned i = 0; i < n; i++)
+		dg_buf_printf(&errors, "%s%s: %s", i ? "; " : "", f->cfg.endpoints[i], last[i][0] ? last[i] : "not tried");
 	r = dg_error_set(err, DG_UNAVAILABLE, "fleet brakes unavailable: no etcd member answered %s within "
 			 "CommandTimeout %gs (no quorum, or unreachable): %s", path, f->cfg.command_timeout,
-			 errors.len ? dg_buf_str(&errors) : "out of time");
+			 dg_buf_str(&errors));
 out:
 	dg_buf_free(&errors);
 	return r;
 }
 
-static int authenticate(struct dg_fleet *f, unsigned i, double left, struct dg_buf *errors, struct dg_error *err)
+static int authenticate(struct dg_fleet *f, unsigned i, double left, char *ep_err, size_t ep_len,
+			struct dg_error *err)
 {
 	char *body = dg_fleet_req_auth(f->cfg.user, f->cfg.password);
 	struct dg_fleet_reply reply;
@@ -336,13 +358,15 @@ static int authenticate(struct dg_fleet *f, unsigned i, double left, struct dg_b
 
 	if (!body)
 		return dg_error_set(err, DG_FAILED, "out of memory");
-	o = post_one(f, i, "/v3/auth/authenticate", body, left, DG_FLEET_R_AUTH, &reply, NULL, NULL, errors, err);
+	o = post_one(f, i, "/v3/auth/authenticate", body, left, DG_FLEET_R_AUTH, &reply, NULL, NULL, ep_err, ep_len,
+		     err);
 	OPENSSL_cleanse(body, strlen(body));
 	free(body);
 	if (o == O_FATAL)
 		return -(int)(err ? err->status : DG_FAILED);
 	if (o == O_NEXT)
-		return dg_error_set(err, DG_UNAVAILABLE, "cannot authenticate to etcd at %s", f->cfg.endpoints[i]);
+		return dg_error_set(err, DG_UNAVAILABLE, "cannot authenticate to etcd at %s: %s", f->cfg.endpoints[i],
+				    ep_err);
 	if (reply.is_error || !dg_http_token_valid(reply.token)) {
 		r = dg_error_set(err, DG_DENIED, "etcd at %s refused user %s: %s (check User and Password in [fleet])",
 				 f->cfg.endpoints[i], f->cfg.user, reply.is_error ? reply.error : "unusable token");
