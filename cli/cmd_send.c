@@ -302,7 +302,10 @@ int dg_cmd_send(int argc, char **argv)
 				struct dg_error e = { .status = results[i].status };
 				if (!authorized[i])
 					continue;
-				if (results[i].status != DG_OK && !results[i].sent)
+				/* Not sent, or refused by the provider (no such instance, no permission): no interrupt. */
+				if (results[i].status != DG_OK &&
+				    (!results[i].sent || results[i].status == DG_NOTFOUND ||
+				     results[i].status == DG_DENIED || results[i].status == DG_USAGE))
 					dg_cli_fleet_unclaim(&fleet, &tickets[i]);
 				snprintf(e.message, sizeof(e.message), "%s", results[i].message);
 				snprintf(e.request_id, sizeof(e.request_id), "%s", results[i].request_id);
