@@ -247,7 +247,7 @@ int dg_authz_begin(struct dg_authz *az, const char *action, const char *target, 
 				 dec.actor.user);
 		else
 			snprintf(dec.reason, sizeof(dec.reason), "PAM service " PAM_SERVICE_NAME " denied %s at its %s "
-				 "step: %s%s%s%s", dec.actor.user, step,
+				 "step: %s%s%.300s%s", dec.actor.user, step,
 				 az->pamh ? pam_strerror(az->pamh, code) : "cannot start", pam_said[0] ? " (" : "",
 				 pam_said, pam_said[0] ? ")" : "");
 	} else if (direct_root) {
