@@ -242,6 +242,21 @@ static enum outcome post_one(struct dg_fleet *f, unsigned i, const char *path, c
 		goto out;
 	}
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 400 && status < 500 && status != 408 && status != 429 &&
+	    (s.b.len == 0 || dg_buf_str(&s.b)[0] != '{')) {
+		/* A plain-text refusal from the gateway itself (a client certificate with a CommonName while auth is
+		 * on, a path it does not serve): the configuration, not the cluster, is wrong. Never "go on". */
+		char text[200];
+		size_t k = 0;
+		for (const char *p = dg_buf_str(&s.b); *p && k + 1 < sizeof(text); p++)
+			text[k++] = (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f ? ' ' : *p;
+		text[k] = '\0';
+		dg_error_set(err, DG_USAGE, "etcd at %s refused %s: HTTP %ld: %s%s", f->cfg.endpoints[i], path, status,
+			     text, strstr(text, "CommonName") ? " (with etcd auth on, the gateway needs a client certificate "
+							       "without a CommonName: docs/fleet.md)" : "");
+		o = O_FATAL;
+		goto out;
+	}
 	if (dg_fleet_parse_reply(dg_buf_str(&s.b), s.b.len, kind, reply, each, userdata, why, sizeof(why)) < 0) {
 		snprintf(ep_err, ep_len, "HTTP %ld, %s", status, why);
 		goto out;

@@ -329,5 +329,53 @@ class Tls(Fleet):
         self.assertNotIn("s3cret", out + err)
 
 
+class Auth(Fleet):
+    """etcd's own access control: User/Password, and a role that may write only under KeyPrefix."""
+
+    @classmethod
+    def setUpClass(cls):
+        d = os.path.join(TMP, "etcd-auth")
+        os.makedirs(d)
+        c = cls.cluster = etcdlab.Cluster(d, tls=True, client_cn=None).start()
+        for args in (["user", "add", "root", "--new-user-password=root-pw"], ["role", "add", "diagint"],
+                     ["role", "grant-permission", "diagint", "--prefix=true", "readwrite", "/diagint/"],
+                     ["user", "add", "diagint", "--new-user-password=diagint-pw"],
+                     ["user", "grant-role", "diagint", "diagint"], ["auth", "enable"]):
+            p = c.etcdctl(*args)
+            if p.returncode:
+                raise RuntimeError("etcdctl %s: %s" % (args, p.stderr))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.stop()
+
+    def config(self, name, password="diagint-pw", extra=""):
+        return self.etcd.config(os.path.join(self.home, name),
+                                extra="User = diagint\nPassword = %s\n%s" % (password, extra))
+
+    def test_user_password_one_interrupt(self):
+        self.conf = self.config("auth.conf")
+        inst = instance()
+        (rc0, out0, err0), (rc1, out1, err1) = self.two_at_once("aws:us-east-1/" + inst)
+        self.assertEqual((rc0, rc1), (0, 6), (out0, err0, out1, err1))
+        self.assertEqual(LAB.count("aws.interrupt", inst), 1)
+        self.assertNotIn("diagint-pw", out0 + err0 + out1 + err1)
+
+    def test_wrong_password_is_denied_not_bypassed(self):
+        inst = instance()
+        rc, out, err = self.send("aws:us-east-1/" + inst, conf=self.config("bad.conf", password="nope"))
+        self.assertEqual(rc, 3, out + err)
+        self.assertIn("refused user diagint", out + err)
+        self.assertNotIn("nope", out + err)
+        self.assertEqual(LAB.count("aws.interrupt", inst), 0)
+
+    def test_role_without_the_prefix_is_denied(self):
+        inst = instance()
+        rc, out, err = self.send("aws:us-east-1/" + inst, conf=self.config("other.conf", extra="KeyPrefix = /other/\n"))
+        self.assertEqual(rc, 3, out + err)
+        self.assertIn("permission denied", out + err)
+        self.assertEqual(LAB.count("aws.interrupt", inst), 0)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -54,8 +54,10 @@ def _free_ports(n):
     return ports
 
 
-def make_tls(d):
-    """CA, server certificate for 127.0.0.1, client certificate; returns a dict of PEM paths."""
+def make_tls(d, client_cn="diagint"):
+    """CA, server certificate for 127.0.0.1, client certificate; returns a dict of PEM paths. client_cn None: a
+    client certificate without a CommonName, which etcd's JSON gateway needs when auth is enabled (it refuses
+    a CN it would otherwise have to ignore)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -87,9 +89,10 @@ def make_tls(d):
           .sign(ca_key, hashes.SHA256()))
     out = {"ca": write(os.path.join(d, "etcd-ca.pem"), ca.public_bytes(serialization.Encoding.PEM), 0o644)}
     for role, cn, eku in (("server", "127.0.0.1", [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                          ("client", "diagint", [ExtendedKeyUsageOID.CLIENT_AUTH])):
+                          ("client", client_cn, [ExtendedKeyUsageOID.CLIENT_AUTH])):
         k = ec.generate_private_key(ec.SECP256R1())
-        b = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(ca.subject).public_key(k.public_key())
+        subject = name(cn) if cn else x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "diagint")])
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject).public_key(k.public_key())
              .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
              .not_valid_after(now + datetime.timedelta(days=1))
              .add_extension(x509.ExtendedKeyUsage(eku), critical=False))
@@ -104,10 +107,10 @@ def make_tls(d):
 
 
 class Cluster:
-    def __init__(self, tmpdir, n=3, tls=False):
+    def __init__(self, tmpdir, n=3, tls=False, client_cn="diagint"):
         self.dir = tmpdir
         self.n = n
-        self.tls = make_tls(tmpdir) if tls else None
+        self.tls = make_tls(tmpdir, client_cn) if tls else None
         ports = _free_ports(2 * n)
         self.client_ports, self.peer_ports = ports[:n], ports[n:]
         scheme = "https" if tls else "http"
