@@ -142,7 +142,7 @@ int dg_cmd_send(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+nr:je:c:t:p:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "nr:je:c:t:p:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			o.dry_run = true;
@@ -263,7 +263,7 @@ int dg_cmd_send(int argc, char **argv)
 			if (o.dry_run) {
 				/* A dry run interrupts nothing: no authorization step, no audit record. */
 				authorized[i] = false;
-			} else if (dg_authz_begin(&az[i], "send", targets[i].text, &e) < 0) {
+			} else if (dg_authz_begin(&az[i], "send", targets[i].text, false, &e) < 0) {
 				results[i].status = e.status;
 				snprintf(results[i].message, sizeof(results[i].message), "%s", e.message);
 				continue;
