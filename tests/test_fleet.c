@@ -369,6 +369,9 @@ static void test_client_args(void)
 	req.target = "bad\ntarget";
 	CHECK(dg_fleet_claim(f, &req, &cl, &err) == -DG_USAGE, "a target with a control byte is refused");
 	req.target = "libvirt:web-1";
+	req.action = "an-action-name-longer-than-31-bytes";
+	CHECK(dg_fleet_claim(f, &req, &cl, &err) == -DG_USAGE, "an action that would not fit the claim is refused");
+	req.action = "inject";
 	c.command_timeout = 0.5;
 	dg_fleet_free(f);
 	dg_fleet_new(&c, "mon-1", &f, &err);

@@ -544,12 +544,14 @@ int dg_fleet_claim(struct dg_fleet *f, const struct dg_fleet_request *req, struc
 	int r;
 
 	memset(&c, 0, sizeof(c));
+	/* The action goes into the claim's value, which every loser must be able to read (DG_FLEET_VALUE_MAX). */
 	if (!req || !dg_fleet_name_ok(req->target, false) || !dg_fleet_name_ok(req->action, false) ||
+	    strlen(req->action) >= sizeof(c.action) ||
 	    !(req->cooldown >= 1 && req->cooldown <= 366 * 86400.0) ||
 	    (req->max_actions && (!(req->window >= 1 && req->window <= 366 * 86400.0) ||
 				  req->max_actions > sizeof(taken))))
-		return dg_error_set(err, DG_USAGE, "bad fleet claim request (target, action, cooldown >= 1 s, at most "
-				    "%zu actions per window >= 1 s)", sizeof(taken));
+		return dg_error_set(err, DG_USAGE, "bad fleet claim request (target, an action of at most 31 bytes, "
+				    "cooldown >= 1 s, at most %zu actions per window >= 1 s)", sizeof(taken));
 	snprintf(c.target, sizeof(c.target), "%s", req->target);
 	snprintf(c.action, sizeof(c.action), "%s", req->action);
 	snprintf(claim_key, sizeof(claim_key), "%sclaims/%s", f->cfg.key_prefix, req->target);
