@@ -132,7 +132,8 @@ int dg_cmd_send(int argc, char **argv)
 	struct dg_sender *sender = NULL;
 	struct dg_error err = { 0 };
 	size_t n = 0, n_ok = 0, n_run = 0;
-	bool json = false, require_fleet = false;
+	bool json = false, require_fleet = false, config_failed = false;
+	struct dg_error config_err = { 0 };
 	const char *config_path = NULL;
 	struct dg_config *cfg = NULL;
 	struct dg_cli_fleet fleet = { 0 };
@@ -221,8 +222,11 @@ int dg_cmd_send(int argc, char **argv)
 	if ((status = dg_cli_endpoints_finish("send", &o, bare_endpoint, targets, n)) != 0)
 		goto out;
 
-	/* The configuration matters here only for [fleet]: a default file that cannot be read is a warning. */
-	if (dg_config_load(config_path, &cfg, &err) < 0) {
+	/* The configuration matters here only for [fleet]: a default file that cannot be read is a warning. An
+	 * operator's --config under sudo is read only once PAM granted the first target (as inject does). */
+	bool config_after_pam = dg_cli_delegated() && config_path;
+
+	if (!config_after_pam && dg_config_load(config_path, &cfg, &err) < 0) {
 		if (config_path || require_fleet) {
 			status = dg_cli_fail(&err);
 			goto out;
@@ -271,8 +275,17 @@ int dg_cmd_send(int argc, char **argv)
 				authorized[i] = true;
 				if (o.reason)
 					snprintf(az[i].ev.reason, sizeof(az[i].ev.reason), "%s", o.reason);
+				if (config_after_pam) {
+					config_after_pam = false;
+					if (dg_config_load(config_path, &cfg, &config_err) < 0)
+						config_failed = true;
+					dg_cli_fleet_init(&fleet, cfg, require_fleet);
+				}
 				/* [fleet]: claimed by another monitor -> 6, not sent; the refusal is recorded. */
-				if (dg_cli_fleet_claim(&fleet, targets[i].text, "send", &az[i], &tickets[i], &e) < 0) {
+				if (config_failed)
+					e = config_err;
+				if (config_failed ||
+				    dg_cli_fleet_claim(&fleet, targets[i].text, "send", &az[i], &tickets[i], &e) < 0) {
 					results[i].status = e.status;
 					snprintf(results[i].message, sizeof(results[i].message), "%s", e.message);
 					dg_authz_end(&az[i], -(int)e.status, &e, NULL, NULL, 0);
