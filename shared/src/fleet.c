@@ -520,8 +520,8 @@ static void describe(struct dg_fleet_claim *c)
 			gmtime_r(&t, &tm);
 			strftime(until, sizeof(until), " until %Y-%m-%dT%H:%M:%SZ", &tm);
 		}
-		snprintf(c->reason, sizeof(c->reason), "claimed by %s at %s%s%s%s (fleet cooldown%s)", c->holder, since,
-			 c->action[0] ? " for " : "", c->action, "", until);
+		snprintf(c->reason, sizeof(c->reason), "claimed by %s at %s%s%s (fleet cooldown%s)", c->holder, since,
+			 c->action[0] ? " for " : "", c->action, until);
 		break;
 	case DG_FLEET_RATE:
 		snprintf(c->reason, sizeof(c->reason), "every fleet-wide action slot of the window is taken (%s)",
