@@ -7,9 +7,12 @@
  * no "count"). The parser trusts nothing: bounded input and nesting, every int64 checked, keys and values cut to
  * fixed buffers (and rejected when they do not fit), unknown fields ignored. */
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <curl/curl.h>
 
 #include "diagint/fleet.h"
 
@@ -95,3 +98,35 @@ int dg_fleet_parse_holder(const char *value, size_t len, struct dg_fleet_claim *
 
 /* A target or monitor is fit for a key: 1-511 bytes, printable ASCII (no control bytes); monitors also no '/'. */
 bool dg_fleet_name_ok(const char *s, bool is_monitor);
+
+/* --- the client, shared by fleet.c (claims) and fleet_storm.c (the storm view) ------------------------------ */
+
+/* What this monitor watches and suspects: want is what dg_fleet_set said, have what etcd holds. */
+#define W_WATCHED 1u
+#define W_SUSPECT 2u
+
+struct entry {
+	char *target;
+	unsigned char want, have;
+};
+
+struct dg_fleet {
+	pthread_mutex_t lock;
+	struct dg_fleet_config cfg;
+	char monitor[DG_FLEET_MONITOR_MAX];
+	CURL *easy[DG_FLEET_MAX_ENDPOINTS];
+	unsigned cur;              /* the endpoint that answered last */
+	char token[512];           /* etcd auth token, when User is set */
+	unsigned long requests, failovers;
+	struct entry *table;       /* open addressing, power-of-two capacity */
+	size_t cap, n;
+	int64_t monitor_lease;     /* the storm view's lease; 0 = none yet */
+};
+
+/* POST a body (consumed: not freed) to a gateway path within CommandTimeout, with failover; 0 or -status. */
+int dg_fleet_call(struct dg_fleet *f, const char *path, const char *body, enum dg_fleet_kind kind,
+		  struct dg_fleet_reply *reply, dg_fleet_kv_fn each, void *userdata, struct dg_error *err);
+int dg_fleet_grant(struct dg_fleet *f, double seconds, int64_t *ret, struct dg_error *err);
+/* A lease etcd no longer has counts as revoked. */
+int dg_fleet_revoke(struct dg_fleet *f, int64_t id, struct dg_error *err);
+void dg_fleet_storm_free(struct dg_fleet *f);

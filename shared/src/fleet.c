@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Fleet brakes on etcd v3 (fleet.h): the client (endpoint failover, authentication, deadlines), the claim, the
- * fleet-wide action slots and the published storm view. The wire format is fleet_proto.c. */
+/* Fleet brakes on etcd v3 (fleet.h): the client (endpoint failover, authentication, deadlines), the claim and
+ * the fleet-wide action slots. The storm view is fleet_storm.c, the wire format fleet_proto.c. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,28 +17,6 @@
 #include "diagint/encode.h"
 #include "diagint/http.h"
 #include "fleet-internal.h"
-
-/* What this monitor watches and suspects: want is what dg_fleet_set said, have what etcd holds. */
-#define W_WATCHED 1u
-#define W_SUSPECT 2u
-
-struct entry {
-	char *target;
-	unsigned char want, have;
-};
-
-struct dg_fleet {
-	pthread_mutex_t lock;
-	struct dg_fleet_config cfg;
-	char monitor[DG_FLEET_MONITOR_MAX];
-	CURL *easy[DG_FLEET_MAX_ENDPOINTS];
-	unsigned cur;              /* the endpoint that answered last */
-	char token[512];           /* etcd auth token, when User is set */
-	unsigned long requests, failovers;
-	struct entry *table;       /* open addressing, power-of-two capacity */
-	size_t cap, n;
-	int64_t monitor_lease;     /* the storm view's lease; 0 = none yet */
-};
 
 /* Whole seconds up (leases are whole seconds), without libm: the core does not link it. */
 static int64_t ceil_s(double x)
@@ -285,8 +263,8 @@ static int authenticate(struct dg_fleet *f, unsigned i, double left, char *ep_er
  * (an extra lease expires unused), keepalives, revokes, puts of the same value, and the claim txn, whose nonce
  * tells our own earlier copy from another monitor's claim. 0 with *reply (never an etcd error: those become a
  * status here), or -status. */
-static int call(struct dg_fleet *f, const char *path, const char *body, enum dg_fleet_kind kind,
-		struct dg_fleet_reply *reply, dg_fleet_kv_fn each, void *userdata, struct dg_error *err)
+int dg_fleet_call(struct dg_fleet *f, const char *path, const char *body, enum dg_fleet_kind kind,
+		  struct dg_fleet_reply *reply, dg_fleet_kv_fn each, void *userdata, struct dg_error *err)
 {
 	double deadline = mono_now() + f->cfg.command_timeout;
 	double per_attempt = f->cfg.command_timeout / 3 > 1 ? f->cfg.command_timeout / 3 : 1;
@@ -395,12 +373,12 @@ static int authenticate(struct dg_fleet *f, unsigned i, double left, char *ep_er
 
 /* --- leases ----------------------------------------------------------------------------------------------- */
 
-static int grant(struct dg_fleet *f, double seconds, int64_t *ret, struct dg_error *err)
+int dg_fleet_grant(struct dg_fleet *f, double seconds, int64_t *ret, struct dg_error *err)
 {
 	struct dg_fleet_reply reply;
 	int64_t ttl = ceil_s(seconds);
 	char *body = dg_fleet_req_grant(ttl < 1 ? 1 : ttl);
-	int r = call(f, "/v3/lease/grant", body, DG_FLEET_R_GRANT, &reply, NULL, NULL, err);
+	int r = dg_fleet_call(f, "/v3/lease/grant", body, DG_FLEET_R_GRANT, &reply, NULL, NULL, err);
 
 	free(body);
 	if (r == 0)
@@ -408,7 +386,7 @@ static int grant(struct dg_fleet *f, double seconds, int64_t *ret, struct dg_err
 	return r;
 }
 
-static int lease_revoke(struct dg_fleet *f, int64_t id, struct dg_error *err)
+int dg_fleet_revoke(struct dg_fleet *f, int64_t id, struct dg_error *err)
 {
 	struct dg_fleet_reply reply;
 	char *body;
@@ -417,7 +395,7 @@ static int lease_revoke(struct dg_fleet *f, int64_t id, struct dg_error *err)
 	if (!id)
 		return 0;
 	body = dg_fleet_req_lease(id);
-	r = call(f, "/v3/lease/revoke", body, DG_FLEET_R_PLAIN, &reply, NULL, NULL, err);
+	r = dg_fleet_call(f, "/v3/lease/revoke", body, DG_FLEET_R_PLAIN, &reply, NULL, NULL, err);
 	free(body);
 	/* A lease etcd no longer has (expired) is revoked already. */
 	if (r < 0 && err && strstr(err->message, "lease not found"))
@@ -453,7 +431,7 @@ static int read_slots(struct dg_fleet *f, struct slots *s, struct dg_error *err)
 	struct dg_fleet_reply reply;
 	size_t end_len = dg_fleet_range_end(s->prefix, s->prefix_len, end);
 	char *body = dg_fleet_req_range(s->prefix, s->prefix_len, end, end_len, false, true);
-	int r = call(f, "/v3/kv/range", body, DG_FLEET_R_RANGE, &reply, on_slot, s, err);
+	int r = dg_fleet_call(f, "/v3/kv/range", body, DG_FLEET_R_RANGE, &reply, on_slot, s, err);
 
 	free(body);
 	return r;
@@ -559,13 +537,13 @@ int dg_fleet_claim(struct dg_fleet *f, const struct dg_fleet_request *req, struc
 	nonce_make(nonce);
 
 	pthread_mutex_lock(&f->lock);
-	r = grant(f, req->cooldown, &lease, err);
+	r = dg_fleet_grant(f, req->cooldown, &lease, err);
 	if (r < 0)
 		goto out;
 	if (req->max_actions) {
 		memset(taken, 0, sizeof(taken));
 		s = (struct slots){ slot_prefix, strlen(slot_prefix), req->max_actions, taken };
-		r = grant(f, req->window, &slot_lease, err);
+		r = dg_fleet_grant(f, req->window, &slot_lease, err);
 		if (r == 0)
 			r = read_slots(f, &s, err);
 		if (r < 0)
@@ -592,7 +570,7 @@ int dg_fleet_claim(struct dg_fleet *f, const struct dg_fleet_request *req, struc
 			/* No slot: is the target itself claimed? That is the more useful answer. */
 			char *rb = dg_fleet_req_range(claim_key, strlen(claim_key), NULL, 0, false, false);
 			struct dg_fleet_kv first = { .key_len = 0 };
-			r = call(f, "/v3/kv/range", rb, DG_FLEET_R_RANGE, &reply, first_kv, &first, err);
+			r = dg_fleet_call(f, "/v3/kv/range", rb, DG_FLEET_R_RANGE, &reply, first_kv, &first, err);
 			free(rb);
 			if (r < 0)
 				goto out;
@@ -602,7 +580,7 @@ int dg_fleet_claim(struct dg_fleet *f, const struct dg_fleet_request *req, struc
 			break;
 		}
 		body = dg_fleet_req_claim(claim_key, value, lease, req->max_actions ? slot_key : NULL, slot_lease);
-		r = call(f, "/v3/kv/txn", body, DG_FLEET_R_TXN, &reply, NULL, NULL, err);
+		r = dg_fleet_call(f, "/v3/kv/txn", body, DG_FLEET_R_TXN, &reply, NULL, NULL, err);
 		free(body);
 		if (r < 0)
 			goto out;
@@ -634,8 +612,8 @@ out:
 		c.slot_lease = slot_lease;
 	} else {
 		/* Not ours to keep: the leases would only expire. Best effort. */
-		lease_revoke(f, lease, NULL);
-		lease_revoke(f, slot_lease, NULL);
+		dg_fleet_revoke(f, lease, NULL);
+		dg_fleet_revoke(f, slot_lease, NULL);
 	}
 	pthread_mutex_unlock(&f->lock);
 	free(value);
@@ -653,192 +631,9 @@ int dg_fleet_unclaim(struct dg_fleet *f, const struct dg_fleet_claim *c, struct 
 	if (!c || c->verdict != DG_FLEET_WON)
 		return 0;
 	pthread_mutex_lock(&f->lock);
-	r = lease_revoke(f, c->lease, err);
+	r = dg_fleet_revoke(f, c->lease, err);
 	if (r == 0)
-		r = lease_revoke(f, c->slot_lease, err);
-	pthread_mutex_unlock(&f->lock);
-	return r;
-}
-
-/* --- the storm view --------------------------------------------------------------------------------------- */
-
-static uint64_t hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
-static struct entry *lookup(struct dg_fleet *f, const char *target, bool insert)
-{
-	size_t i;
-
-	if (insert && (f->n + 1) * 2 > f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 64;
-		struct entry *t = calloc(cap, sizeof(*t));
-		if (!t)
-			return NULL;
-		for (size_t k = 0; k < f->cap; k++) {
-			if (!f->table[k].target)
-				continue;
-			for (i = hash(f->table[k].target) & (cap - 1); t[i].target; i = (i + 1) & (cap - 1))
-				;
-			t[i] = f->table[k];
-		}
-		free(f->table);
-		f->table = t;
-		f->cap = cap;
-	}
-	if (!f->cap)
-		return NULL;
-	for (i = hash(target) & (f->cap - 1); f->table[i].target; i = (i + 1) & (f->cap - 1))
-		if (!strcmp(f->table[i].target, target))
-			return &f->table[i];
-	if (!insert)
-		return NULL;
-	f->table[i].target = strdup(target);
-	if (!f->table[i].target)
-		return NULL;
-	f->n++;
-	return &f->table[i];
-}
-
-int dg_fleet_set(struct dg_fleet *f, const char *target, bool watched, bool suspect)
-{
-	struct entry *e;
-	int r = 0;
-
-	if (!dg_fleet_name_ok(target, false))
-		return -DG_USAGE;
-	pthread_mutex_lock(&f->lock);
-	e = lookup(f, target, watched || suspect);
-	if (e)
-		e->want = (unsigned char)((watched ? W_WATCHED : 0) | (suspect ? W_SUSPECT : 0));
-	else if (watched || suspect)
-		r = -DG_FAILED;
-	pthread_mutex_unlock(&f->lock);
-	return r;
-}
-
-static int keep_lease(struct dg_fleet *f, double ttl, struct dg_error *err)
-{
-	struct dg_fleet_reply reply;
-	char *body;
-	int r;
-
-	if (f->monitor_lease) {
-		body = dg_fleet_req_lease(f->monitor_lease);
-		r = call(f, "/v3/lease/keepalive", body, DG_FLEET_R_KEEPALIVE, &reply, NULL, NULL, err);
-		free(body);
-		if (r < 0)
-			return r;
-		if (reply.ttl > 0)
-			return 0;
-		/* Gone (expired while we stalled, or etcd lost it): everything we had is gone with it. */
-		f->monitor_lease = 0;
-		for (size_t i = 0; i < f->cap; i++)
-			f->table[i].have = 0;
-	}
-	return grant(f, ttl, &f->monitor_lease, err);
-}
-
-static int flush(struct dg_fleet *f, struct dg_fleet_op *ops, size_t n_ops, size_t *touched, size_t n_touched,
-		 struct dg_error *err)
-{
-	struct dg_fleet_reply reply;
-	char *body;
-	int r;
-
-	if (!n_ops)
-		return 0;
-	body = dg_fleet_req_batch(ops, n_ops);
-	r = call(f, "/v3/kv/txn", body, DG_FLEET_R_TXN, &reply, NULL, NULL, err);
-	free(body);
-	for (size_t k = 0; k < n_ops; k++)
-		free((char *)ops[k].key);
-	if (r < 0)
-		return r;
-	for (size_t k = 0; k < n_touched; k++)
-		f->table[touched[k]].have = f->table[touched[k]].want;
-	return 0;
-}
-
-int dg_fleet_publish(struct dg_fleet *f, double ttl, struct dg_error *err)
-{
-	struct dg_fleet_op ops[DG_FLEET_TXN_OPS];
-	size_t touched[DG_FLEET_TXN_OPS], n_ops = 0, n_touched = 0;
-	int r;
-
-	if (!(ttl >= 2 && ttl <= 86400))
-		return dg_error_set(err, DG_USAGE, "fleet publish: the lease must last 2 s to a day");
-	pthread_mutex_lock(&f->lock);
-	r = keep_lease(f, ttl, err);
-	for (size_t i = 0; r == 0 && i < f->cap; i++) {
-		struct entry *e = &f->table[i];
-		static const struct {
-			unsigned bit;
-			const char *dir;
-		} kinds[] = { { W_WATCHED, "watched" }, { W_SUSPECT, "suspect" } };
-
-		if (!e->target || e->want == e->have)
-			continue;
-		/* Two ops at most per entry: flush first when they may not fit. */
-		if (n_ops + 2 > DG_FLEET_TXN_OPS) {
-			r = flush(f, ops, n_ops, touched, n_touched, err);
-			n_ops = n_touched = 0;
-			if (r < 0)
-				break;
-		}
-		for (int k = 0; k < 2; k++) {
-			bool want = e->want & kinds[k].bit, have = e->have & kinds[k].bit;
-			char *key;
-			if (want == have)
-				continue;
-			if (asprintf(&key, "%s%s/%s/%s", f->cfg.key_prefix, kinds[k].dir, f->monitor, e->target) < 0) {
-				r = dg_error_set(err, DG_FAILED, "out of memory");
-				break;
-			}
-			ops[n_ops++] = (struct dg_fleet_op){ key, want ? "1" : NULL, want ? f->monitor_lease : 0 };
-		}
-		touched[n_touched++] = i;
-	}
-	if (r == 0)
-		r = flush(f, ops, n_ops, touched, n_touched, err);
-	else
-		for (size_t k = 0; k < n_ops; k++)
-			free((char *)ops[k].key);
-	pthread_mutex_unlock(&f->lock);
-	return r;
-}
-
-static int count_prefix(struct dg_fleet *f, const char *dir, uint64_t *ret, struct dg_error *err)
-{
-	char prefix[256], end[256];
-	struct dg_fleet_reply reply;
-	size_t n, end_len;
-	char *body;
-	int r;
-
-	n = (size_t)snprintf(prefix, sizeof(prefix), "%s%s/", f->cfg.key_prefix, dir);
-	end_len = dg_fleet_range_end(prefix, n, end);
-	body = dg_fleet_req_range(prefix, n, end, end_len, true, false);
-	r = call(f, "/v3/kv/range", body, DG_FLEET_R_RANGE, &reply, NULL, NULL, err);
-	free(body);
-	if (r == 0)
-		*ret = (uint64_t)reply.count;
-	return r;
-}
-
-int dg_fleet_counts(struct dg_fleet *f, uint64_t *ret_watched, uint64_t *ret_suspect, struct dg_error *err)
-{
-	int r;
-
-	pthread_mutex_lock(&f->lock);
-	r = count_prefix(f, "watched", ret_watched, err);
-	if (r == 0)
-		r = count_prefix(f, "suspect", ret_suspect, err);
+		r = dg_fleet_revoke(f, c->slot_lease, err);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
@@ -856,13 +651,11 @@ void dg_fleet_free(struct dg_fleet *f)
 	if (!f)
 		return;
 	if (f->monitor_lease)
-		lease_revoke(f, f->monitor_lease, NULL);
+		dg_fleet_revoke(f, f->monitor_lease, NULL);
 	for (unsigned i = 0; i < DG_FLEET_MAX_ENDPOINTS; i++)
 		if (f->easy[i])
 			curl_easy_cleanup(f->easy[i]);
-	for (size_t i = 0; i < f->cap; i++)
-		free(f->table[i].target);
-	free(f->table);
+	dg_fleet_storm_free(f);
 	OPENSSL_cleanse(f->token, sizeof(f->token));
 	OPENSSL_cleanse(f->cfg.password, sizeof(f->cfg.password));
 	pthread_mutex_destroy(&f->lock);
