@@ -343,6 +343,7 @@ class Auth(Fleet):
                      ["user", "grant-role", "diagint", "diagint"], ["auth", "enable"]):
             p = c.etcdctl(*args)
             if p.returncode:
+                c.stop()  # tearDownClass does not run when setUpClass fails
                 raise RuntimeError("etcdctl %s: %s" % (args, p.stderr))
 
     @classmethod

@@ -9,6 +9,7 @@ with python3-cryptography).
     lab.keys("/diagint/")                    # what etcdctl sees
     lab.stop()                               # every process, and the data
 """
+import atexit
 import datetime
 import json
 import os
@@ -134,9 +135,16 @@ class Cluster:
         return a
 
     def start(self, timeout=30):
+        # Members run in sessions of their own (a kill of the test's process group leaves them): stopped at exit
+        # whatever happens, and right away when the cluster does not come up.
+        atexit.register(self.stop)
         for i in range(self.n):
             self.start_member(i)
-        self.wait_healthy(timeout)
+        try:
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def start_member(self, i):
