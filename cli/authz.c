@@ -248,7 +248,7 @@ int dg_authz_begin(struct dg_authz *az, const char *action, const char *target, 
 				 dec.actor.user);
 		else
 			snprintf(dec.reason, sizeof(dec.reason), "PAM service " PAM_SERVICE_NAME " denied %s at its %s "
-				 "step: %s%s%s%s", dec.actor.user, step,
+				 "step: %s%s%.300s%s", dec.actor.user, step,
 				 az->pamh ? pam_strerror(az->pamh, code) : "cannot start", pam_said[0] ? " (" : "",
 				 pam_said, pam_said[0] ? ")" : "");
 	} else if (direct_root) {
@@ -321,14 +321,19 @@ void dg_authz_end(struct dg_authz *az, int r, const struct dg_error *err, const 
 
 void dg_authz_end_dump(struct dg_authz *az, int r, const struct dg_error *err, const struct dg_dump_record *rec)
 {
+	char before[sizeof(az->ev.evidence)];
+
+	/* What was noted before the action (the operator's overrides, the fleet's answer) stays after it. */
+	snprintf(before, sizeof(before), "%s", az->ev.evidence);
 	if (rec && az->dry_run) {
-		snprintf(az->ev.evidence, sizeof(az->ev.evidence), "dry run: nothing sent or written%s%.900s",
-			 rec->name[0] ? "; the dump would be " : "", rec->path[0] ? rec->path : rec->name);
+		snprintf(az->ev.evidence, sizeof(az->ev.evidence), "dry run: nothing sent or written%s%.600s%s%.300s",
+			 rec->name[0] ? "; the dump would be " : "", rec->path[0] ? rec->path : rec->name,
+			 before[0] ? "; " : "", before);
 	} else if (rec) {
-		snprintf(az->ev.evidence, sizeof(az->ev.evidence), "nmi %s; panic %s%s%s%s%s",
+		snprintf(az->ev.evidence, sizeof(az->ev.evidence), "nmi %s; panic %s%s%s%s%s%s%.900s",
 			 rec->nmi_sent ? "sent" : "not sent", rec->panic_seen ? "seen" : "not seen",
 			 rec->panic_event[0] ? " (" : "", rec->panic_event, rec->panic_event[0] ? ")" : "",
-			 rec->captured ? "; memory captured" : "");
+			 rec->captured ? "; memory captured" : "", before[0] ? "; " : "", before);
 	}
 	dg_authz_end(az, r, err, rec && rec->captured && rec->path[0] ? rec->path : NULL,
 		     rec && rec->captured ? rec->sha256 : NULL, 1);

@@ -10,6 +10,7 @@
 #include "dg_config.h"
 #include "diagint/config.h"
 #include "diagint/inject.h"
+#include "fleet_cli.h"
 #include <signal.h>
 #include <unistd.h>
 
@@ -36,6 +37,8 @@ static void common_options_help(void)
 	       "                        destination, flood limit, a free dump name, room under the retention\n"
 	       "                        rules) and say what would be done; send and write nothing (the dry\n"
 	       "                        run is recorded in the audit log as one, result dry-run)\n"
+	       "      --require-fleet   with [fleet] configured: refuse (status 5) when etcd cannot be asked,\n"
+	       "                        instead of acting with a warning (see docs/fleet.md)\n"
 	       "  -q, --quiet           no progress or informational messages\n"
 	       "  -j, --json            print the whole record as JSON instead of the dump path\n"
 	       "  -h, --help            this help\n"
@@ -138,6 +141,7 @@ static int run(int argc, char **argv, bool nmi)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "no-capture", no_argument, NULL, 'N' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "require-fleet", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -151,7 +155,9 @@ static int run(int argc, char **argv, bool nmi)
 	struct dg_config *cfg = NULL;
 	const char *uri = NULL, *config_path = NULL;
 	struct sigaction sa = { .sa_handler = on_interrupt };
-	bool json = false;
+	bool json = false, require_fleet = false;
+	struct dg_cli_fleet fleet;
+	struct dg_cli_fleet_ticket ticket;
 	int c, r;
 
 	optind = 1;
@@ -197,6 +203,9 @@ static int run(int argc, char **argv, bool nmi)
 			break;
 		case 'n':
 			o.dry_run = true;
+			break;
+		case 'F':
+			require_fleet = true;
 			break;
 		case 'h':
 			nmi ? dg_cmd_inject_help() : dg_cmd_capture_help();
@@ -252,15 +261,30 @@ static int run(int argc, char **argv, bool nmi)
 		}
 		o.config = cfg;
 	}
+	/* [fleet]: one interrupt per hang however many monitors and people act on it (fleet_cli.h). A dry run
+	 * interrupts nothing and claims nothing. */
+	dg_cli_fleet_init(&fleet, o.dry_run ? NULL : cfg, require_fleet);
+	r = dg_cli_fleet_claim(&fleet, target, cmd, &az, &ticket, &err);
+	if (r < 0) {
+		dg_config_free(cfg);
+		dg_authz_end_dump(&az, r, &err, NULL);
+		dg_cli_fleet_close(&fleet);
+		return dg_cli_fail(&err);
+	}
 	dg_record_init(&rec, o.trigger);
 	r = dg_lv_open(uri, &lv, &err);
 	if (r < 0) {
 		dg_config_free(cfg);
 		dg_authz_end_dump(&az, r, &err, NULL);
+		dg_cli_fleet_unclaim(&fleet, &ticket);
+		dg_cli_fleet_close(&fleet);
 		return dg_cli_fail(&err);
 	}
 	r = dg_inject(lv, argv[optind], &o, &rec, &err);
 	dg_lv_free(lv);
+	if (r < 0 && !rec.nmi_sent && !rec.captured)
+		dg_cli_fleet_unclaim(&fleet, &ticket);
+	dg_cli_fleet_close(&fleet);
 	dg_config_free(cfg);
 	dg_authz_end_dump(&az, r, &err, &rec);
 	if (r < 0)

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "diagint/buf.h"
 #include "diagint/send.h"
+#include "fleet_cli.h"
 
 #define MAX_TARGETS 10000
 
@@ -44,8 +45,11 @@ void dg_cmd_send_help(void)
 	       "  -t, --timeout SECONDS  per request (default 30)\n"
 	       "      --retries N        extra attempts where it is safe (default %d, at most 10)\n"
 	       "  -p, --parallel N       requests in flight at once (default %d)\n"
+	       "      --config FILE      configuration (default %s if it exists): its [fleet] section\n"
+	       "      --require-fleet    with [fleet]: refuse (status 5) when etcd cannot be asked, instead of\n"
+	       "                         sending with a warning (see docs/fleet.md)\n"
 	       "  -h, --help             this help\n\n",
-	       DG_SEND_DEFAULT_RETRIES, DG_SEND_DEFAULT_PARALLEL);
+	       DG_SEND_DEFAULT_RETRIES, DG_SEND_DEFAULT_PARALLEL, DG_CONFIG_DEFAULT_PATH);
 	printf("Credentials, as each provider's own tools find them:\n"
 	       "  gcp        GOOGLE_APPLICATION_CREDENTIALS (service_account key: JWT to its token_uri;\n"
 	       "             authorized_user: refresh token), gcloud's application_default_credentials.json,\n"
@@ -102,16 +106,7 @@ static void print_line(const struct dg_send_result *r)
 	printf("%u attempt%s, %.0f ms)\n", r->attempts, r->attempts == 1 ? "" : "s", r->seconds * 1000);
 }
 
-/* What the command line asks for: the options, and the TARGET arguments argv[first..argc). */
-struct send_args {
-	struct dg_send_opts o;
-	const char *bare_endpoint; /* --endpoint URL without PROVIDER= */
-	bool json;
-	int first;
-};
-
-/* Returns -1 when the command goes on, else its exit status (--help, a usage error). */
-static int parse_args(int argc, char **argv, struct send_args *a)
+int dg_cmd_send(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -123,10 +118,27 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "retries", required_argument, NULL, 'R' },
 		{ "parallel", required_argument, NULL, 'p' },
+		{ "config", required_argument, NULL, 'K' },
+		{ "require-fleet", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int c, status;
+	struct dg_send_opts o = { .retries = -1 };
+	const char *bare_endpoint = NULL;
+	struct dg_target *targets = NULL;
+	struct dg_send_result *results = NULL;
+	struct dg_authz *az = NULL;
+	bool *authorized = NULL;
+	struct dg_sender *sender = NULL;
+	struct dg_error err = { 0 };
+	size_t n = 0, n_ok = 0, n_run = 0;
+	bool json = false, require_fleet = false, config_failed = false;
+	struct dg_error config_err = { 0 };
+	const char *config_path = NULL;
+	struct dg_config *cfg = NULL;
+	struct dg_cli_fleet fleet = { 0 };
+	struct dg_cli_fleet_ticket *tickets = NULL;
+	int c, status = 0;
 	long v;
 
 	optind = 1;
@@ -134,41 +146,48 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 	while ((c = getopt_long(argc, argv, "nr:je:c:t:p:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			a->o.dry_run = true;
+			o.dry_run = true;
 			break;
 		case 'r':
-			a->o.reason = optarg;
+			o.reason = optarg;
 			break;
 		case 'j':
-			a->json = true;
+			json = true;
 			break;
 		case 'e':
 			dg_cli_override("endpoint", optarg);
-			if ((status = dg_cli_endpoint_option("send", &a->o, optarg, &a->bare_endpoint)) != 0)
-				return status;
+			if ((status = dg_cli_endpoint_option("send", &o, optarg, &bare_endpoint)) != 0)
+				goto out;
 			break;
 		case 'C':
 			dg_cli_override("cacert", optarg);
-			a->o.cacert = optarg;
+			o.cacert = optarg;
 			break;
 		case 'c':
 			dg_cli_override("uri", optarg);
-			a->o.libvirt_uri = optarg;
+			o.libvirt_uri = optarg;
 			break;
 		case 't':
-			if (!dg_cli_parse_seconds(optarg, 3600, &a->o.timeout))
+			if (!dg_cli_parse_seconds(optarg, 3600, &o.timeout))
 				return dg_cli_usage_error("send", "bad --timeout '%s': give seconds above 0, at most 3600",
 							  optarg);
 			break;
 		case 'R':
 			if (!parse_count(optarg, 0, 10, &v))
 				return dg_cli_usage_error("send", "bad --retries '%s': give 0 to 10", optarg);
-			a->o.retries = (int)v;
+			o.retries = (int)v;
 			break;
 		case 'p':
 			if (!parse_count(optarg, 1, 1000, &v))
 				return dg_cli_usage_error("send", "bad --parallel '%s': give 1 to 1000", optarg);
-			a->o.parallel = (unsigned)v;
+			o.parallel = (unsigned)v;
+			break;
+		case 'K':
+			dg_cli_override("config", optarg);
+			config_path = optarg;
+			break;
+		case 'F':
+			require_fleet = true;
 			break;
 		case 'h':
 			dg_cmd_send_help();
@@ -181,99 +200,12 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 		return dg_cli_usage_error("send", "missing TARGET, e.g. aws:us-east-1/i-0123456789abcdef0 (see --help)");
 	if ((size_t)(argc - optind) > MAX_TARGETS)
 		return dg_cli_usage_error("send", "at most %d targets per run", MAX_TARGETS);
-	a->first = optind;
-	return -1;
-}
-
-/* Who may, who did: each target is authorized (PAM) and recorded before anything is sent. Denied targets get
- * their result here; the rest go out together, and each authorized one's outcome is recorded. */
-static int authorize_and_send(const struct dg_send_opts *o, const struct dg_target *targets, size_t n,
-			      struct dg_send_result *results, struct dg_authz *az, bool *authorized,
-			      struct dg_sender **sender)
-{
-	struct dg_target *run = calloc(n, sizeof(*run));
-	struct dg_send_result *run_res = calloc(n, sizeof(*run_res));
-	size_t *index = calloc(n, sizeof(*index)), n_run = 0;
-	struct dg_error err = { 0 };
-
-	if (!run || !run_res || !index) {
-		free(run);
-		free(run_res);
-		free(index);
-		return DG_FAILED;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct dg_error e = { 0 };
-		snprintf(results[i].target, sizeof(results[i].target), "%s", targets[i].text);
-		results[i].provider = targets[i].provider->name;
-		results[i].dry_run = o->dry_run;
-		if (o->dry_run) {
-			/* A dry run interrupts nothing: no authorization step, no audit record. */
-			authorized[i] = false;
-		} else if (dg_authz_begin(&az[i], "send", targets[i].text, false, &e) < 0) {
-			results[i].status = e.status;
-			snprintf(results[i].message, sizeof(results[i].message), "%s", e.message);
-			continue;
-		} else {
-			authorized[i] = true;
-			if (o->reason)
-				snprintf(az[i].ev.reason, sizeof(az[i].ev.reason), "%s", o->reason);
-		}
-		run[n_run] = targets[i];
-		index[n_run++] = i;
-	}
-	if (n_run) {
-		if (dg_sender_new(o, sender, &err) < 0) {
-			for (size_t k = 0; k < n_run; k++) {
-				results[index[k]].status = err.status;
-				snprintf(results[index[k]].message, sizeof(results[index[k]].message), "%s", err.message);
-			}
-		} else {
-			dg_sender_run(*sender, run, n_run, run_res);
-			for (size_t k = 0; k < n_run; k++) {
-				size_t i = index[k];
-				results[i] = run_res[k];
-				/* point into the caller's copy, which outlives run[] */
-				results[i].provider = targets[i].provider->name;
-			}
-		}
-		for (size_t k = 0; k < n_run; k++) {
-			size_t i = index[k];
-			struct dg_error e = { .status = results[i].status };
-			if (!authorized[i])
-				continue;
-			snprintf(e.message, sizeof(e.message), "%s", results[i].message);
-			snprintf(e.request_id, sizeof(e.request_id), "%s", results[i].request_id);
-			/* Success has a request id too: the provider's receipt for the interrupt. */
-			snprintf(az[i].ev.request_id, sizeof(az[i].ev.request_id), "%s", results[i].request_id);
-			dg_authz_end(&az[i], -(int)results[i].status, &e, NULL, NULL, (int)results[i].attempts);
-		}
-	}
-	free(run);
-	free(run_res);
-	free(index);
-	return 0;
-}
-
-static int run(int argc, char **argv, struct send_args *a)
-{
-	struct dg_send_opts o = a->o;
-	const char *bare_endpoint = a->bare_endpoint;
-	struct dg_target *targets = NULL;
-	struct dg_send_result *results = NULL;
-	struct dg_authz *az = NULL;
-	bool *authorized = NULL;
-	struct dg_sender *sender = NULL;
-	struct dg_error err = { 0 };
-	size_t n = 0, n_ok = 0;
-	bool json = a->json;
-	int status = 0;
 
 	/* Every target is parsed before anything is sent: one typo stops the whole run. */
-	targets = calloc((size_t)(argc - a->first), sizeof(*targets));
+	targets = calloc((size_t)(argc - optind), sizeof(*targets));
 	if (!targets)
 		return DG_FAILED;
-	for (int i = a->first; i < argc; i++) {
+	for (int i = optind; i < argc; i++) {
 		if (dg_target_parse(argv[i], &targets[n], &err) < 0) {
 			free(targets);
 			return dg_cli_usage_error("send", "%s", err.message);
@@ -290,17 +222,115 @@ static int run(int argc, char **argv, struct send_args *a)
 	if ((status = dg_cli_endpoints_finish("send", &o, bare_endpoint, targets, n)) != 0)
 		goto out;
 
+	/* The configuration matters here only for [fleet]: a default file that cannot be read is a warning. An
+	 * operator's --config under sudo is read only once PAM granted the first target (as inject does). */
+	bool config_after_pam = dg_cli_delegated() && config_path;
+
+	if (!config_after_pam && dg_config_load(config_path, &cfg, &err) < 0) {
+		if (config_path || require_fleet) {
+			status = dg_cli_fail(&err);
+			goto out;
+		}
+		fprintf(stderr, "%s: warning: fleet brakes not consulted: %s\n", dg_cli_prog, err.message);
+		dg_error_clear(&err);
+	}
+	dg_cli_fleet_init(&fleet, cfg, require_fleet);
+
 	results = calloc(n, sizeof(*results));
 	az = calloc(n, sizeof(*az));
 	authorized = calloc(n, sizeof(*authorized));
-	if (!results || !az || !authorized) {
+	tickets = calloc(n, sizeof(*tickets));
+	if (!results || !az || !authorized || !tickets) {
 		status = DG_FAILED;
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((status = authorize_and_send(&o, targets, n, results, az, authorized, &sender)) != 0)
-		goto out;
+	/* Who may, who did: each target is authorized (PAM) and recorded before anything is sent. Denied targets
+	 * get their result here; the rest go out together. */
+	{
+		struct dg_target *run = calloc(n, sizeof(*run));
+		struct dg_send_result *run_res = calloc(n, sizeof(*run_res));
+		size_t *index = calloc(n, sizeof(*index));
+		if (!run || !run_res || !index) {
+			free(run);
+			free(run_res);
+			free(index);
+			status = DG_FAILED;
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct dg_error e = { 0 };
+			snprintf(results[i].target, sizeof(results[i].target), "%s", targets[i].text);
+			results[i].provider = targets[i].provider->name;
+			results[i].dry_run = o.dry_run;
+			if (o.dry_run) {
+				/* A dry run interrupts nothing: no authorization step, no audit record. */
+				authorized[i] = false;
+			} else if (dg_authz_begin(&az[i], "send", targets[i].text, false, &e) < 0) {
+				results[i].status = e.status;
+				snprintf(results[i].message, sizeof(results[i].message), "%s", e.message);
+				continue;
+			} else {
+				authorized[i] = true;
+				if (o.reason)
+					snprintf(az[i].ev.reason, sizeof(az[i].ev.reason), "%s", o.reason);
+				if (config_after_pam) {
+					config_after_pam = false;
+					if (dg_config_load(config_path, &cfg, &config_err) < 0)
+						config_failed = true;
+					dg_cli_fleet_init(&fleet, cfg, require_fleet);
+				}
+				/* [fleet]: claimed by another monitor -> 6, not sent; the refusal is recorded. */
+				if (config_failed)
+					e = config_err;
+				if (config_failed ||
+				    dg_cli_fleet_claim(&fleet, targets[i].text, "send", &az[i], &tickets[i], &e) < 0) {
+					results[i].status = e.status;
+					snprintf(results[i].message, sizeof(results[i].message), "%s", e.message);
+					dg_authz_end(&az[i], -(int)e.status, &e, NULL, NULL, 0);
+					continue;
+				}
+			}
+			run[n_run] = targets[i];
+			index[n_run++] = i;
+		}
+		if (n_run) {
+			if (dg_sender_new(&o, &sender, &err) < 0) {
+				for (size_t k = 0; k < n_run; k++) {
+					results[index[k]].status = err.status;
+					snprintf(results[index[k]].message, sizeof(results[index[k]].message), "%s", err.message);
+				}
+			} else {
+				dg_sender_run(sender, run, n_run, run_res);
+				for (size_t k = 0; k < n_run; k++) {
+					size_t i = index[k];
+					results[i] = run_res[k];
+					/* point into the caller's copy, which outlives run[] */
+					results[i].provider = targets[i].provider->name;
+				}
+			}
+			for (size_t k = 0; k < n_run; k++) {
+				size_t i = index[k];
+				struct dg_error e = { .status = results[i].status };
+				if (!authorized[i])
+					continue;
+				/* Not sent, or refused by the provider (no such instance, no permission): no interrupt. */
+				if (results[i].status != DG_OK &&
+				    (!results[i].sent || results[i].status == DG_NOTFOUND ||
+				     results[i].status == DG_DENIED || results[i].status == DG_USAGE))
+					dg_cli_fleet_unclaim(&fleet, &tickets[i]);
+				snprintf(e.message, sizeof(e.message), "%s", results[i].message);
+				snprintf(e.request_id, sizeof(e.request_id), "%s", results[i].request_id);
+				/* Success has a request id too: the provider's receipt for the interrupt. */
+				snprintf(az[i].ev.request_id, sizeof(az[i].ev.request_id), "%s", results[i].request_id);
+				dg_authz_end(&az[i], -(int)results[i].status, &e, NULL, NULL, (int)results[i].attempts);
+			}
+		}
+		free(run);
+		free(run_res);
+		free(index);
+	}
 
 	for (size_t i = 0; i < n; i++) {
 		if (json) {
@@ -320,22 +350,14 @@ static int run(int argc, char **argv, struct send_args *a)
 		fprintf(stderr, "%s: %zu of %zu target%s %s\n", dg_cli_prog, n_ok, n, n == 1 ? "" : "s",
 			o.dry_run ? "would succeed (dry run)" : "done");
 out:
+	dg_cli_fleet_close(&fleet);
+	dg_config_free(cfg);
+	free(tickets);
 	dg_sender_free(sender);
-	a->o = o; /* the endpoints, freed by the caller */
+	dg_cli_endpoints_free(&o);
 	free(targets);
 	free(results);
 	free(az);
 	free(authorized);
-	return status;
-}
-
-int dg_cmd_send(int argc, char **argv)
-{
-	struct send_args a = { .o = { .retries = -1 } };
-	int status = parse_args(argc, argv, &a);
-
-	if (status < 0)
-		status = run(argc, argv, &a);
-	dg_cli_endpoints_free(&a.o);
 	return status;
 }

@@ -6,6 +6,23 @@
  * silence and queues again the hangs whose refusal may have passed. */
 #include "dg_cd.h"
 
+/* The plugin's state (dg_cd.h), defined here, in the file the other two call. */
+const char *const dg_cd_counter_names[DG_CD_NCOUNTERS] = {
+	"sent", "failed", "suppressed-cooldown", "suppressed-rate", "suppressed-storm", "suppressed-busy",
+	"dry_run", "dropped",
+};
+
+struct dg_cd_state dg_cd = {
+	.audit_lock = PTHREAD_MUTEX_INITIALIZER,
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+	.request_timeout = 30,
+	.retries = -1,
+	.shutdown_timeout = 5,
+	.queue_size = 1024,
+	.check_at_start = true,
+};
+
 double dg_cd_now(void)
 {
 	struct timespec ts;

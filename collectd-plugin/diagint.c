@@ -7,22 +7,6 @@
  * Manual: docs/collectd-diagint.5; design and measurements: docs/collectd.md. */
 #include "dg_cd.h"
 
-const char *const dg_cd_counter_names[DG_CD_NCOUNTERS] = {
-	"sent", "failed", "suppressed-cooldown", "suppressed-rate", "suppressed-storm", "suppressed-busy",
-	"dry_run", "dropped",
-};
-
-struct dg_cd_state dg_cd = {
-	.audit_lock = PTHREAD_MUTEX_INITIALIZER,
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
-	.request_timeout = 30,
-	.retries = -1,
-	.shutdown_timeout = 5,
-	.queue_size = 1024,
-	.check_at_start = true,
-};
-
 /* ---- configuration --------------------------------------------------------------------------------------- */
 
 static int dg_cd_get_string(oconfig_item_t *ci, const char *where, char **ret)
