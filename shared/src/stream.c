@@ -17,8 +17,31 @@
 #include "diagint/kdumpflat.h"
 #include "diagint/lv.h"
 #include "diagint/stream.h"
+#include "diagint/vmcore.h"
 
 #define CHUNK (1u << 20)
+
+/* Where the bytes go after the ELF header repair (diagint/vmcore.h): hash, then the sink or the kdump converter.
+ * The hash is of the bytes written. */
+struct out {
+	EVP_MD_CTX *md;
+	struct dg_kdumpflat *flat;
+	struct dg_sink *sink;
+	struct dg_elfhdr_stream *fix;
+};
+
+static int out_emit(void *ud, const void *buf, size_t len, struct dg_error *err)
+{
+	struct out *o = ud;
+
+	EVP_DigestUpdate(o->md, buf, len);
+	return o->flat ? dg_kdumpflat_feed(o->flat, buf, len, err) : dg_sink_write(o->sink, buf, len, err);
+}
+
+static int out_feed(struct out *o, const void *buf, size_t len, struct dg_error *err)
+{
+	return o->fix ? dg_elfhdr_stream_feed(o->fix, buf, len, err) : out_emit(o, buf, len, err);
+}
 
 struct dump_thread {
 	virDomainPtr dom;
@@ -105,6 +128,7 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 	struct dump_thread t = { .dom = dom, .format = o->format, .wake = -1 };
 	struct dg_stream_result res = { 0 };
 	struct dg_kdumpflat *flat = NULL;
+	struct out out = { .sink = sink };
 	struct dg_error first = { 0 }; /* the first failure wins: later ones are its consequences */
 	EVP_MD_CTX *md = NULL;
 	unsigned char *buf = NULL, digest[EVP_MAX_MD_SIZE];
@@ -140,6 +164,13 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 	}
 	if (o->convert_flattened) {
 		r = dg_kdumpflat_new(sink, &flat, err);
+		if (r < 0)
+			goto out;
+	}
+	out.md = md;
+	out.flat = flat;
+	if (o->format == VIR_DOMAIN_CORE_DUMP_FORMAT_RAW) {
+		r = dg_elfhdr_stream_new(out_emit, &out, &out.fix, err);
 		if (r < 0)
 			goto out;
 	}
@@ -180,9 +211,7 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 				check_cancel(o, dom, sink, &res, &failed, &first);
 				if (failed)
 					continue; /* draining: libvirt must finish, the bytes go nowhere */
-				EVP_DigestUpdate(md, buf, (size_t)n);
-				if ((flat ? dg_kdumpflat_feed(flat, buf, (size_t)n, &first)
-					  : dg_sink_write(sink, buf, (size_t)n, &first)) < 0) {
+				if (out_feed(&out, buf, (size_t)n, &first) < 0) {
 					failed = true;
 					dg_sink_abort(sink);
 					virDomainAbortJob(dom);
@@ -201,9 +230,7 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 					/* Late bytes: loop again to handle them properly. */
 					res.bytes += (uint64_t)n;
 					if (!failed) {
-						EVP_DigestUpdate(md, buf, (size_t)n);
-						if ((flat ? dg_kdumpflat_feed(flat, buf, (size_t)n, &first)
-							  : dg_sink_write(sink, buf, (size_t)n, &first)) < 0) {
+						if (out_feed(&out, buf, (size_t)n, &first) < 0) {
 							failed = true;
 							dg_sink_abort(sink);
 						}
@@ -228,6 +255,12 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 		r = dg_lv_error_from(err, t.error, DG_FAILED, "memory dump of the guest failed");
 		goto out;
 	}
+	if (out.fix && dg_elfhdr_stream_end(out.fix, err) < 0) {
+		dg_sink_abort(sink);
+		r = -DG_FAILED;
+		goto out;
+	}
+	res.elf_repaired = out.fix && dg_elfhdr_stream_repaired(out.fix);
 	if (flat && dg_kdumpflat_end(flat, err) < 0) {
 		dg_sink_abort(sink);
 		r = -DG_FAILED;
@@ -254,6 +287,7 @@ out:
 		virFreeError(t.error);
 	if (ret)
 		*ret = res;
+	dg_elfhdr_stream_free(out.fix);
 	dg_kdumpflat_free(flat);
 	EVP_MD_CTX_free(md);
 	free(buf);

@@ -28,7 +28,8 @@ struct dg_stream_opts {
 
 struct dg_stream_result {
 	uint64_t bytes;                  /* bytes libvirt produced */
-	char sha256[DG_SHA256_HEX_LEN + 1]; /* of those bytes */
+	char sha256[DG_SHA256_HEX_LEN + 1]; /* of the bytes written (after the ELF header repair) */
+	bool elf_repaired;               /* QEMU's ELF header rewritten so makedumpfile reads it (diagint/vmcore.h) */
 	double seconds;
 	bool cancelled;
 };
