@@ -590,6 +590,11 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 		}
 		rec->captured = true;
 	}
+	if (rec->captured && pl.dir && pl.vir_format == VIR_DOMAIN_CORE_DUMP_FORMAT_RAW) {
+		t = dg_clock_mono() * 1e3;
+		dg_vmcore_explain(pl.dir, rec, o.log, o.log_userdata);
+		dg_record_step(rec, "analyze", (dg_clock_mono() * 1e3) - t);
+	}
 	dg_record_step(rec, "total", (dg_clock_mono() * 1e3) - t_total);
 
 	if (rec->captured && pl.dir) {

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "diagint/error.h"
+#include "diagint/log.h"
 
 /* Guest memory dumps (ELF vmcores from QEMU) made readable by the field's tools, and explained without debug
  * packages. Everything inside a dump is guest-controlled: every offset, size and pointer read from it is
@@ -48,3 +49,83 @@ int dg_elfhdr_stream_feed(struct dg_elfhdr_stream *s, const void *buf, size_t le
 int dg_elfhdr_stream_end(struct dg_elfhdr_stream *s, struct dg_error *err);
 bool dg_elfhdr_stream_repaired(const struct dg_elfhdr_stream *s);
 void dg_elfhdr_stream_free(struct dg_elfhdr_stream *s);
+
+/* ---- the notes: VMCOREINFO and each vCPU's registers (vmcore_notes.c) ---- */
+
+#define DG_VMCORE_CPUS_MAX 64 /* registers kept for this many vCPUs; the count covers all */
+#define DG_VMCORE_NOTES_MAX (16u << 20)
+
+struct dg_vmcore_regs {
+	uint64_t ip;
+	uint64_t sp;
+};
+
+struct dg_vmcore_notes {
+	const char *vmcoreinfo; /* into the parsed buffer, not NUL-terminated; NULL when the dump has none */
+	size_t vmcoreinfo_len;
+	unsigned ncpus; /* NT_PRSTATUS notes (x86-64 layout) */
+	struct dg_vmcore_regs cpu[DG_VMCORE_CPUS_MAX];
+};
+
+/* buf: the contents of the PT_NOTE segments. Malformed notes end the walk; what was read before stays. */
+void dg_vmcore_parse_notes(const unsigned char *buf, size_t len, struct dg_vmcore_notes *ret);
+/* The value of VMCOREINFO line KEY=VALUE, copied (truncated) into out. */
+bool dg_vmcoreinfo_str(const struct dg_vmcore_notes *n, const char *key, char *out, size_t outlen);
+/* Numbers: SYMBOL(...) and KERNELOFFSET are hex, SIZE/OFFSET/LENGTH/NUMBER decimal (NUMBER may be negative). */
+bool dg_vmcoreinfo_hex(const struct dg_vmcore_notes *n, const char *key, uint64_t *ret);
+bool dg_vmcoreinfo_dec(const struct dg_vmcore_notes *n, const char *key, int64_t *ret);
+
+/* Guest kernel memory by virtual address: 0 when all len bytes were read. */
+typedef int (*dg_vmcore_read_fn)(void *userdata, uint64_t kvaddr, void *buf, size_t len);
+
+/* ---- symbols from the kallsyms tables in the dump (vmcore_kallsyms.c) ---- */
+struct dg_kallsyms;
+int dg_kallsyms_load(const struct dg_vmcore_notes *n, dg_vmcore_read_fn rd, void *ud, struct dg_kallsyms **ret,
+		     struct dg_error *err);
+/* "function+0xoff" for an address in kernel text (the core kernel's text symbols), else "" and false. */
+bool dg_kallsyms_lookup(const struct dg_kallsyms *ks, uint64_t addr, char *out, size_t outlen);
+unsigned dg_kallsyms_count(const struct dg_kallsyms *ks);
+void dg_kallsyms_free(struct dg_kallsyms *ks);
+
+/* ---- the kernel log from the printk ring buffer (vmcore_printk.c) ---- */
+struct dg_buf;
+/* Appends the log to out as makedumpfile --dump-dmesg writes it ("[%5llu.%06lu] text", continuation lines
+ * indented, unprintable bytes as \xNN). panic: the last "Kernel panic - not syncing" message, "" when none. */
+int dg_printk_read(const struct dg_vmcore_notes *n, dg_vmcore_read_fn rd, void *ud, struct dg_buf *out,
+		   unsigned *ret_records, char *panic, size_t panic_len, struct dg_error *err);
+
+/* ---- a dump file explained (vmcore_analyze.c) ---- */
+
+struct dg_vmcore_cpu {
+	unsigned cpu;
+	uint64_t ip;
+	uint64_t sp;
+	char symbol[128]; /* "function+0xoff", "" outside kernel text */
+};
+
+struct dg_vmcore_kernel {
+	bool analyzed; /* the dump had VMCOREINFO: the sidecar gets a `kernel` object */
+	char release[65];
+	char build_id[129];
+	char panic[512];
+	char log_file[512]; /* NAME.gcore.dmesg, "" when the log could not be read */
+	uint64_t kernel_offset;
+	unsigned log_records;
+	unsigned ncpus;
+	struct dg_vmcore_cpu cpus[DG_VMCORE_CPUS_MAX];
+	double ms;
+};
+
+/* Reads the ELF dump open on fd. Without VMCOREINFO: -DG_NOTFOUND and a message saying how to enable it. When
+ * only parts fail (the log, the symbols), k->analyzed is set, what worked is filled in, and the first problem is
+ * returned as -DG_FAILED for a note. log (may be NULL) receives the kernel log. */
+int dg_vmcore_analyze_fd(int fd, const char *path, struct dg_vmcore_kernel *k, struct dg_buf *log,
+			 struct dg_error *err);
+json_object *dg_vmcore_kernel_to_json(const struct dg_vmcore_kernel *k);
+
+/* After a capture into a directory: analyze rec->path, write the kernel log beside it (NAME.gcore.dmesg, 0600),
+ * fill rec->kernel, and note in rec what could not be done (no VMCOREINFO: how to enable it). Never fails the
+ * capture: the dump is what matters. */
+struct dg_dumpdir;
+struct dg_dump_record;
+void dg_vmcore_explain(struct dg_dumpdir *dir, struct dg_dump_record *rec, dg_log_fn log, void *log_userdata);

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A guest dump explained without debug packages: release and build id, the panic line, the kernel log and where
+ * each vCPU was, from VMCOREINFO, the NT_PRSTATUS notes and the kernel's own tables in the dump.
+ *
+ * Kernel virtual addresses are translated by libaddrxlat through libkdumpfile (Debian: libkdumpfile-dev), which
+ * walks the guest's page tables from VMCOREINFO's init_top_pgt / phys_base / KERNELOFFSET: the direct map (where
+ * a large printk buffer lives) moves under KASLR and is not described by any VMCOREINFO number, so a hand-written
+ * "vaddr - __START_KERNEL_map + phys_base" would only cover the kernel image. The notes are parsed here (bounded,
+ * unit-tested, also usable on a stream), the printk ring and kallsyms decoding too (libkdumpfile has neither). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libkdumpfile/kdumpfile.h>
+
+#include "diagint/buf.h"
+#include "diagint/clock.h"
+#include "diagint/vmcore.h"
+#include "vmcore-internal.h"
+
+static const char NO_VMCOREINFO[] =
+	"the dump has no VMCOREINFO note, so no kernel log, panic line or CPU symbols without the guest's debug "
+	"vmlinux: give the domain <features><vmcoreinfo state='on'/></features> and load qemu_fw_cfg in the guest "
+	"(CONFIG_FW_CFG_SYSFS; diagint doctor checks both)";
+
+/* The PT_NOTE segments, concatenated (bounded). */
+static int read_notes(int fd, const char *path, unsigned char **ret, size_t *ret_len, struct dg_error *err)
+{
+	unsigned char eh[64], *ph = NULL, *notes = NULL;
+	uint64_t phoff;
+	unsigned phnum;
+	size_t len = 0;
+	int r = 0;
+
+	if (pread(fd, eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh, "\177ELF", 4) || eh[4] != 2 || eh[5] != 1)
+		return dg_error_set(err, DG_FAILED, "%s is not a little-endian ELF64 dump", path);
+	phoff = dg_le64(eh + 32);
+	phnum = dg_le16(eh + 56);
+	if (dg_le16(eh + 54) != 56 || phnum == 0 || phnum == 0xffff || phoff > DG_ELFHDR_MAX * 16)
+		return dg_error_set(err, DG_FAILED, "%s has no program headers diagint can read", path);
+	ph = malloc((size_t)phnum * 56);
+	if (!ph)
+		return dg_error_set(err, DG_FAILED, "out of memory");
+	if (pread(fd, ph, (size_t)phnum * 56, (off_t)phoff) != (ssize_t)phnum * 56) {
+		r = dg_error_set(err, DG_FAILED, "cannot read the program headers of %s", path);
+		goto out;
+	}
+	for (unsigned i = 0; i < phnum; i++) {
+		const unsigned char *p = ph + (size_t)i * 56;
+		uint64_t off = dg_le64(p + 8), sz = dg_le64(p + 32);
+		unsigned char *grown;
+		if (dg_le32(p) != 4 /* PT_NOTE */ || sz == 0)
+			continue;
+		if (sz > DG_VMCORE_NOTES_MAX - len) {
+			r = dg_error_set(err, DG_FAILED, "the notes of %s are larger than %u MiB", path,
+					 DG_VMCORE_NOTES_MAX >> 20);
+			goto out;
+		}
+		grown = realloc(notes, len + (size_t)sz);
+		if (!grown) {
+			r = dg_error_set(err, DG_FAILED, "out of memory");
+			goto out;
+		}
+		notes = grown;
+		if (pread(fd, notes + len, (size_t)sz, (off_t)off) != (ssize_t)sz) {
+			r = dg_error_set(err, DG_FAILED, "cannot read the notes of %s", path);
+			goto out;
+		}
+		len += (size_t)sz;
+	}
+	*ret = notes;
+	*ret_len = len;
+	notes = NULL;
+out:
+	free(ph);
+	free(notes);
+	return r;
+}
+
+static int kd_read(void *ud, uint64_t addr, void *buf, size_t len)
+{
+	kdump_ctx_t *ctx = ud;
+	size_t got = len;
+
+	return kdump_read(ctx, KDUMP_KVADDR, addr, buf, &got) == KDUMP_OK && got == len ? 0 : -1;
+}
+
+static void keep_first(struct dg_error *first, const struct dg_error *e)
+{
+	if (first && !first->status)
+		*first = *e;
+}
+
+int dg_vmcore_analyze_fd(int fd, const char *path, struct dg_vmcore_kernel *k, struct dg_buf *log,
+			 struct dg_error *err)
+{
+	struct dg_vmcore_notes *n = NULL;
+	struct dg_kallsyms *ks = NULL;
+	struct dg_buf own = DG_BUF_INIT;
+	struct dg_error e = { 0 }, first = { 0 };
+	unsigned char *notes = NULL;
+	size_t notes_len = 0;
+	kdump_ctx_t *ctx = NULL;
+	double t0 = dg_clock_mono();
+	int r;
+
+	memset(k, 0, sizeof(*k));
+	r = read_notes(fd, path, &notes, &notes_len, err);
+	if (r < 0)
+		return r;
+	n = malloc(sizeof(*n));
+	if (!n) {
+		free(notes);
+		return dg_error_set(err, DG_FAILED, "out of memory");
+	}
+	dg_vmcore_parse_notes(notes, notes_len, n);
+	if (!n->vmcoreinfo) {
+		r = dg_error_set(err, DG_NOTFOUND, "%s", NO_VMCOREINFO);
+		goto out;
+	}
+	k->analyzed = true;
+	dg_vmcoreinfo_str(n, "OSRELEASE", k->release, sizeof(k->release));
+	dg_vmcoreinfo_str(n, "BUILD-ID", k->build_id, sizeof(k->build_id));
+	dg_vmcoreinfo_hex(n, "KERNELOFFSET", &k->kernel_offset);
+	k->ncpus = n->ncpus < DG_VMCORE_CPUS_MAX ? n->ncpus : DG_VMCORE_CPUS_MAX;
+	for (unsigned i = 0; i < k->ncpus; i++) {
+		k->cpus[i].cpu = i;
+		k->cpus[i].ip = n->cpu[i].ip;
+		k->cpus[i].sp = n->cpu[i].sp;
+	}
+
+	ctx = kdump_new();
+	if (!ctx) {
+		r = dg_error_set(err, DG_FAILED, "out of memory");
+		goto out;
+	}
+	if (kdump_open_fd(ctx, fd) != KDUMP_OK || kdump_set_string_attr(ctx, KDUMP_ATTR_OSTYPE, "linux") != KDUMP_OK) {
+		r = dg_error_set(err, DG_FAILED, "libkdumpfile cannot read %s: %s", path, kdump_get_err(ctx));
+		goto out;
+	}
+	if (dg_printk_read(n, kd_read, ctx, log ? log : &own, &k->log_records, k->panic, sizeof(k->panic), &e) < 0)
+		keep_first(&first, &e);
+	if (dg_kallsyms_load(n, kd_read, ctx, &ks, &e) < 0)
+		keep_first(&first, &e);
+	else
+		for (unsigned i = 0; i < k->ncpus; i++)
+			dg_kallsyms_lookup(ks, k->cpus[i].ip, k->cpus[i].symbol, sizeof(k->cpus[i].symbol));
+	if (first.status)
+		r = dg_error_set(err, DG_FAILED, "%s", first.message);
+out:
+	k->ms = (dg_clock_mono() - t0) * 1e3;
+	if (ctx)
+		kdump_free(ctx);
+	dg_kallsyms_free(ks);
+	dg_buf_free(&own);
+	free(n);
+	free(notes);
+	return r;
+}
+
+static json_object *str_or_null(const char *s)
+{
+	return s[0] ? json_object_new_string(s) : NULL;
+}
+
+json_object *dg_vmcore_kernel_to_json(const struct dg_vmcore_kernel *k)
+{
+	json_object *o = json_object_new_object(), *cpus = json_object_new_array();
+	char hex[24];
+
+	json_object_object_add(o, "release", str_or_null(k->release));
+	json_object_object_add(o, "build_id", str_or_null(k->build_id));
+	json_object_object_add(o, "panic", str_or_null(k->panic));
+	json_object_object_add(o, "log_file", str_or_null(k->log_file));
+	json_object_object_add(o, "log_records", json_object_new_int64(k->log_records));
+	snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)k->kernel_offset);
+	json_object_object_add(o, "kernel_offset", json_object_new_string(hex));
+	for (unsigned i = 0; i < k->ncpus; i++) {
+		json_object *c = json_object_new_object();
+		json_object_object_add(c, "cpu", json_object_new_int64(k->cpus[i].cpu));
+		snprintf(hex, sizeof(hex), "0x%016llx", (unsigned long long)k->cpus[i].ip);
+		json_object_object_add(c, "ip", json_object_new_string(hex));
+		snprintf(hex, sizeof(hex), "0x%016llx", (unsigned long long)k->cpus[i].sp);
+		json_object_object_add(c, "sp", json_object_new_string(hex));
+		json_object_object_add(c, "symbol", json_object_new_string(k->cpus[i].symbol));
+		json_object_array_add(cpus, c);
+	}
+	json_object_object_add(o, "cpus", cpus);
+	json_object_object_add(o, "analysis_ms", json_object_new_double(k->ms));
+	return o;
+}
