@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The vmcore readers on synthetic dumps: QEMU's ELF header layout repaired for makedumpfile (whole, streamed in
- * any pieces, on a file), and hostile headers left alone without reading out of bounds. */
+ * any pieces, on a file), and hostile headers left alone without reading out of bounds; notes, kallsyms and the
+ * printk ring decoded from a synthetic guest memory, then the same memory mutated at random (ASan watches). */
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "diagint/buf.h"
 #include "diagint/vmcore.h"
 #include "tap.h"
 
@@ -187,9 +189,245 @@ static void test_hostile(void)
 	      "only e_ehsize mended");
 }
 
+/* ---- a synthetic guest: kernel memory at BASE, VMCOREINFO pointing into it ---- */
+
+#define BASE 0xffffffff81000000ull
+#define MEM (64 * 1024)
+static unsigned char mem[MEM];
+
+static int mem_read(void *ud, uint64_t addr, void *buf, size_t len)
+{
+	(void)ud;
+	if (addr < BASE || addr - BASE > MEM || len > MEM - (addr - BASE))
+		return -1;
+	memcpy(buf, mem + (addr - BASE), len);
+	return 0;
+}
+
+/* layout inside mem */
+enum {
+	K_OFFS = 0x1000, K_BASE = 0x1100, K_NUM = 0x1108, K_NAMES = 0x1200, K_TTAB = 0x1800, K_TIDX = 0x1a00,
+	P_PRB = 0x2000, P_RB = 0x2100, P_DESCS = 0x2200, P_INFOS = 0x2400, P_DATA = 0x2800,
+};
+
+static char vmcoreinfo[4096];
+
+static void add_name(size_t *off, const char *typed_name)
+{
+	size_t len = strlen(typed_name);
+	mem[K_NAMES + (*off)++] = (unsigned char)len;
+	memcpy(mem + K_NAMES + *off, typed_name, len); /* token i is the character i */
+	*off += len;
+}
+
+static void put_record(unsigned id, unsigned state, uint64_t ts, uint64_t begin, const char *text, uint64_t *next)
+{
+	unsigned char *d = mem + P_DESCS + (id % 4) * 24, *inf = mem + P_INFOS + (id % 4) * 88;
+	size_t len = strlen(text);
+
+	put64(d, ((uint64_t)state << 62) | id);
+	put64(d + 8, begin);
+	put64(inf + 8, ts);
+	put16(inf + 16, (uint16_t)len);
+	put64(mem + P_DATA + (begin % 256), id);
+	memcpy(mem + P_DATA + (begin % 256) + 8, text, len);
+	*next = begin + ((8 + len + 7) & ~7ull);
+	put64(d + 16, *next);
+}
+
+static void build_guest(void)
+{
+	size_t off = 0;
+	uint64_t next;
+	int n;
+
+	memset(mem, 0, sizeof(mem));
+	/* kallsyms: absolute per-CPU layout, text as negative offsets from the relative base */
+	put64(mem + K_BASE, BASE);
+	put32(mem + K_OFFS + 0, 0x10);                       /* a per-CPU symbol, absolute */
+	put32(mem + K_OFFS + 4, (uint32_t)(-1 - 0x0));      /* func_a at BASE */
+	put32(mem + K_OFFS + 8, (uint32_t)(-1 - 0x100));    /* func_b, and an alias */
+	put32(mem + K_OFFS + 12, (uint32_t)(-1 - 0x100));
+	put32(mem + K_OFFS + 16, (uint32_t)(-1 - 0x200));   /* data_c */
+	put32(mem + K_OFFS + 20, (uint32_t)(-1 - 0x300));   /* _etext */
+	put32(mem + K_NUM, 6);
+	add_name(&off, "Dfixed_percpu_data");
+	add_name(&off, "Tfunc_a");
+	add_name(&off, "tfunc_b");
+	add_name(&off, "tfunc_b_alias");
+	add_name(&off, "ddata_c");
+	add_name(&off, "T_etext");
+	for (int i = 0; i < 256; i++) {
+		mem[K_TTAB + 2 * i] = (unsigned char)i;
+		put16(mem + K_TIDX + 2 * i, (uint16_t)(2 * i));
+	}
+	/* printk: 4 descriptors, 256 bytes of text */
+	put64(mem + P_PRB, BASE + P_RB);
+	put32(mem + P_RB + 0, 2);                 /* desc_ring.count_bits */
+	put64(mem + P_RB + 8, BASE + P_DESCS);    /* descs */
+	put64(mem + P_RB + 16, BASE + P_INFOS);   /* infos */
+	put32(mem + P_RB + 48, 8);                /* text_data_ring.size_bits */
+	put64(mem + P_RB + 56, BASE + P_DATA);
+	/* ids 5..8 live (tail 5, head 8); 5 is reusable (skipped), 8 wraps the ring */
+	put_record(5, 3, 1000, 256 * 3 + 0, "gone", &next);
+	put_record(6, 2, 1500000000ull, 256 * 3 + 40, "Linux version 6.1 first\nsecond\001", &next);
+	put_record(7, 2, 2999999999ull, next, "Kernel panic - not syncing: NMI: Not continuing", &next);
+	{
+		/* the wrapping block: lpos begin near the end of the ring, its text at the ring's start */
+		unsigned char *d = mem + P_DESCS + (8 % 4) * 24, *inf = mem + P_INFOS + (8 % 4) * 88;
+		put64(d, (2ull << 62) | 8);
+		put64(d + 8, 256 * 4 - 8);
+		put64(d + 16, 256 * 5 + 16);
+		put64(inf + 8, 3000000000ull);
+		put16(inf + 16, 8);
+		put64(mem + P_DATA, 8);
+		memcpy(mem + P_DATA + 8, "wrapped!", 8);
+	}
+	put64(mem + P_RB + 24, 8); /* head_id */
+	put64(mem + P_RB + 32, 5); /* tail_id */
+	n = snprintf(vmcoreinfo, sizeof(vmcoreinfo),
+		     "OSRELEASE=6.1.0-test\nBUILD-ID=00112233\nPAGESIZE=4096\nKERNELOFFSET=1e000000\n"
+		     "NUMBER(phys_base)=-295698432\n"
+		     "SYMBOL(kallsyms_names)=%llx\nSYMBOL(kallsyms_num_syms)=%llx\nSYMBOL(kallsyms_token_table)=%llx\n"
+		     "SYMBOL(kallsyms_token_index)=%llx\nSYMBOL(kallsyms_offsets)=%llx\n"
+		     "SYMBOL(kallsyms_relative_base)=%llx\nSYMBOL(prb)=%llx\n"
+		     "SIZE(printk_ringbuffer)=88\nOFFSET(printk_ringbuffer.desc_ring)=0\n"
+		     "OFFSET(printk_ringbuffer.text_data_ring)=48\nSIZE(prb_desc_ring)=48\n"
+		     "OFFSET(prb_desc_ring.count_bits)=0\nOFFSET(prb_desc_ring.descs)=8\nOFFSET(prb_desc_ring.infos)=16\n"
+		     "OFFSET(prb_desc_ring.head_id)=24\nOFFSET(prb_desc_ring.tail_id)=32\nSIZE(prb_desc)=24\n"
+		     "OFFSET(prb_desc.state_var)=0\nOFFSET(prb_desc.text_blk_lpos)=8\nOFFSET(prb_data_blk_lpos.begin)=0\n"
+		     "OFFSET(prb_data_blk_lpos.next)=8\nSIZE(printk_info)=88\nOFFSET(printk_info.seq)=0\n"
+		     "OFFSET(printk_info.ts_nsec)=8\nOFFSET(printk_info.text_len)=16\nSIZE(prb_data_ring)=32\n"
+		     "OFFSET(prb_data_ring.size_bits)=0\nOFFSET(prb_data_ring.data)=8\nOFFSET(atomic_long_t.counter)=0\n",
+		     BASE + K_NAMES, BASE + K_NUM, BASE + K_TTAB, BASE + K_TIDX, BASE + K_OFFS, BASE + K_BASE,
+		     BASE + P_PRB);
+	if (n <= 0 || (size_t)n >= sizeof(vmcoreinfo))
+		abort();
+}
+
+/* Notes as QEMU writes them: a CORE/NT_PRSTATUS per vCPU, then VMCOREINFO. */
+static size_t build_notes(unsigned char *out, size_t cap, unsigned cpus)
+{
+	size_t off = 0, vlen = strlen(vmcoreinfo);
+
+	for (unsigned c = 0; c < cpus; c++) {
+		if (off + 12 + 8 + 336 > cap)
+			abort();
+		put32(out + off, 5);
+		put32(out + off + 4, 336);
+		put32(out + off + 8, 1);
+		memcpy(out + off + 12, "CORE\0\0\0", 8);
+		memset(out + off + 20, 0, 336);
+		put64(out + off + 20 + 112 + 16 * 8, BASE + 0x10 + c);  /* rip */
+		put64(out + off + 20 + 112 + 19 * 8, 0xffffc90000001000ull + c); /* rsp */
+		off += 12 + 8 + 336;
+	}
+	if (off + 12 + 12 + vlen + 4 > cap)
+		abort();
+	put32(out + off, 11);
+	put32(out + off + 4, (uint32_t)vlen);
+	put32(out + off + 8, 0);
+	memcpy(out + off + 12, "VMCOREINFO\0\0", 12);
+	memcpy(out + off + 24, vmcoreinfo, vlen);
+	off += 24 + ((vlen + 3) & ~(size_t)3);
+	return off;
+}
+
+static const char EXPECTED_LOG[] =
+	"[    1.500000] Linux version 6.1 first\n"
+	"               second\\x01\n"
+	"[    2.999999] Kernel panic - not syncing: NMI: Not continuing\n"
+	"[    3.000000] wrapped!\n";
+
+static void test_analysis(void)
+{
+	unsigned char notes[8192];
+	struct dg_vmcore_notes n;
+	struct dg_kallsyms *ks = NULL;
+	struct dg_buf log = DG_BUF_INIT;
+	char s[128], panic[128];
+	uint64_t v;
+	int64_t d;
+	unsigned records = 0;
+	size_t len;
+
+	build_guest();
+	len = build_notes(notes, sizeof(notes), 2);
+	dg_vmcore_parse_notes(notes, len, &n);
+	CHECK(n.vmcoreinfo && n.ncpus == 2, "two vCPUs and VMCOREINFO");
+	CHECK(n.cpu[1].ip == BASE + 0x11 && n.cpu[1].sp == 0xffffc90000001001ull, "registers of vCPU 1");
+	CHECK(dg_vmcoreinfo_str(&n, "OSRELEASE", s, sizeof(s)) && !strcmp(s, "6.1.0-test"), "OSRELEASE");
+	CHECK(dg_vmcoreinfo_hex(&n, "KERNELOFFSET", &v) && v == 0x1e000000, "KERNELOFFSET hex");
+	CHECK(dg_vmcoreinfo_dec(&n, "NUMBER(phys_base)", &d) && d == -295698432, "negative NUMBER");
+	CHECK(!dg_vmcoreinfo_str(&n, "OSRELEAS", s, sizeof(s)), "a key's prefix is not the key");
+	CHECK(dg_vmcoreinfo_str(&n, "OSRELEASE", s, 4) && !strcmp(s, "6.1"), "truncated to the buffer");
+	for (size_t cut = 0; cut < len; cut++) {
+		struct dg_vmcore_notes t;
+		dg_vmcore_parse_notes(notes, cut, &t);
+		if (t.ncpus > 2 || (t.vmcoreinfo && t.vmcoreinfo + t.vmcoreinfo_len > (const char *)notes + cut)) {
+			CHECK(0, "notes cut at %zu stay inside the buffer", cut);
+			break;
+		}
+	}
+	CHECK(1, "notes cut anywhere: nothing read past the end");
+
+	CHECK(dg_kallsyms_load(&n, mem_read, NULL, &ks, NULL) == 0 && dg_kallsyms_count(ks) == 6, "kallsyms loaded");
+	CHECK(dg_kallsyms_lookup(ks, BASE + 0x10, s, sizeof(s)) && !strcmp(s, "func_a+0x10"), "func_a+0x10: %s", s);
+	CHECK(dg_kallsyms_lookup(ks, BASE + 0x1ff, s, sizeof(s)) && !strcmp(s, "func_b+0xff"), "alias: first name: %s",
+	      s);
+	CHECK(!dg_kallsyms_lookup(ks, BASE + 0x250, s, sizeof(s)) && !s[0], "data is not text");
+	CHECK(!dg_kallsyms_lookup(ks, BASE + 0x5000, s, sizeof(s)), "past the last symbol (a module): empty");
+	CHECK(!dg_kallsyms_lookup(ks, 0x401000, s, sizeof(s)), "user space: empty");
+	dg_kallsyms_free(ks);
+
+	CHECK(dg_printk_read(&n, mem_read, NULL, &log, &records, panic, sizeof(panic), NULL) == 0, "log read");
+	CHECK_STR(dg_buf_str(&log), EXPECTED_LOG, "makedumpfile's format: reusable skipped, continuation indented, "
+						  "\\xNN, wrapped block");
+	CHECK(records == 3, "three records: %u", records);
+	CHECK_STR(panic, "Kernel panic - not syncing: NMI: Not continuing", "the panic line");
+	dg_buf_free(&log);
+}
+
+/* Random damage to the guest memory and VMCOREINFO: any answer is fine, reading out of bounds or looping is not. */
+static void test_mutations(void)
+{
+	unsigned char notes[8192];
+	unsigned seed = 14;
+	size_t len;
+
+	for (int round = 0; round < 3000; round++) {
+		struct dg_vmcore_notes n;
+		struct dg_kallsyms *ks = NULL;
+		struct dg_buf log = DG_BUF_INIT;
+		char s[64], panic[64];
+		build_guest();
+		for (int k = 0; k < 1 + round % 16; k++) {
+			seed = seed * 1103515245u + 12345u;
+			unsigned where = (seed >> 8) % 0x1900 + 0x1000;
+			mem[where] = (unsigned char)(seed >> 3);
+		}
+		len = build_notes(notes, sizeof(notes), 1);
+		if (round % 7 == 0) { /* damage VMCOREINFO's numbers too */
+			seed = seed * 1103515245u + 12345u;
+			notes[12 + 8 + 336 + 24 + (seed >> 8) % strlen(vmcoreinfo)] = (unsigned char)("0123456789-f\n="[seed % 14]);
+		}
+		dg_vmcore_parse_notes(notes, len, &n);
+		if (dg_kallsyms_load(&n, mem_read, NULL, &ks, NULL) == 0) {
+			dg_kallsyms_lookup(ks, BASE + 0x10, s, sizeof(s));
+			dg_kallsyms_lookup(ks, BASE + (seed & 0xfff), s, sizeof(s));
+			dg_kallsyms_free(ks);
+		}
+		dg_printk_read(&n, mem_read, NULL, &log, NULL, panic, sizeof(panic), NULL);
+		dg_buf_free(&log);
+	}
+	CHECK(1, "3000 damaged guests read without a fault");
+}
+
 int main(void)
 {
 	test_repair();
 	test_hostile();
+	test_analysis();
+	test_mutations();
 	return tap_done();
 }

@@ -19,6 +19,7 @@ LV = None
 WORK = None
 MIB = 128
 GUESTS = {"a-one": 1, "a-two": 2}
+NOINFO = "a-noinfo"  # a guest without the <vmcoreinfo/> feature: its dump has no VMCOREINFO note
 DUMPS = {}  # guest -> (path, record)
 PANIC = diaglab.NMI_PANIC_TEXT.decode()
 
@@ -31,7 +32,9 @@ def setUpModule():
     guest = diaglab.built_guest()
     for name, vcpus in GUESTS.items():
         LV.create(diaglab.domain_xml(name, guest, console(name), vcpus=vcpus, memory_mib=MIB))
-    for name in GUESTS:
+    xml = diaglab.domain_xml(NOINFO, guest, console(NOINFO), memory_mib=MIB)
+    LV.create(xml.replace("<vmcoreinfo state='on'/>", ""))
+    for name in list(GUESTS) + [NOINFO]:
         assert diaglab.wait_for_console(console(name), "diagint-heartbeat 1", 120), name
     for name in GUESTS:
         d = os.path.join(WORK, "dumps-" + name)
@@ -66,6 +69,79 @@ def makedumpfile_dmesg(path):
         return f.read().splitlines()
 
 
+def guest_kernel_release():
+    return os.path.basename(sorted(__import__("glob").glob("/boot/vmlinuz-*"))[-1])[len("vmlinuz-"):]
+
+
+class ImageKallsyms:
+    """An independent reading of the guest kernel's symbols: the kallsyms tables in the kernel image on disk (the
+    ELF the lab guest boots, read with pyelftools), at the addresses VMCOREINFO names minus KERNELOFFSET, decoded
+    here in Python; runtime address = image address + KERNELOFFSET. Not the dump's memory, not our C code."""
+
+    def __init__(self, vmlinux, info, kaslr):
+        import struct
+        from elftools.elf.elffile import ELFFile
+        self.f = open(vmlinux, "rb")
+        self.segs = [(s["p_vaddr"], s["p_filesz"], s["p_offset"]) for s in ELFFile(self.f).iter_segments()
+                     if s["p_type"] == "PT_LOAD"]
+        sym = lambda n: int(info["SYMBOL(%s)" % n], 16) - kaslr  # noqa: E731
+        num = struct.unpack("<I", self.read(sym("kallsyms_num_syms"), 4))[0]
+        offs = struct.unpack("<%di" % num, self.read(sym("kallsyms_offsets"), 4 * num))
+        base = struct.unpack("<Q", self.read(sym("kallsyms_relative_base"), 8))[0]
+        percpu = any(o < 0 for o in offs)
+        self.addrs = [(o if o >= 0 else base - 1 - o) if percpu else base + (o & 0xffffffff) for o in offs]
+        self.addrs = [a + (kaslr if a >= base else 0) for a in self.addrs]
+        ttab = self.read(sym("kallsyms_token_table"), sym("kallsyms_token_index") - sym("kallsyms_token_table"))
+        tidx = struct.unpack("<256H", self.read(sym("kallsyms_token_index"), 512))
+        names = self.read(sym("kallsyms_names"), sym("kallsyms_token_table") - sym("kallsyms_names"))
+        self.names, off = [], 0
+        for _ in range(num):
+            n = names[off]
+            off += 1
+            if n & 0x80:
+                n = (n & 0x7f) | (names[off] << 7)
+                off += 1
+            s = b"".join(ttab[tidx[t]:ttab.index(b"\0", tidx[t])] for t in names[off:off + n]).decode()
+            self.names.append((s[0], s[1:]))
+            off += n
+
+    def read(self, vaddr, n):
+        for va, size, off in self.segs:
+            if va <= vaddr and vaddr + n <= va + size:
+                self.f.seek(off + vaddr - va)
+                return self.f.read(n)
+        raise KeyError(hex(vaddr))
+
+    def address(self, name):
+        return [a for a, (_t, n) in zip(self.addrs, self.names) if n == name][0]
+
+    def symbol(self, addr):
+        import bisect
+        i = bisect.bisect_right(self.addrs, addr)
+        if i == 0 or i == len(self.addrs):
+            return ""
+        j = i - 1
+        while j > 0 and self.addrs[j - 1] == self.addrs[j]:
+            j -= 1
+        for k in range(j, i):
+            if self.names[k][0] in "TtWw":
+                return "%s+0x%x" % (self.names[k][1], addr - self.addrs[k])
+        return ""
+
+
+def vmcoreinfo(path):
+    from elftools.elf.elffile import ELFFile
+    with open(path, "rb") as f:
+        for seg in ELFFile(f).iter_segments():
+            if seg["p_type"] == "PT_NOTE":
+                for note in seg.iter_notes():
+                    if note["n_name"] == "VMCOREINFO":
+                        desc = note["n_desc"]
+                        text = desc if isinstance(desc, str) else desc.decode()
+                        return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return None
+
+
 class Readable(unittest.TestCase):
     def test_makedumpfile_reads_it_as_written(self):
         for name, (path, rec) in DUMPS.items():
@@ -97,6 +173,94 @@ class Readable(unittest.TestCase):
         self.assertIn("rip", r.stdout)
         self.assertIn("LWP 1", r.stdout)
         self.assertIn("LWP 2", r.stdout, "one thread per vCPU")
+
+
+class Explained(unittest.TestCase):
+    def test_kernel_object(self):
+        for name, (path, rec) in DUMPS.items():
+            k = rec["kernel"]
+            info = vmcoreinfo(path)
+            self.assertEqual(k["release"], guest_kernel_release(), name)
+            self.assertEqual(k["release"], info["OSRELEASE"])
+            self.assertRegex(k["build_id"], r"^[0-9a-f]{40}$")
+            self.assertEqual(k["build_id"], info["BUILD-ID"])
+            self.assertEqual(k["panic"], PANIC, "the panic line, exact")
+            self.assertEqual(k["log_file"], os.path.basename(path) + ".dmesg")
+            self.assertEqual(len(k["cpus"]), GUESTS[name])
+            self.assertEqual([c["cpu"] for c in k["cpus"]], list(range(GUESTS[name])))
+            self.assertLess(rec["steps_ms"]["analyze"], 1000, "analysis within a second of the dump")
+            with open(path + ".json") as f:
+                self.assertEqual(json.load(f)["kernel"], k, "the sidecar holds what --json printed")
+            print("# %s: analysis %.1f ms, %d log records, cpus %s" % (
+                name, rec["steps_ms"]["analyze"], k["log_records"], [c["symbol"] for c in k["cpus"]]))
+
+    def test_log_equals_makedumpfile(self):
+        for name, (path, rec) in DUMPS.items():
+            with open(path + ".dmesg") as f:
+                ours = f.read().splitlines()
+            self.assertEqual(ours, makedumpfile_dmesg(path), name)
+            self.assertEqual(oct(os.stat(path + ".dmesg").st_mode & 0o777), "0o600")
+            self.assertIn("[", ours[0])
+            self.assertTrue([line for line in ours if line.endswith("] " + PANIC)])
+
+    def test_symbols_against_the_kernel_image(self):
+        vmlinux = diaglab.built_guest()["kernel"]
+        for name, (path, rec) in DUMPS.items():
+            info = vmcoreinfo(path)
+            kaslr = int(info.get("KERNELOFFSET", "0"), 16)
+            self.assertEqual(rec["kernel"]["kernel_offset"], "0x%x" % kaslr)
+            image = ImageKallsyms(vmlinux, info, kaslr)
+            for cpu in rec["kernel"]["cpus"]:
+                self.assertEqual(cpu["symbol"], image.symbol(int(cpu["ip"], 16)), (name, cpu))
+            # the image's reading agrees with VMCOREINFO on where _stext is, KASLR offset included
+            self.assertEqual(image.address("_stext"), int(info["SYMBOL(_stext)"], 16))
+        syms = [c["symbol"] for c in DUMPS["a-two"][1]["kernel"]["cpus"]]
+        self.assertTrue(any(syms), "the vCPU stopped by the panic is in kernel text: %r" % syms)
+
+    def test_dumps_show(self):
+        path, rec = DUMPS["a-two"]
+        d, name = os.path.split(path)
+        r = diagint("dumps", "show", "-d", d, name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Panic: " + PANIC, r.stdout)
+        self.assertIn("Kernel: " + rec["kernel"]["release"], r.stdout)
+        for cpu in rec["kernel"]["cpus"]:
+            self.assertIn("CPU %d: %s" % (cpu["cpu"], cpu["ip"]), r.stdout)
+        sym = [c["symbol"] for c in rec["kernel"]["cpus"] if c["symbol"]][0]
+        self.assertIn(sym, r.stdout)
+        log = open(path + ".dmesg").read().splitlines()
+        self.assertTrue(r.stdout.endswith("\n".join(log[-20:]) + "\n"), "the last 20 kernel messages")
+        j = json.loads(diagint("dumps", "show", "-d", d, "--json", name).stdout)
+        self.assertEqual(j["kernel"], rec["kernel"])
+        self.assertEqual(j["log"], log[-20:])
+        self.assertEqual(j["log_lines"], len(log))
+        j = json.loads(diagint("dumps", "show", "-d", d, "--json", "--log", name).stdout)
+        self.assertEqual(j["log"], log)
+        # remove takes the kernel log along
+        gone = os.path.join(WORK, "dumps-remove")
+        os.makedirs(gone)
+        for ext in ("", ".json", ".dmesg"):
+            open(os.path.join(gone, "x-20260101-000000.gcore" + ext), "w").close()
+        r = diagint("dumps", "remove", "-d", gone, "x-20260101-000000.gcore")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.listdir(gone), [])
+
+    def test_no_vmcoreinfo(self):
+        d = os.path.join(WORK, "dumps-noinfo")
+        os.makedirs(d)
+        r = diagint("capture", "-c", LV.uri, "-d", d, "--json", NOINFO)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rec = json.loads(r.stdout)
+        self.assertNotIn("kernel", rec)
+        note = [n for n in rec["notes"] if "VMCOREINFO" in n]
+        self.assertTrue(note, rec["notes"])
+        self.assertIn("<vmcoreinfo state='on'/>", note[0])
+        self.assertIn("qemu_fw_cfg", note[0])
+        self.assertFalse(os.path.exists(rec["dump"]["path"] + ".dmesg"))
+        self.assertIn("VMCOREINFO", r.stderr, "said on stderr too")
+        r = diagint("dumps", "show", "-d", d, rec["dump"]["name"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("vmcoreinfo", r.stderr)
 
 
 if __name__ == "__main__":
