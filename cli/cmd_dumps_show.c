@@ -78,6 +78,22 @@ static const char *tail(const char *text, size_t len, unsigned keep, unsigned *t
 	return start;
 }
 
+/* Guest text on the reviewer's terminal: control characters as \xNN (cli/termsafe.c). */
+static void put_safe(const char *s, size_t len)
+{
+	char *in = strndup(s, len), *buf = malloc(len * 4 + 1);
+
+	if (in && buf)
+		fputs(dg_cli_termsafe(in, buf, len * 4 + 1), stdout);
+	free(in);
+	free(buf);
+}
+
+static const char *safe(const char *s, char *buf, size_t len)
+{
+	return s ? dg_cli_termsafe(s, buf, len) : NULL;
+}
+
 int dg_cmd_dumps_show(struct dg_dumpdir *dir, const char *name, bool json, bool full_log)
 {
 	struct dg_error err = { 0 };
@@ -144,15 +160,18 @@ int dg_cmd_dumps_show(struct dg_dumpdir *dir, const char *name, bool json, bool 
 		puts(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	} else {
 		json_object *cpus = NULL;
-		const char *panic = jget(kernel, "panic"), *bid = jget(kernel, "build_id");
+		char b1[2048], b2[1024], b3[1024], b4[1024];
+		const char *panic = safe(jget(kernel, "panic"), b1, sizeof(b1));
+		const char *bid = safe(jget(kernel, "build_id"), b2, sizeof(b2));
 		printf("      Dump: %s/%s\n", dg_dumpdir_path(dir), name);
-		printf("    Kernel: %s%s%s%s\n", jget(kernel, "release") ?: "(release unknown)", bid ? " (build id " : "",
+		printf("    Kernel: %s%s%s%s\n", safe(jget(kernel, "release"), b3, sizeof(b3)) ?: "(release unknown)",
+		       bid ? " (build id " : "",
 		       bid ?: "", bid ? ")" : "");
 		printf("     Panic: %s\n", panic ?: "(no \"Kernel panic\" line in the log)");
 		if (json_object_object_get_ex(kernel, "cpus", &cpus) && json_object_is_type(cpus, json_type_array)) {
 			for (size_t i = 0; i < json_object_array_length(cpus); i++) {
 				json_object *c = json_object_array_get_idx(cpus, i), *num = NULL;
-				const char *sym = jget(c, "symbol");
+				const char *sym = safe(jget(c, "symbol"), b4, sizeof(b4));
 				json_object_object_get_ex(c, "cpu", &num);
 				printf("     CPU %d: %s  %s\n", num ? json_object_get_int(num) : (int)i, jget(c, "ip") ?: "?",
 				       sym && sym[0] ? sym : "(not in kernel text: a module, user space or firmware)");
@@ -163,7 +182,14 @@ int dg_cmd_dumps_show(struct dg_dumpdir *dir, const char *name, bool json, bool 
 				printf("Kernel log (%u lines):\n", total);
 			else
 				printf("Kernel log, last %d of %u lines (--log for all):\n", DG_SHOW_TAIL, total);
-			fputs(from, stdout);
+			const char *end = dg_buf_str(&log) + log.len;
+			for (const char *p = from; p < end;) {
+				const char *nl = memchr(p, '\n', (size_t)(end - p));
+				size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+				put_safe(p, n);
+				putchar('\n');
+				p += n + 1;
+			}
 		} else {
 			printf("Kernel log: not available\n");
 		}

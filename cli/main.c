@@ -127,9 +127,12 @@ bool dg_cli_parse_seconds(const char *text, double max, double *ret)
 int main(int argc, char **argv)
 {
 	const char *name;
+	struct dg_error err = { 0 };
 
 	if (!dg_authz_take_audit_log(&argc, argv))
 		return DG_USAGE;
+	if (dg_cli_delegation_start(&err) < 0)
+		return dg_cli_fail(&err);
 	if (argc < 2) {
 		main_help();
 		return DG_USAGE;

@@ -216,6 +216,7 @@ static int imds_call(struct dg_http *http, const char *cacert, const char *metho
 	}
 	dg_buf_free(&url);
 	req.idempotent = true;
+	req.plain_http_ok = true; /* IMDS is link-local http by design */
 	req.cacert = cacert;
 	/* Off EC2 nothing answers: give up quickly, as botocore does (1 s). */
 	req.connect_timeout_ms = 1000;

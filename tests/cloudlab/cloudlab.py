@@ -191,6 +191,7 @@ class Lab:
         self.stop_event = threading.Event()
         self.issued_tokens = set()
         self.token_lifetime = 3600
+        self.token_suffix = ""  # appended to every access_token handed out: a hostile token endpoint
         self.failures = []  # authentication failures the lab saw: (kind, why)
         self.gcp_permissions = ["compute.instances.sendDiagnosticInterrupt"]
         self.instance_state = {}  # instance -> state string for dry runs
@@ -266,6 +267,7 @@ class Lab:
             self.scripts.clear()
             self.failures.clear()
             self.instance_state.clear()
+            self.token_suffix = ""
         for s in (self.https, self.rogue, self.http):
             with s.lock:
                 s.connections = s.handshakes = s.resumed = 0
@@ -449,6 +451,8 @@ class Lab:
         self._count("aws.region." + cred[2])
 
         def render(s):
+            if s.get("status", 200) == 200 and "body" in s:
+                return 200, {"Content-Type": "text/html"}, s["body"].encode()  # a proxy's page, say
             if s.get("status", 200) == 200:
                 return self._aws_ok(rid)
             out = err(s["status"], s.get("code", "InternalError"), s.get("message", "scripted"))
@@ -522,7 +526,8 @@ class Lab:
             self._count("gcp.token.refresh")
         else:
             return 400, {}, b'{"error":"unsupported_grant_type"}'
-        doc = {"access_token": self._issue(), "expires_in": self.token_lifetime, "token_type": "Bearer"}
+        doc = {"access_token": self._issue() + self.token_suffix, "expires_in": self.token_lifetime,
+               "token_type": "Bearer"}
         return 200, {"Content-Type": "application/json"}, json.dumps(doc).encode()
 
     def gce_metadata(self, h, p):
