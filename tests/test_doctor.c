@@ -83,6 +83,13 @@ static void pure(void)
 		      !x.panic && !x.on_crash[0] && !x.agent_channel && !x.agent_state[0] && !x.os_cmdline[0] &&
 		      !x.serial_log[0],
 	      "no panic, no on_crash, another channel only");
+	CHECK(!x.vmcoreinfo, "no <vmcoreinfo/> feature");
+	CHECK(dg_doctor_parse_domxml("<domain><features><acpi/><vmcoreinfo state='on'/></features></domain>", &x,
+				     &err) == 0 && x.vmcoreinfo, "<vmcoreinfo state='on'/>");
+	CHECK(dg_doctor_parse_domxml("<domain><features><vmcoreinfo/></features></domain>", &x, &err) == 0 &&
+		      x.vmcoreinfo, "<vmcoreinfo/> without a state is on");
+	CHECK(dg_doctor_parse_domxml("<domain><features><vmcoreinfo state='off'/></features></domain>", &x, &err) == 0 &&
+		      !x.vmcoreinfo, "<vmcoreinfo state='off'/>");
 	CHECK(dg_doctor_parse_domxml("not xml <", &x, &err) == -DG_FAILED, "bad XML: error (%s)", err.message);
 	CHECK(dg_doctor_parse_domxml("<other/>", &x, &err) == -DG_FAILED, "not a domain: error");
 

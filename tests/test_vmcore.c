@@ -125,6 +125,11 @@ static void test_repair(void)
 		bad |= dg_elfhdr_stream_end(s, NULL);
 		CHECK(!bad && c.len == IMG && memcmp(c.out, img, IMG) == 0 && dg_elfhdr_stream_repaired(s),
 		      "streamed in pieces of %zu", piece);
+		{
+			size_t nlen = 0;
+			const unsigned char *notes = dg_elfhdr_stream_notes(s, &nlen);
+			CHECK(notes && nlen == 100 && memcmp(notes, orig + 360, 100) == 0, "notes collected (%zu)", piece);
+		}
 		dg_elfhdr_stream_free(s);
 	}
 	/* A stream that ends inside its header passes as it came. */
@@ -135,6 +140,8 @@ static void test_repair(void)
 		dg_elfhdr_stream_feed(s, orig, 200, NULL);
 		dg_elfhdr_stream_end(s, NULL);
 		CHECK(c.len == 200 && memcmp(c.out, orig, 200) == 0 && !dg_elfhdr_stream_repaired(s), "truncated");
+		size_t nlen = 0;
+		CHECK(!dg_elfhdr_stream_notes(s, &nlen), "notes that did not all come are not handed out");
 		dg_elfhdr_stream_free(s);
 	}
 	/* On a file. */

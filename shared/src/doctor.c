@@ -171,6 +171,7 @@ int dg_doctor_parse_domxml(const char *xml, struct dg_doctor_domxml *ret, struct
 		return dg_error_set(err, DG_FAILED, "the domain XML has no <domain> root");
 	}
 	d.panic = xpath_exists(ctx, "/domain/devices/panic");
+	d.vmcoreinfo = xpath_exists(ctx, "/domain/features/vmcoreinfo[not(@state='off')]");
 	xpath_text(ctx, "string(/domain/devices/panic[1]/@model)", d.panic_model, sizeof(d.panic_model));
 	xpath_text(ctx, "/domain/on_crash", d.on_crash, sizeof(d.on_crash));
 	d.agent_channel = xpath_exists(ctx, "/domain/devices/channel/target[@type='virtio' and "

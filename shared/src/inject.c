@@ -358,6 +358,7 @@ static int capture_stream(virDomainPtr dom, const struct dg_inject_opts *o, stru
 				     pl->vir_format != VIR_DOMAIN_CORE_DUMP_FORMAT_WIN_DMP,
 		.expected_bytes = pl->vir_format == VIR_DOMAIN_CORE_DUMP_FORMAT_RAW ? rec->ram_bytes : 0,
 		.cancel = o->cancel,
+		.keep_notes = pl->pipe && pl->vir_format == VIR_DOMAIN_CORE_DUMP_FORMAT_RAW,
 		.log = o->log,
 		.log_userdata = o->log_userdata,
 	};
@@ -383,6 +384,9 @@ static int capture_stream(virDomainPtr dom, const struct dg_inject_opts *o, stru
 		return r;
 	r = dg_stream_dump(dom, sink, &so, &res, err);
 	dg_sink_free(sink);
+	if (r == 0 && so.keep_notes)
+		dg_vmcore_explain_notes(res.notes, res.notes_len, rec);
+	free(res.notes);
 	if (r < 0)
 		return r;
 	rec->size = res.bytes;

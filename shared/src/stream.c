@@ -261,6 +261,14 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 		goto out;
 	}
 	res.elf_repaired = out.fix && dg_elfhdr_stream_repaired(out.fix);
+	if (o->keep_notes && out.fix) {
+		size_t len = 0;
+		const unsigned char *notes = dg_elfhdr_stream_notes(out.fix, &len);
+		if (notes && (res.notes = malloc(len))) {
+			memcpy(res.notes, notes, len);
+			res.notes_len = len;
+		}
+	}
 	if (flat && dg_kdumpflat_end(flat, err) < 0) {
 		dg_sink_abort(sink);
 		r = -DG_FAILED;
@@ -287,6 +295,8 @@ out:
 		virFreeError(t.error);
 	if (ret)
 		*ret = res;
+	else
+		free(res.notes);
 	dg_elfhdr_stream_free(out.fix);
 	dg_kdumpflat_free(flat);
 	EVP_MD_CTX_free(md);

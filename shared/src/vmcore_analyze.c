@@ -20,10 +20,9 @@
 #include "diagint/vmcore.h"
 #include "vmcore-internal.h"
 
-static const char NO_VMCOREINFO[] =
-	"the dump has no VMCOREINFO note, so no kernel log, panic line or CPU symbols without the guest's debug "
-	"vmlinux: give the domain <features><vmcoreinfo state='on'/></features> and load qemu_fw_cfg in the guest "
-	"(CONFIG_FW_CFG_SYSFS; diagint doctor checks both)";
+const char dg_vmcore_no_vmcoreinfo[] =
+	"no VMCOREINFO in the dump, so no kernel log, panic line or symbols without the guest's debug vmlinux: enable "
+	"it with <features><vmcoreinfo state='on'/></features> in the domain and the guest's qemu_fw_cfg module";
 
 /* The PT_NOTE segments, concatenated (bounded). */
 static int read_notes(int fd, const char *path, unsigned char **ret, size_t *ret_len, struct dg_error *err)
@@ -117,19 +116,11 @@ int dg_vmcore_analyze_fd(int fd, const char *path, struct dg_vmcore_kernel *k, s
 	}
 	dg_vmcore_parse_notes(notes, notes_len, n);
 	if (!n->vmcoreinfo) {
-		r = dg_error_set(err, DG_NOTFOUND, "%s", NO_VMCOREINFO);
+		r = dg_error_set(err, DG_NOTFOUND, "%s", dg_vmcore_no_vmcoreinfo);
 		goto out;
 	}
-	k->analyzed = true;
-	dg_vmcoreinfo_str(n, "OSRELEASE", k->release, sizeof(k->release));
-	dg_vmcoreinfo_str(n, "BUILD-ID", k->build_id, sizeof(k->build_id));
-	dg_vmcoreinfo_hex(n, "KERNELOFFSET", &k->kernel_offset);
-	k->ncpus = n->ncpus < DG_VMCORE_CPUS_MAX ? n->ncpus : DG_VMCORE_CPUS_MAX;
-	for (unsigned i = 0; i < k->ncpus; i++) {
-		k->cpus[i].cpu = i;
-		k->cpus[i].ip = n->cpu[i].ip;
-		k->cpus[i].sp = n->cpu[i].sp;
-	}
+	dg_vmcore_kernel_from_notes(n, k);
+	k->notes_only = false;
 
 	ctx = kdump_new();
 	if (!ctx) {
@@ -160,6 +151,25 @@ out:
 	return r;
 }
 
+bool dg_vmcore_kernel_from_notes(const struct dg_vmcore_notes *n, struct dg_vmcore_kernel *k)
+{
+	memset(k, 0, sizeof(*k));
+	if (!n->vmcoreinfo)
+		return false;
+	k->analyzed = true;
+	k->notes_only = true;
+	dg_vmcoreinfo_str(n, "OSRELEASE", k->release, sizeof(k->release));
+	dg_vmcoreinfo_str(n, "BUILD-ID", k->build_id, sizeof(k->build_id));
+	dg_vmcoreinfo_hex(n, "KERNELOFFSET", &k->kernel_offset);
+	k->ncpus = n->ncpus < DG_VMCORE_CPUS_MAX ? n->ncpus : DG_VMCORE_CPUS_MAX;
+	for (unsigned i = 0; i < k->ncpus; i++) {
+		k->cpus[i].cpu = i;
+		k->cpus[i].ip = n->cpu[i].ip;
+		k->cpus[i].sp = n->cpu[i].sp;
+	}
+	return true;
+}
+
 static json_object *str_or_null(const char *s)
 {
 	return s[0] ? json_object_new_string(s) : NULL;
@@ -174,7 +184,7 @@ json_object *dg_vmcore_kernel_to_json(const struct dg_vmcore_kernel *k)
 	json_object_object_add(o, "build_id", str_or_null(k->build_id));
 	json_object_object_add(o, "panic", str_or_null(k->panic));
 	json_object_object_add(o, "log_file", str_or_null(k->log_file));
-	json_object_object_add(o, "log_records", json_object_new_int64(k->log_records));
+	json_object_object_add(o, "log_records", k->notes_only ? NULL : json_object_new_int64(k->log_records));
 	snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)k->kernel_offset);
 	json_object_object_add(o, "kernel_offset", json_object_new_string(hex));
 	for (unsigned i = 0; i < k->ncpus; i++) {
@@ -184,10 +194,11 @@ json_object *dg_vmcore_kernel_to_json(const struct dg_vmcore_kernel *k)
 		json_object_object_add(c, "ip", json_object_new_string(hex));
 		snprintf(hex, sizeof(hex), "0x%016llx", (unsigned long long)k->cpus[i].sp);
 		json_object_object_add(c, "sp", json_object_new_string(hex));
-		json_object_object_add(c, "symbol", json_object_new_string(k->cpus[i].symbol));
+		json_object_object_add(c, "symbol", k->notes_only ? NULL : json_object_new_string(k->cpus[i].symbol));
 		json_object_array_add(cpus, c);
 	}
 	json_object_object_add(o, "cpus", cpus);
+	json_object_object_add(o, "notes_only", json_object_new_boolean(k->notes_only));
 	json_object_object_add(o, "analysis_ms", json_object_new_double(k->ms));
 	return o;
 }

@@ -133,6 +133,8 @@ out:
 	return r;
 }
 
+#define NOTE_RANGES 8
+
 struct dg_elfhdr_stream {
 	dg_elfhdr_emit_fn emit;
 	void *userdata;
@@ -140,7 +142,59 @@ struct dg_elfhdr_stream {
 	size_t held;
 	bool passing;
 	bool repaired;
+	/* the PT_NOTE segments, collected as they pass (dg_elfhdr_stream_notes) */
+	uint64_t pos;
+	unsigned nranges;
+	struct {
+		uint64_t off, len, at; /* file offset, length, where in notes */
+	} range[NOTE_RANGES];
+	unsigned char *notes;
+	size_t notes_len, notes_got;
 };
+
+/* Where the notes are, from the header as it goes out (repaired or not). Hostile values only cost a smaller
+ * capture: each range and the total are bounded, and nothing is read from buf past `have`. */
+static void plan_notes(struct dg_elfhdr_stream *s, const unsigned char *buf, size_t have)
+{
+	uint64_t phoff, total = 0;
+	unsigned phnum;
+
+	if (have < EHDR || memcmp(buf, "\177ELF", 4) != 0 || buf[4] != 2 || buf[5] != 1 || dg_le16(buf + 54) != PHENT)
+		return;
+	phoff = dg_le64(buf + 32);
+	phnum = dg_le16(buf + 56);
+	if (phoff > have || (uint64_t)phnum * PHENT > have - phoff)
+		return;
+	for (unsigned i = 0; i < phnum && s->nranges < NOTE_RANGES; i++) {
+		const unsigned char *ph = buf + phoff + (uint64_t)i * PHENT;
+		uint64_t off = dg_le64(ph + 8), len = dg_le64(ph + 32);
+		if (dg_le32(ph) != 4 || len == 0 || len > DG_VMCORE_NOTES_MAX - total || off > UINT64_MAX - len)
+			continue;
+		s->range[s->nranges].off = off;
+		s->range[s->nranges].len = len;
+		s->range[s->nranges].at = total;
+		s->nranges++;
+		total += len;
+	}
+	if (total && (s->notes = malloc((size_t)total)))
+		s->notes_len = (size_t)total;
+	else
+		s->nranges = 0;
+}
+
+static int pass(struct dg_elfhdr_stream *s, const unsigned char *p, size_t len, struct dg_error *err)
+{
+	for (unsigned i = 0; i < s->nranges; i++) {
+		uint64_t a = s->range[i].off, b = a + s->range[i].len;
+		uint64_t lo = a > s->pos ? a : s->pos, hi = b < s->pos + len ? b : s->pos + len;
+		if (lo < hi) {
+			memcpy(s->notes + s->range[i].at + (lo - a), p + (lo - s->pos), (size_t)(hi - lo));
+			s->notes_got += (size_t)(hi - lo);
+		}
+	}
+	s->pos += len;
+	return len ? s->emit(s->userdata, p, len, err) : 0;
+}
 
 int dg_elfhdr_stream_new(dg_elfhdr_emit_fn emit, void *userdata, struct dg_elfhdr_stream **ret,
 			 struct dg_error *err)
@@ -164,8 +218,9 @@ static int release(struct dg_elfhdr_stream *s, struct dg_error *err)
 	int r = 0;
 
 	s->passing = true;
+	plan_notes(s, s->hold, s->held);
 	if (s->held)
-		r = s->emit(s->userdata, s->hold, s->held, err);
+		r = pass(s, s->hold, s->held, err);
 	s->held = 0;
 	return r;
 }
@@ -178,7 +233,7 @@ int dg_elfhdr_stream_feed(struct dg_elfhdr_stream *s, const void *buf, size_t le
 	int r;
 
 	if (s->passing)
-		return len ? s->emit(s->userdata, buf, len, err) : 0;
+		return pass(s, buf, len, err);
 	take = DG_ELFHDR_MAX - s->held;
 	if (take > len)
 		take = len;
@@ -192,7 +247,7 @@ int dg_elfhdr_stream_feed(struct dg_elfhdr_stream *s, const void *buf, size_t le
 	r = release(s, err);
 	if (r < 0 || take == len)
 		return r;
-	return s->emit(s->userdata, p + take, len - take, err);
+	return pass(s, p + take, len - take, err);
 }
 
 int dg_elfhdr_stream_end(struct dg_elfhdr_stream *s, struct dg_error *err)
@@ -205,10 +260,20 @@ bool dg_elfhdr_stream_repaired(const struct dg_elfhdr_stream *s)
 	return s->repaired;
 }
 
+const unsigned char *dg_elfhdr_stream_notes(const struct dg_elfhdr_stream *s, size_t *len)
+{
+	/* ranges never overlap in what they count only if the header is sane: complete means every byte came */
+	if (!s->notes || s->notes_got != s->notes_len)
+		return NULL;
+	*len = s->notes_len;
+	return s->notes;
+}
+
 void dg_elfhdr_stream_free(struct dg_elfhdr_stream *s)
 {
 	if (!s)
 		return;
+	free(s->notes);
 	free(s->hold);
 	free(s);
 }

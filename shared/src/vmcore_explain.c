@@ -48,3 +48,20 @@ void dg_vmcore_explain(struct dg_dumpdir *dir, struct dg_dump_record *rec, dg_lo
 	}
 	dg_buf_free(&text);
 }
+
+void dg_vmcore_explain_notes(const unsigned char *notes, size_t len, struct dg_dump_record *rec)
+{
+	struct dg_vmcore_notes n;
+
+	if (!notes) {
+		dg_record_note(rec, "kernel analysis: the dump's notes did not come through the stream whole");
+		return;
+	}
+	dg_vmcore_parse_notes(notes, len, &n);
+	if (!dg_vmcore_kernel_from_notes(&n, &rec->kernel)) {
+		dg_record_note(rec, "%s", dg_vmcore_no_vmcoreinfo);
+		return;
+	}
+	dg_record_note(rec, "streamed to a command: the kernel's release, build id and registers come from the notes; "
+			    "the kernel log, panic line and vCPU symbols need the whole dump (kernel.notes_only)");
+}

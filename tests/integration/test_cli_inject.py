@@ -165,8 +165,9 @@ class Inject(unittest.TestCase):
         self.assertLess(st.st_blocks * 512, st.st_size - (32 << 20), "at least 32 MiB of holes")
         self.assertEqual(rec["nmi"]["panic_event"], "crashed/panicked")
         self.assertEqual(state("g-one"), "crashed (panicked)")
-        self.assertEqual(listing(d), sorted([os.path.basename(path), os.path.basename(path) + ".json"]),
-                         "no temporaries left")
+        self.assertEqual(listing(d), sorted([os.path.basename(path), os.path.basename(path) + ".json",
+                                             os.path.basename(path) + ".dmesg"]),
+                         "no temporaries left; the dump, its record and the guest's kernel log")
         print("# g-one: nmi %.1f ms, NMI->panic event %.1f ms, dump %.0f ms, size %d for RAM %d (+%d)" % (
             rec["steps_ms"]["nmi"], rec["steps_ms"]["wait_panic"], rec["steps_ms"]["dump"],
             rec["dump"]["size"], MIB << 20, rec["dump"]["size"] - (MIB << 20)))
@@ -196,7 +197,8 @@ class Inject(unittest.TestCase):
         path = r.stdout.strip()
         self.assertRegex(os.path.basename(path), r"^g-one-\d{8}-\d{6}-3\.gcore$")
         self.assertIn("already crashed", r.stderr)
-        self.assertEqual(set(listing(d)) - before, {os.path.basename(path), os.path.basename(path) + ".json"})
+        self.assertEqual(set(listing(d)) - before, {os.path.basename(path), os.path.basename(path) + ".json",
+                                                    os.path.basename(path) + ".dmesg"})
         for name in before:
             self.assertEqual(os.path.getsize(os.path.join(d, name)), 0, "existing files untouched")
         self.check_dump(path, 1)

@@ -96,6 +96,11 @@ class GuestTest(unittest.TestCase):
             gcores = glob.glob(os.path.join(dumps, "*.gcore"))
             self.assertEqual(len(gcores), 1, gcores)
             self.assertTrue(diaglab.file_contains(gcores[0], diaglab.NMI_PANIC_TEXT))
+            # collectd's captures are explained like the CLI's (issue 14)
+            import json
+            with open(gcores[0] + ".json") as f:
+                self.assertEqual(json.load(f)["kernel"]["panic"], diaglab.NMI_PANIC_TEXT.decode())
+            self.assertTrue(os.path.exists(gcores[0] + ".dmesg"))
             self.assertIn("crashed", LV.state("g-cd"))
             recs = [r for r in cd.records() if r["action"] == "inject"]
             self.assertEqual(len(recs), 1, cd.records())

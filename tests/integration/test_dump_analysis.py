@@ -252,6 +252,28 @@ class Explained(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(os.listdir(gone), [])
 
+    def test_pipe_gets_what_the_notes_tell(self):
+        out = os.path.join(WORK, "pipe-out")
+        os.makedirs(out)
+        r = diagint("capture", "-c", LV.uri, "--json", "--dest", '|cat > "%s/dump"' % out, "a-one")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rec = json.loads(r.stdout)
+        k = rec["kernel"]
+        self.assertTrue(k["notes_only"])
+        self.assertEqual(k["release"], guest_kernel_release())
+        self.assertEqual(k["build_id"], DUMPS["a-one"][1]["kernel"]["build_id"])
+        self.assertEqual([c["ip"] for c in k["cpus"]], [c["ip"] for c in DUMPS["a-one"][1]["kernel"]["cpus"]],
+                         "a crashed guest's registers do not change between captures")
+        self.assertIsNone(k["panic"])
+        self.assertIsNone(k["log_file"])
+        self.assertIsNone(k["cpus"][0]["symbol"])
+        self.assertTrue([n for n in rec["notes"] if "need the whole dump" in n], rec["notes"])
+        h = hashlib.sha256(open(os.path.join(out, "dump"), "rb").read()).hexdigest()
+        self.assertEqual(rec["dump"]["sha256"], h, "the command got the mended bytes the hash is of")
+        r = subprocess.run(["makedumpfile", "--dump-dmesg", os.path.join(out, "dump"), os.path.join(out, "log")],
+                           capture_output=True)
+        self.assertEqual(r.returncode, 0, "makedumpfile reads what the command got, too")
+
     def test_no_vmcoreinfo(self):
         d = os.path.join(WORK, "dumps-noinfo")
         os.makedirs(d)
@@ -268,6 +290,11 @@ class Explained(unittest.TestCase):
         r = diagint("dumps", "show", "-d", d, rec["dump"]["name"])
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("vmcoreinfo", r.stderr)
+        # doctor says so beforehand
+        p = diagint("doctor", "-c", LV.uri, "--json", "libvirt:" + NOINFO)
+        c = {x["check"]: x for x in json.loads(p.stdout.splitlines()[0])["checks"]}
+        self.assertEqual(c["vmcoreinfo"]["level"], "warn", c["vmcoreinfo"])
+        self.assertIn("<vmcoreinfo state='on'/>", c["vmcoreinfo"]["fix"])
 
 
 if __name__ == "__main__":

@@ -368,6 +368,9 @@ class Watch(unittest.TestCase):
         while time.time() < deadline and not glob.glob(path("dumps-md", "md-2-*.gcore.json")):
             time.sleep(0.1)
         self.assertTrue(glob.glob(path("dumps-md", "md-2-*.gcore.json")), WATCHER.text())
+        with open(glob.glob(path("dumps-md", "md-2-*.gcore.json"))[0]) as f:
+            # the watcher's captures are explained like the CLI's (issue 14)
+            self.assertEqual(json.load(f)["kernel"]["panic"], diaglab.NMI_PANIC_TEXT.decode())
         self.assertEqual(dumps_of("md-2"), [])
         # AfterCapture = restart (set with the storm settings): captured, then running again, and a new panic
         # of the new run is captured too.

@@ -90,6 +90,7 @@ struct dg_doctor_domxml {
 	char agent_state[32];       /* its target's state attribute in live XML: "connected", "disconnected", "" */
 	char os_cmdline[1024];      /* <os><cmdline> of direct kernel boot, "" when none */
 	char serial_log[1024];      /* the file the serial port (or a file console) writes to, "" when none */
+	bool vmcoreinfo;            /* <features><vmcoreinfo/> (not state='off'): dumps carry VMCOREINFO */
 };
 int dg_doctor_parse_domxml(const char *xml, struct dg_doctor_domxml *ret, struct dg_error *err);
 /* Value of crashkernel= on a kernel command line into ret (may be NULL); false when absent. */

@@ -48,6 +48,8 @@ int dg_elfhdr_stream_feed(struct dg_elfhdr_stream *s, const void *buf, size_t le
 /* Flushes what is held (a stream shorter than its header passes unchanged). */
 int dg_elfhdr_stream_end(struct dg_elfhdr_stream *s, struct dg_error *err);
 bool dg_elfhdr_stream_repaired(const struct dg_elfhdr_stream *s);
+/* The PT_NOTE segments as they went by (at most DG_VMCORE_NOTES_MAX bytes), NULL unless all of them came. */
+const unsigned char *dg_elfhdr_stream_notes(const struct dg_elfhdr_stream *s, size_t *len);
 void dg_elfhdr_stream_free(struct dg_elfhdr_stream *s);
 
 /* ---- the notes: VMCOREINFO and each vCPU's registers (vmcore_notes.c) ---- */
@@ -105,6 +107,7 @@ struct dg_vmcore_cpu {
 
 struct dg_vmcore_kernel {
 	bool analyzed; /* the dump had VMCOREINFO: the sidecar gets a `kernel` object */
+	bool notes_only; /* from a stream: no log, no panic line, no symbols (null in JSON) */
 	char release[65];
 	char build_id[129];
 	char panic[512];
@@ -122,6 +125,11 @@ struct dg_vmcore_kernel {
 int dg_vmcore_analyze_fd(int fd, const char *path, struct dg_vmcore_kernel *k, struct dg_buf *log,
 			 struct dg_error *err);
 json_object *dg_vmcore_kernel_to_json(const struct dg_vmcore_kernel *k);
+/* The part one pass over a stream allows (a |COMMAND destination): release, build id, KASLR offset, registers.
+ * False (and k->analyzed false) without VMCOREINFO. */
+bool dg_vmcore_kernel_from_notes(const struct dg_vmcore_notes *n, struct dg_vmcore_kernel *k);
+/* For records: the message for a dump without VMCOREINFO. */
+extern const char dg_vmcore_no_vmcoreinfo[];
 
 /* After a capture into a directory: analyze rec->path, write the kernel log beside it (NAME.gcore.dmesg, 0600),
  * fill rec->kernel, and note in rec what could not be done (no VMCOREINFO: how to enable it). Never fails the
@@ -129,3 +137,6 @@ json_object *dg_vmcore_kernel_to_json(const struct dg_vmcore_kernel *k);
 struct dg_dumpdir;
 struct dg_dump_record;
 void dg_vmcore_explain(struct dg_dumpdir *dir, struct dg_dump_record *rec, dg_log_fn log, void *log_userdata);
+/* After a capture into a |COMMAND: what the notes tell (dg_vmcore_kernel_from_notes) into rec->kernel, and a note
+ * saying what one pass could not give. notes may be NULL (they did not all come through). */
+void dg_vmcore_explain_notes(const unsigned char *notes, size_t len, struct dg_dump_record *rec);
