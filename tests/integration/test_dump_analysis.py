@@ -297,5 +297,43 @@ class Explained(unittest.TestCase):
         self.assertIn("<vmcoreinfo state='on'/>", c["vmcoreinfo"]["fix"])
 
 
+class Shrink(unittest.TestCase):
+    def capture(self, tag):
+        d = os.path.join(WORK, "dumps-shrink-" + tag)
+        os.makedirs(d)
+        r = diagint("capture", "-c", LV.uri, "-d", d, "--json", "a-one")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return d, json.loads(r.stdout)
+
+    def test_shrink(self):
+        for comp in ("zlib", "lzo"):
+            d, rec = self.capture(comp)
+            old = rec["dump"]["name"]
+            r = diagint("dumps", "shrink", "-d", d, "--compress", comp, old)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            path = r.stdout.strip()
+            new = os.path.basename(path)
+            self.assertEqual(new, old[:-len(".gcore")] + ".kdump")
+            self.assertEqual(sorted(os.listdir(d)), [new, new + ".dmesg", new + ".json"], "the ELF is gone")
+            with open(path + ".json") as f:
+                side = json.load(f)
+            h = hashlib.sha256(open(path, "rb").read()).hexdigest()
+            self.assertEqual(side["dump"]["sha256"], h)
+            self.assertEqual(side["dump"]["format"], "kdump-" + comp)
+            self.assertEqual(side["dump"]["size"], os.path.getsize(path))
+            self.assertEqual(side["shrink"]["from"]["sha256"], rec["dump"]["sha256"])
+            self.assertEqual(side["shrink"]["dump_level"], 31)
+            self.assertEqual(side["kernel"]["log_file"], new + ".dmesg")
+            self.assertLess(os.path.getsize(path), rec["dump"]["size"] / 4)
+            with open(open(path, "rb").name, "rb") as f:
+                self.assertEqual(f.read(8), b"KDUMP   ", "a kdump-compressed file")
+            self.assertEqual(makedumpfile_dmesg(path), open(path + ".dmesg").read().splitlines(),
+                             "makedumpfile reads the new file: the same log")
+            print("# shrink %s: %d -> %d bytes (%s)" % (comp, rec["dump"]["size"], os.path.getsize(path),
+                                                        r.stderr.strip()))
+        r = diagint("dumps", "shrink", "-d", d, new)
+        self.assertEqual(r.returncode, 2, "a .kdump is not shrunk again")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -140,3 +140,25 @@ void dg_vmcore_explain(struct dg_dumpdir *dir, struct dg_dump_record *rec, dg_lo
 /* After a capture into a |COMMAND: what the notes tell (dg_vmcore_kernel_from_notes) into rec->kernel, and a note
  * saying what one pass could not give. notes may be NULL (they did not all come through). */
 void dg_vmcore_explain_notes(const unsigned char *notes, size_t len, struct dg_dump_record *rec);
+
+/* ---- smaller dumps the standard way (vmcore_shrink.c) ----
+ * makedumpfile (niced, with a timeout) writes a filtered, compressed kdump file from an ELF dump in a dump
+ * directory: NAME.gcore -> NAME.kdump beside it. The new file must open in makedumpfile again (its kernel log is
+ * read back and, when NAME.gcore.dmesg exists, must equal it) before anything is replaced; then the sidecar moves
+ * to NAME.kdump.json with the new size and SHA-256 and a `shrink` object (what it came from, dump level,
+ * compression), the kernel log to NAME.kdump.dmesg, and the ELF is removed. */
+struct dg_shrink_opts {
+	int dump_level;          /* makedumpfile -d; 0: 31 (zero, cache, private cache, user, free pages); -1: 0 */
+	const char *compression; /* "zlib" (-c, default) or "lzo" (-l) */
+	double timeout;          /* seconds; 0: 3600 */
+	const char *makedumpfile; /* NULL: "makedumpfile" from PATH */
+};
+
+struct dg_shrink_result {
+	char name[256];      /* NAME.kdump */
+	uint64_t size_before, size_after, allocated_before, allocated_after;
+	double seconds;
+};
+
+int dg_vmcore_shrink(struct dg_dumpdir *dir, const char *name, const struct dg_shrink_opts *o,
+		     struct dg_shrink_result *ret, struct dg_error *err);
