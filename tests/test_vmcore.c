@@ -378,6 +378,14 @@ static void test_analysis(void)
 	}
 	CHECK(1, "notes cut anywhere: nothing read past the end");
 
+	if (getenv("DG_FUZZ_SEED")) {
+		/* the fuzzer's seed (tests/fuzz/fuzz_vmcore.c): u16 notes length, notes, memory at BASE */
+		FILE *f = fopen(getenv("DG_FUZZ_SEED"), "wb");
+		unsigned char l[2] = { (unsigned char)len, (unsigned char)(len >> 8) };
+		CHECK(f && fwrite(l, 2, 1, f) == 1 && fwrite(notes, len, 1, f) == 1 && fwrite(mem, 0x2a00, 1, f) == 1 &&
+			      fclose(f) == 0,
+		      "fuzz seed written");
+	}
 	CHECK(dg_kallsyms_load(&n, mem_read, NULL, &ks, NULL) == 0 && dg_kallsyms_count(ks) == 6, "kallsyms loaded");
 	CHECK(dg_kallsyms_lookup(ks, BASE + 0x10, s, sizeof(s)) && !strcmp(s, "func_a+0x10"), "func_a+0x10: %s", s);
 	CHECK(dg_kallsyms_lookup(ks, BASE + 0x1ff, s, sizeof(s)) && !strcmp(s, "func_b+0xff"), "alias: first name: %s",
