@@ -274,6 +274,28 @@ class Explained(unittest.TestCase):
                            capture_output=True)
         self.assertEqual(r.returncode, 0, "makedumpfile reads what the command got, too")
 
+    def test_kdump_capture_shown(self):
+        """A kdump-zlib capture (QEMU's own compressed format) is not analyzed at capture time (libkdumpfile 0.5.1
+        cannot free a kdump file's context safely in a long-running process), but dumps show reads it."""
+        d = os.path.join(WORK, "dumps-kdump")
+        os.makedirs(d)
+        r = diagint("capture", "-c", LV.uri, "-d", d, "-f", "kdump-zlib", "--json", "a-two")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rec = json.loads(r.stdout)
+        path = rec["dump"]["path"]
+        self.assertNotIn("kernel", rec)
+        r = diagint("dumps", "show", "-d", d, "--json", "--log", rec["dump"]["name"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        j = json.loads(r.stdout)
+        self.assertTrue(j["analyzed_now"])
+        k = j["kernel"]
+        self.assertEqual(k["panic"], PANIC)
+        self.assertEqual(k["release"], guest_kernel_release())
+        elf = DUMPS["a-two"][1]["kernel"]
+        self.assertEqual([(c["ip"], c["symbol"]) for c in k["cpus"]], [(c["ip"], c["symbol"]) for c in elf["cpus"]],
+                         "registers and symbols from the kdump file's headers equal the ELF's")
+        self.assertEqual(j["log"], makedumpfile_dmesg(path))
+
     def test_no_vmcoreinfo(self):
         d = os.path.join(WORK, "dumps-noinfo")
         os.makedirs(d)

@@ -119,7 +119,8 @@ struct dg_vmcore_kernel {
 	double ms;
 };
 
-/* Reads the ELF dump open on fd. Without VMCOREINFO: -DG_NOTFOUND and a message saying how to enable it. When
+/* Reads the dump open on fd: ELF (our notes parser), or a kdump-compressed file (its headers through
+ * libkdumpfile; the library's context is then not freed, see vmcore_analyze.c: for one-shot processes only). Without VMCOREINFO: -DG_NOTFOUND and a message saying how to enable it. When
  * only parts fail (the log, the symbols), k->analyzed is set, what worked is filled in, and the first problem is
  * returned as -DG_FAILED for a note. log (may be NULL) receives the kernel log. */
 int dg_vmcore_analyze_fd(int fd, const char *path, struct dg_vmcore_kernel *k, struct dg_buf *log,
