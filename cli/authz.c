@@ -276,6 +276,11 @@ int dg_authz_begin(struct dg_authz *az, const char *action, const char *target, 
 		az->log = NULL;
 		return dg_error_set(err, DG_DENIED, "%s may not %s %s: %s", dec.actor.user, action, target, dec.reason);
 	}
+	/* The log is let go until the outcome: one send to 10,000 targets must not hold 10,000 pairs of descriptors
+	 * (the default limit is 1024). The decision is on disk; the outcome reopens it. */
+	dg_audit_log_free(az->log);
+	az->log = NULL;
+	az->pending = true;
 	return 0;
 }
 
@@ -284,9 +289,15 @@ void dg_authz_end(struct dg_authz *az, int r, const struct dg_error *err, const 
 {
 	struct dg_error e = { 0 };
 
-	if (!az->log || az->done)
+	if (!az->pending || az->done)
 		return;
 	az->done = true;
+	if (open_log(az, &e) < 0) {
+		fprintf(stderr, "%s: warning: the outcome of %s %s was not recorded: %s\n", dg_cli_prog, az->action,
+			az->target, e.message);
+		pam_finish(az, PAM_SUCCESS);
+		return;
+	}
 	clock_gettime(CLOCK_REALTIME, &az->ev.time);
 	az->ev.result = dg_audit_result_from_status(r);
 	if (r < 0 && err) {

@@ -27,7 +27,7 @@ void dg_cmd_audit_help(void)
 	       "where (host) and the outcome (ok, failed, denied, suppressed, dry-run; error, provider request\n"
 	       "id, attempts; dump path and SHA-256). Each record holds the SHA-256 of the one before, so a\n"
 	       "changed, removed or reordered record shows; the head is kept in FILE.head and announced to syslog\n"
-	       "and Linux audit, so records cut from the end show too. Format: docs/audit.md.\n\n"
+	       "and Linux audit, so records cut from the end show too. See diagint-audit(1).\n\n"
 	       "Subcommands:\n"
 	       "  list      matching records, one line each (oldest first)\n"
 	       "  show      one record, whole\n"

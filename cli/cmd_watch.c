@@ -57,7 +57,7 @@ void dg_cmd_watch_help(void)
 	       "Dumps go where [capture] Destination says (default %s), as with 'diagint inject'.\n"
 	       "Example [watch]: Probes = heartbeat cputime / Heartbeat = diagint-heartbeat /\n"
 	       "ProbeInterval = 5s / ProbeMisses = 3 -- a hang is both silent for three looks in a row.\n"
-	       "See docs/watch.md and diagint.conf(5) for the [watch] keys.\n\n",
+	       "See diagint-watch(8) and diagint.conf(5) for the [watch] keys.\n\n",
 	       DG_CONFIG_DEFAULT_PATH, DG_DEFAULT_DUMP_DIR);
 	dg_cli_print_exit_statuses();
 }

@@ -162,7 +162,9 @@ class SudoBoundary(unittest.TestCase):
 
     def test_config_and_dump_dir_denied(self):
         env = wrapped_env(self.log, SUDO_USER="alice")
-        for opt in (["--config", "/dev/null"], ["--dump-dir", self.dir]):
+        conf = os.path.join(self.dir, "operator.conf")
+        open(conf, "w").close()
+        for opt in (["--config", conf], ["--dump-dir", self.dir]):
             r = self.run_cli("inject", "-c", NOWHERE, *opt, "web-1", env=env)
             self.assertEqual(r.returncode, 3, (opt, r.stderr))
             self.assertNotIn("libvirt at", r.stderr, "denied before any connection")

@@ -318,7 +318,8 @@ class Lab:
         else:
             cred += "[%s]\n%s" % (profile, keys)
         _write(os.path.join(home, ".aws", "credentials"), cred)
-        _write(os.path.join(home, ".aws", "config"), conf, 0o644)
+        # A config that holds keys is a secret like credentials (mode-checked); one without keys may be 0644.
+        _write(os.path.join(home, ".aws", "config"), conf, 0o600 if in_config else 0o644)
 
     def write_oci_config(self, path=None, profile="LAB", encrypted=False, passphrase=None, key_mode=0o600,
                          config_mode=0o600):

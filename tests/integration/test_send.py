@@ -259,6 +259,23 @@ class Aws(SendTest):
         self.assertLessEqual(LAB.https.connections, 4)
         self.assertGreaterEqual(LAB.https.connections, 1)
 
+    def test_ten_thousand_targets_under_the_default_descriptor_limit(self):
+        """--help promises 10,000 targets per run; at the default `ulimit -n 1024` each target's authorization
+        must not keep descriptors open until the end (it did: 400 targets sent nothing)."""
+        self.aws_env()
+        n = 10000
+        insts = ["i-%017x" % (0x200000 + i) for i in range(n)]
+        argv = [diagint_bin(), "send", "--json", "--parallel", "8"] + ["aws:us-east-1/" + i for i in insts]
+        p = subprocess.run(["sh", "-c", 'ulimit -n 1024 && exec "$@"', "sh"] + argv, capture_output=True, text=True,
+                           timeout=600, env=self.env)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        res = [json.loads(x) for x in p.stdout.splitlines()]
+        self.assertEqual((len(res), sum(x["status"] == "ok" for x in res)), (n, n))
+        self.assertEqual(LAB.count("aws.interrupt"), n, "each target once")
+        with open(self.env["DIAGINT_AUDIT_LOG"]) as f:
+            outcomes = sum('"action":"send"' in line for line in f)
+        self.assertEqual(outcomes, n, "every outcome recorded")
+
     def test_repeated_target_is_sent_once(self):
         self.aws_env()
         r = self.send("aws:us-east-1/" + AWS_I, "aws:us-east-1/" + AWS_I)
