@@ -386,6 +386,17 @@ static void test_analysis(void)
 			      fclose(f) == 0,
 		      "fuzz seed written");
 	}
+	{
+		static unsigned char many[(12 + 8 + 336) * 70 + 4096];
+		struct dg_vmcore_notes m;
+		struct dg_vmcore_kernel *k = calloc(1, sizeof(*k));
+		size_t mlen = build_notes(many, sizeof(many), 70);
+		dg_vmcore_parse_notes(many, mlen, &m);
+		CHECK(m.ncpus == 70 && k && dg_vmcore_kernel_from_notes(&m, k) && k->ncpus == DG_VMCORE_CPUS_MAX &&
+			      k->ncpus_total == 70 && k->cpus[63].ip == BASE + 0x10 + 63,
+		      "70 vCPUs: the first %d kept, the count says 70", DG_VMCORE_CPUS_MAX);
+		free(k);
+	}
 	CHECK(dg_kallsyms_load(&n, mem_read, NULL, &ks, NULL) == 0 && dg_kallsyms_count(ks) == 6, "kallsyms loaded");
 	CHECK(dg_kallsyms_lookup(ks, BASE + 0x10, s, sizeof(s)) && !strcmp(s, "func_a+0x10"), "func_a+0x10: %s", s);
 	CHECK(dg_kallsyms_lookup(ks, BASE + 0x1ff, s, sizeof(s)) && !strcmp(s, "func_b+0xff"), "alias: first name: %s",

@@ -216,6 +216,7 @@ bool dg_vmcore_kernel_from_notes(const struct dg_vmcore_notes *n, struct dg_vmco
 	dg_vmcoreinfo_str(n, "OSRELEASE", k->release, sizeof(k->release));
 	dg_vmcoreinfo_str(n, "BUILD-ID", k->build_id, sizeof(k->build_id));
 	dg_vmcoreinfo_hex(n, "KERNELOFFSET", &k->kernel_offset);
+	k->ncpus_total = n->ncpus;
 	k->ncpus = n->ncpus < DG_VMCORE_CPUS_MAX ? n->ncpus : DG_VMCORE_CPUS_MAX;
 	for (unsigned i = 0; i < k->ncpus; i++) {
 		k->cpus[i].cpu = i;

@@ -42,6 +42,9 @@ void dg_vmcore_explain(struct dg_dumpdir *dir, struct dg_dump_record *rec, dg_lo
 		else
 			dg_record_note(rec, "kernel log not written: %s", werr.message);
 	}
+	if (rec->kernel.ncpus_total > rec->kernel.ncpus)
+		dg_record_note(rec, "kernel.cpus lists the first %u of %u vCPUs", rec->kernel.ncpus,
+			       rec->kernel.ncpus_total);
 	if (rec->kernel.panic[0]) {
 		snprintf(msg, sizeof(msg), "guest kernel: %s", rec->kernel.panic);
 		say(log, log_userdata, DG_LOG_INFO, msg);
@@ -62,6 +65,9 @@ void dg_vmcore_explain_notes(const unsigned char *notes, size_t len, struct dg_d
 		dg_record_note(rec, "%s", dg_vmcore_no_vmcoreinfo);
 		return;
 	}
+	if (rec->kernel.ncpus_total > rec->kernel.ncpus)
+		dg_record_note(rec, "kernel.cpus lists the first %u of %u vCPUs", rec->kernel.ncpus,
+			       rec->kernel.ncpus_total);
 	dg_record_note(rec, "streamed to a command: the kernel's release, build id and registers come from the notes; "
 			    "the kernel log, panic line and vCPU symbols need the whole dump (kernel.notes_only)");
 }

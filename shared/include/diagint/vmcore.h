@@ -114,7 +114,8 @@ struct dg_vmcore_kernel {
 	char log_file[512]; /* NAME.gcore.dmesg, "" when the log could not be read */
 	uint64_t kernel_offset;
 	unsigned log_records;
-	unsigned ncpus;
+	unsigned ncpus;       /* entries in cpus */
+	unsigned ncpus_total; /* NT_PRSTATUS notes in the dump (more than DG_VMCORE_CPUS_MAX: the rest left out) */
 	struct dg_vmcore_cpu cpus[DG_VMCORE_CPUS_MAX];
 	double ms;
 };
