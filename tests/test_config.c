@@ -246,6 +246,23 @@ static void test_sections(void)
 
 static void test_errors(void)
 {
+	parse_err("[capture]\nShrink = zstd\n", 2, "Shrink 'zstd' is not no, zlib, lzo", NULL, "Shrink: zstd refused");
+	{
+		struct dg_capture_policy p;
+		struct dg_config *cfg = parse_ok("[capture]\nShrink = yes\n[domain:a]\nShrink = lzo\n[domain:b]\n"
+						 "Shrink = no\n", "Shrink");
+		if (cfg) {
+			dg_config_capture_policy(cfg, NULL, &p);
+			CHECK_STR(p.shrink, "zlib", "Shrink = yes: zlib");
+			dg_config_capture_policy(cfg, "a", &p);
+			CHECK_STR(p.shrink, "lzo", "per domain: lzo");
+			dg_config_capture_policy(cfg, "b", &p);
+			CHECK_STR(p.shrink, "", "per domain: no");
+			dg_config_free(cfg);
+		}
+		dg_config_capture_policy(NULL, NULL, &p);
+		CHECK_STR(p.shrink, "", "default: keep the ELF");
+	}
 	parse_err("[capture]\nDestnation = /x\n", 2, "unknown key 'Destnation' in [capture]", NULL, "unknown key");
 	parse_err("[capture]\nFormat = elf\n[domain:web]\nColour = red\n", 4, "unknown key 'Colour' in [domain:web]",
 		  NULL, "unknown key in a domain section");

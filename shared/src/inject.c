@@ -349,6 +349,36 @@ static int plan_capture(const struct dg_inject_opts *o, struct dg_dump_record *r
 	return 0;
 }
 
+/* Shrink= in the configuration: the ELF, explained and recorded, becomes makedumpfile's filtered kdump file
+ * (diagint/vmcore.h: it moves the sidecar and the kernel log along). rec then describes the new file. A failure
+ * keeps the ELF and its record: a warning. */
+static void shrink_after(const struct dg_inject_opts *o, struct plan *pl, struct dg_dump_record *rec)
+{
+	struct dg_shrink_opts so = { .compression = pl->policy.shrink };
+	struct dg_shrink_result res;
+	struct dg_error e = { 0 };
+	double t = dg_clock_mono() * 1e3;
+
+	if (dg_vmcore_shrink(pl->dir, rec->name, &so, &res, &e) < 0) {
+		logf_(o, DG_LOG_WARNING, "Shrink=%s: %s; the ELF dump is kept at %s", pl->policy.shrink, e.message,
+		      rec->path);
+		return;
+	}
+	snprintf(rec->name, sizeof(rec->name), "%s", res.name);
+	snprintf(rec->path, sizeof(rec->path), "%s", res.path);
+	snprintf(rec->sha256, sizeof(rec->sha256), "%s", res.sha256);
+	snprintf(rec->format, sizeof(rec->format), "kdump-%s", pl->policy.shrink);
+	rec->size = res.size_after;
+	rec->allocated = res.allocated_after;
+	rec->sparse = false;
+	rec->converted = true;
+	if (rec->kernel.log_file[0])
+		snprintf(rec->kernel.log_file, sizeof(rec->kernel.log_file), "%s.dmesg", res.name);
+	dg_record_step(rec, "shrink", (dg_clock_mono() * 1e3) - t);
+	logf_(o, DG_LOG_INFO, "shrunk to %s (makedumpfile -d 31, %s): %llu bytes", res.path, pl->policy.shrink,
+	      (unsigned long long)res.size_after);
+}
+
 static int capture_stream(virDomainPtr dom, const struct dg_inject_opts *o, struct plan *pl,
 			  struct dg_dump_record *rec, struct dg_error *err)
 {
@@ -612,6 +642,8 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 		if (dg_dumpdir_write_file(pl.dir, sidecar, text, strlen(text), &serr) < 0)
 			logf_(&o, DG_LOG_WARNING, "%s; the dump itself is complete at %s", serr.message, rec->path);
 		json_object_put(j);
+		if (pl.policy.shrink[0] && pl.vir_format == VIR_DOMAIN_CORE_DUMP_FORMAT_RAW)
+			shrink_after(&o, &pl, rec);
 	}
 	r = 0;
 out:

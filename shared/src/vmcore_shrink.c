@@ -260,6 +260,8 @@ int dg_vmcore_shrink(struct dg_dumpdir *dir, const char *name, const struct dg_s
 		goto out;
 	}
 	snprintf(res.name, sizeof(res.name), "%s", newname);
+	snprintf(res.path, sizeof(res.path), "%s", dst);
+	snprintf(res.sha256, sizeof(res.sha256), "%s", sha);
 	if (ret)
 		*ret = res;
 out:

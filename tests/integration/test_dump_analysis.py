@@ -365,6 +365,29 @@ class Shrink(unittest.TestCase):
         r = diagint("dumps", "shrink", "-d", d, new)
         self.assertEqual(r.returncode, 2, "a .kdump is not shrunk again")
 
+    def test_shrink_after_every_capture(self):
+        d = os.path.join(WORK, "dumps-shrink-conf")
+        os.makedirs(d)
+        conf = os.path.join(WORK, "shrink.conf")
+        with open(conf, "w") as f:
+            f.write("[capture]\nShrink = lzo\n")
+        r = diagint("capture", "-c", LV.uri, "--config", conf, "-d", d, "--json", "a-one")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rec = json.loads(r.stdout)
+        path = rec["dump"]["path"]
+        self.assertTrue(path.endswith(".kdump"), path)
+        self.assertEqual(rec["dump"]["format"], "kdump-lzo")
+        self.assertEqual(sorted(os.listdir(d)), sorted(os.path.basename(path) + x for x in ("", ".json", ".dmesg")))
+        self.assertEqual(rec["dump"]["sha256"], hashlib.sha256(open(path, "rb").read()).hexdigest())
+        self.assertEqual(rec["dump"]["size"], os.path.getsize(path))
+        self.assertEqual(rec["kernel"]["log_file"], os.path.basename(path) + ".dmesg")
+        self.assertIn("shrink", rec["steps_ms"])
+        with open(path + ".json") as f:
+            side = json.load(f)
+        self.assertEqual(side["dump"]["sha256"], rec["dump"]["sha256"])
+        self.assertEqual(side["shrink"]["compression"], "lzo")
+        self.assertEqual(side["kernel"]["panic"], PANIC)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

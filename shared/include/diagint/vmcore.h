@@ -158,6 +158,8 @@ struct dg_shrink_opts {
 
 struct dg_shrink_result {
 	char name[256];      /* NAME.kdump */
+	char path[4096];
+	char sha256[65];
 	uint64_t size_before, size_after, allocated_before, allocated_after;
 	double seconds;
 };
