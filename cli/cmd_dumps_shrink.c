@@ -2,6 +2,7 @@
 /* `diagint dumps shrink NAME`: makedumpfile's filtered, compressed kdump file in place of the ELF dump. */
 #include <stdio.h>
 
+#include "authz.h"
 #include "cli.h"
 #include "diagint/dumpdir.h"
 #include "diagint/units.h"
@@ -14,7 +15,18 @@ int dg_cmd_dumps_shrink(struct dg_dumpdir *dir, const char *name, const char *co
 	struct dg_error err = { 0 };
 	char before[16], after[16];
 
-	if (dg_vmcore_shrink(dir, name, &o, &res, &err) < 0)
+	struct dg_authz az;
+	char target[600];
+	int r;
+
+	/* The ELF is evidence, replaced by a filtered copy: authorized (PAM, target dump:NAME) and recorded before
+	 * it happens, like dumps remove. */
+	snprintf(target, sizeof(target), "dump:%.500s", name);
+	if (dg_authz_begin(&az, "dump-shrink", target, false, &err) < 0)
+		return dg_cli_fail(&err);
+	r = dg_vmcore_shrink(dir, name, &o, &res, &err);
+	dg_authz_end(&az, r, &err, r == 0 ? res.path : NULL, r == 0 ? res.sha256 : NULL, 0);
+	if (r < 0)
 		return dg_cli_fail(&err);
 	if (json) {
 		printf("{\"name\":\"%s\",\"size_before\":%llu,\"allocated_before\":%llu,\"size_after\":%llu,"

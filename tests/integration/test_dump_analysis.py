@@ -338,8 +338,16 @@ class Shrink(unittest.TestCase):
         for comp in ("zlib", "lzo"):
             d, rec = self.capture(comp)
             old = rec["dump"]["name"]
-            r = diagint("dumps", "shrink", "-d", d, "--compress", comp, old)
+            audit = os.path.join(d, "..", "audit-shrink-%s.jsonl" % comp)
+            r = subprocess.run([diaglab.diagint_bin(), "dumps", "shrink", "-d", d, "--compress", comp, old],
+                               capture_output=True, text=True, timeout=180,
+                               env=dict(os.environ, DIAGINT_AUDIT_LOG=audit))
             self.assertEqual(r.returncode, 0, r.stderr)
+            with open(audit) as f:
+                recs = [json.loads(x) for x in f]
+            # replacing evidence is authorized and recorded like dumps remove
+            self.assertEqual([(x["action"], x["target"], x["result"]["status"]) for x in recs],
+                             [("authorize", "dump:" + old, "ok"), ("dump-shrink", "dump:" + old, "ok")])
             path = r.stdout.strip()
             new = os.path.basename(path)
             self.assertEqual(new, old[:-len(".gcore")] + ".kdump")
