@@ -93,6 +93,9 @@ def _write(path, text, mode=0o600):
     return path
 
 
+DROP = ("drop",)  # a route's answer: close the connection without answering
+
+
 class _TLSServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -153,6 +156,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _dispatch(self, method):
         lab = self.server.lab
+        # One handler object serves one connection: requests_served > 1 means a reused (keep-alive) connection.
+        self.requests_served = getattr(self, "requests_served", 0) + 1
         body = self._read_body()
         url = urllib.parse.urlsplit(self.path)
         try:
@@ -162,6 +167,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except Exception as e:  # a lab bug shows as a 599 the test will notice
             out = (599, {}, ("lab error: %r" % e).encode())
         if out is None:
+            return
+        if out is DROP:
+            # Read, then closed without a byte of answer: what a server (or a load balancer's idle timeout) does
+            # to a keep-alive connection that a client reuses at the wrong moment.
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             return
         status, headers, payload = out
         if headers.get("_truncate"):
@@ -192,6 +206,7 @@ class Lab:
         self.issued_tokens = set()
         self.token_lifetime = 3600
         self.failures = []  # authentication failures the lab saw: (kind, why)
+        self.drops = []  # (instance, connection reused?) for every request closed unanswered by a "drop" script
         self.gcp_permissions = ["compute.instances.sendDiagnosticInterrupt"]
         self.instance_state = {}  # instance -> state string for dry runs
         # Other read-only request kinds, added by modules beside this one (doctorlab.py for `diagint doctor`):
@@ -265,6 +280,7 @@ class Lab:
             self.counts.clear()
             self.scripts.clear()
             self.failures.clear()
+            self.drops.clear()
             self.instance_state.clear()
         for s in (self.https, self.rogue, self.http):
             with s.lock:
@@ -272,7 +288,10 @@ class Lab:
 
     def script(self, instance, responses):
         """Answers for an instance's interrupt (and dry-run) requests, in order; the last one repeats.
-        Each is a dict: status, code (provider error code), message, headers, body, stall (seconds), truncate."""
+        Each is a dict: status, code (provider error code), message, headers, body, stall (seconds), truncate,
+        drop ("reused": a request that arrives on a reused keep-alive connection is read, counted and the
+        connection closed without an answer, while one on a fresh connection gets the rest of the entry as its
+        answer; "always": closed unanswered either way). Every drop is listed in lab.drops."""
         with self.lock:
             self.scripts[instance] = list(responses)
 
@@ -379,10 +398,16 @@ class Lab:
             return self.nova(h, method, p, body)
         return 404, {}, b"no such lab endpoint"
 
-    def _scripted(self, instance, render):
+    def _scripted(self, instance, render, h=None):
         s = self._next(instance)
         if s is None:
             return None
+        if s.get("drop"):
+            reused = h is not None and getattr(h, "requests_served", 1) > 1
+            if s["drop"] == "always" or reused:
+                with self.lock:
+                    self.drops.append((instance, reused))
+                return DROP
         if "stall" in s:
             return self._stall(s["stall"])
         out = render(s)
@@ -457,7 +482,7 @@ class Lab:
                 return out[0], out[1], s["body"].encode()
             return out
 
-        out = self._scripted(inst, render) if inst in self.scripts else None
+        out = self._scripted(inst, render, h) if inst in self.scripts else None
         if out is not None or inst in self.scripts:
             return out
         if dry:
@@ -570,7 +595,7 @@ class Lab:
             return out[0], out[1], s["body"].encode() if "body" in s else out[2]
 
         if inst in self.scripts:
-            return self._scripted(inst, render)
+            return self._scripted(inst, render, h)
         if action is None:
             return 200, {"Content-Type": "application/json"}, json.dumps(
                 dict({"id": "123", "name": inst, "status": self.instance_state.get(inst, "RUNNING")},
@@ -638,7 +663,7 @@ class Lab:
             return out[0], out[1], s["body"].encode() if "body" in s else out[2]
 
         if inst in self.scripts:
-            return self._scripted(inst, render)
+            return self._scripted(inst, render, h)
         return self._oci_instance(inst, rid)
 
     def _oci_instance(self, inst, rid):
@@ -714,7 +739,7 @@ class Lab:
                 {name: {"message": s.get("message", "scripted"), "code": st}}).encode()
 
         if sid in self.scripts:
-            return self._scripted(sid, render)
+            return self._scripted(sid, render, h)
         return (202, hdrs, b"") if kind == "os.interrupt" else self._nova_server(sid, hdrs)
 
     def _nova_server(self, sid, hdrs):

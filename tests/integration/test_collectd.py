@@ -367,6 +367,32 @@ class Detection(CollectdTest):
         self.assertIn("drop rate", self.results("ok")[0]["evidence"])
 
 
+class ResendGuard(CollectdTest):
+    def test_reused_connection_closed_unanswered_is_not_resent(self):
+        # The plugin keeps one sender (and its connections) for its whole life: the second hang's interrupt goes
+        # out on the connection the first one opened. The lab reads it and closes the connection unanswered, which
+        # is when libcurl would send it again by itself; the guard in http.c stops that, so the lab sees it once,
+        # and the record says it may have been delivered. Without the guard: 2 requests for web-2.
+        for i in (1, 2):
+            LAB.script(inst(i), [{"drop": "reused", "status": 200}])
+        cd = self.start("resend", "  Cooldown 600\n  MaxActions 10\n  MaxUnhealthyPercent 100\n" + targets(3))
+        cd.heartbeat(["web-1", "web-2", "web-3"])
+        self.settle(2)
+        self.hang_and_wait(1, ["web-2", "web-3"], 1)
+        self.assertTrue(wait_for(lambda: len(self.results("ok")) == 1, 10), cd.log())
+        self.hang_and_wait(2, ["web-3"], 2)
+        self.assertTrue(wait_for(lambda: len(cd.records()) == 2, 10), cd.records())
+        self.settle()
+        self.assertEqual((interrupts(1), interrupts(2), interrupts()), (1, 1, 2), (LAB.drops, cd.log()))
+        self.assertEqual(LAB.drops, [(inst(2), True)], "web-2's interrupt came on a reused connection")
+        failed = self.results("failed")
+        self.assertEqual(len(failed), 1, cd.records())
+        self.assertEqual(failed[0]["target"], "aws:us-east-1/" + inst(2))
+        self.assertIn("the connection closed and libcurl wanted to resend it): the interrupt may have been "
+                      "delivered. Not resent", failed[0]["result"]["error"])
+        self.assertEqual([r["target"] for r in self.results("ok")], ["aws:us-east-1/" + inst(1)])
+
+
 class Lifecycle(CollectdTest):
     def test_readiness_checks_at_start(self):
         # diagint doctor's checks run once per target when the plugin starts: dry runs and reads only.
