@@ -54,6 +54,7 @@ OCI_USER = "ocid1.user.oc1..aaaalabuser"
 OCI_PASSPHRASE = "lab pass; phrase #1"
 OS_USER, OS_PASSWORD, OS_PROJECT = "labuser", "lab-password", "labproject"
 OS_APPCRED_ID, OS_APPCRED_SECRET = "a1b2c3d4appcred", "appcred-secret"
+GCP_COMPUTE_SCOPES = ("https://www.googleapis.com/auth/cloud-platform", "https://www.googleapis.com/auth/compute")
 
 
 def _key_pem(key, password=None):
@@ -204,6 +205,7 @@ class Lab:
         self.scripts = {}
         self.stop_event = threading.Event()
         self.issued_tokens = set()
+        self.token_expiry = {}  # token -> time.time() after which the lab refuses it, as the real services do
         self.token_lifetime = 3600
         self.failures = []  # authentication failures the lab saw: (kind, why)
         self.drops = []  # (instance, connection reused?) for every request closed unanswered by a "drop" script
@@ -450,7 +452,15 @@ class Lab:
         req = botocore.awsrequest.AWSRequest(method="POST", url="https://%s/" % h.headers["Host"], data=body,
                                              headers=headers)
         creds = botocore.credentials.Credentials(cred[0], secret, sent_token if sent_token else None)
-        when = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
+        try:
+            when = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
+        except ValueError:
+            self._fail("aws", "bad X-Amz-Date %r" % amz_date)
+            return err(400, "IncompleteSignature", "bad X-Amz-Date")
+        # AWS refuses a request signed more than 5 minutes from its own clock (a replay window, and a bad clock).
+        if abs((datetime.datetime.utcnow() - when).total_seconds()) > 300:
+            self._fail("aws", "X-Amz-Date %s is more than 5 minutes off" % amz_date)
+            return err(400, "RequestExpired", "Request has expired.")
         # mock.patch swaps a module global: one signature at a time.
         with self.sign_lock, mock.patch.object(botocore.auth, "datetime") as dt:
             dt.datetime.utcnow.return_value = when
@@ -517,11 +527,16 @@ class Lab:
         return 404, {}, b""
 
     # --- Google -----------------------------------------------------------------------------------------
-    def _issue(self):
-        t = "ya29.lab-" + uuid.uuid4().hex
+    def _issue(self, prefix="ya29.lab-"):
+        t = prefix + uuid.uuid4().hex
         with self.lock:
             self.issued_tokens.add(t)
+            self.token_expiry[t] = time.time() + self.token_lifetime
         return t
+
+    def token_valid(self, t):
+        with self.lock:
+            return t in self.issued_tokens and time.time() < self.token_expiry.get(t, 0)
 
     def gcp_token(self, h, body):
         form = dict(urllib.parse.parse_qsl(body.decode()))
@@ -533,6 +548,11 @@ class Lab:
                                       audience=self.base + "/token", issuer=GCP_SA_EMAIL)
                 if hdr.get("kid") != "labkey1" or "scope" not in claims or claims["exp"] - claims["iat"] != 3600:
                     raise ValueError("claims %r header %r" % (claims, hdr))
+                # Google issues a token for the scopes asked; one without Compute Engine's would be refused there.
+                if not set(claims["scope"].split()) & set(GCP_COMPUTE_SCOPES):
+                    self._fail("gcp.token", "scope %r" % claims["scope"])
+                    return 400, {"Content-Type": "application/json"}, json.dumps(
+                        {"error": "invalid_scope", "error_description": "no Compute Engine scope"}).encode()
             except Exception as e:
                 self._fail("gcp.token", repr(e))
                 return 400, {"Content-Type": "application/json"}, json.dumps(
@@ -574,8 +594,8 @@ class Lab:
             return status, {"Content-Type": "application/json"}, json.dumps(d).encode()
 
         auth = h.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or auth[7:] not in self.issued_tokens:
-            self._fail("gcp", "bad bearer token")
+        if not auth.startswith("Bearer ") or not self.token_valid(auth[7:]):
+            self._fail("gcp", "bad or expired bearer token")
             return gerr(401, "authError", "Request had invalid authentication credentials.")
         kind = {"sendDiagnosticInterrupt": "gcp.interrupt", "testIamPermissions": "gcp.testperm", None: "gcp.get"}
         if action not in kind or (action and method != "POST") or (not action and method != "GET"):
@@ -692,9 +712,7 @@ class Lab:
             self._fail("keystone", "bad credentials")
             return 401, {"Content-Type": "application/json"}, b'{"error":{"code":401,"title":"Unauthorized"}}'
         self._count(kind)
-        tok = "gAAAAlab" + uuid.uuid4().hex
-        with self.lock:
-            self.issued_tokens.add(tok)
+        tok = self._issue("gAAAAlab")
         exp = (datetime.datetime.utcnow() + datetime.timedelta(seconds=self.token_lifetime)).strftime(
             "%Y-%m-%dT%H:%M:%S.000000Z")
         compute = self.base + "/compute/v2.1"
@@ -712,8 +730,8 @@ class Lab:
         sid = parts[0]
         rid = "req-" + str(uuid.uuid4())
         hdrs = {"Content-Type": "application/json", "x-openstack-request-id": rid, "x-compute-request-id": rid}
-        if h.headers.get("X-Auth-Token") not in self.issued_tokens:
-            self._fail("nova", "bad token")
+        if not self.token_valid(h.headers.get("X-Auth-Token")):
+            self._fail("nova", "bad or expired token")
             return 401, hdrs, b'{"error": {"code": 401, "title": "Unauthorized"}}'
         if h.headers.get("OpenStack-API-Version") != "compute 2.17":
             return 400, hdrs, b'{"badRequest": {"message": "microversion 2.17 needed", "code": 400}}'

@@ -545,6 +545,85 @@ class ResendGuard(SendTest):
         self.assertEqual((LAB.count("aws.interrupt", AWS_I), LAB.drops), (1, [(AWS_I, False)]))
 
 
+class LabRefuses(SendTest):
+    """The lab's own checks can fail: requests made here by hand, with botocore and PyJWT, that a real service
+    would refuse (a stale signing date, a token for another scope, an expired token) are refused by the lab too."""
+
+    def post(self, path, body, headers):
+        import http.client
+        import ssl
+        ctx = ssl.create_default_context(cafile=LAB.cacert)
+        c = http.client.HTTPSConnection("127.0.0.1", LAB.port, context=ctx, timeout=10)
+        try:
+            c.request("POST" if body is not None else "GET", path, body=body, headers=headers)
+            resp = c.getresponse()
+            return resp.status, resp.read().decode()
+        finally:
+            c.close()
+
+    def aws_signed(self, when):
+        import datetime
+        from unittest import mock
+        import botocore.auth
+        import botocore.awsrequest
+        import botocore.credentials
+        body = "Action=SendDiagnosticInterrupt&Version=2016-11-15&InstanceId=" + AWS_I
+        req = botocore.awsrequest.AWSRequest(method="POST", url="https://127.0.0.1:%d/" % LAB.port, data=body,
+                                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+        creds = botocore.credentials.Credentials(AWS_KEY, AWS_SECRET, AWS_TOKEN)
+        with LAB.sign_lock, mock.patch.object(botocore.auth, "datetime") as dt:
+            dt.datetime.utcnow.return_value = when
+            dt.datetime.strftime = datetime.datetime.strftime
+            botocore.auth.SigV4Auth(creds, "ec2", "us-east-1").add_auth(req)
+        return self.post("/", body, dict(req.headers))
+
+    def test_aws_request_date_must_be_current(self):
+        import datetime
+        now = datetime.datetime.utcnow()
+        self.assertEqual(self.aws_signed(now)[0], 200)
+        self.assertEqual(LAB.count("aws.interrupt", AWS_I), 1)
+        for skew in (-6, 6):   # minutes: a replayed request, a clock ahead
+            status, body = self.aws_signed(now + datetime.timedelta(minutes=skew))
+            self.assertEqual(status, 400, body)
+            self.assertIn("<Code>RequestExpired</Code>", body)
+        self.assertEqual(LAB.count("aws.interrupt", AWS_I), 1, "refused before it counts as an interrupt")
+        self.assertEqual(len(LAB.failures), 2, LAB.failures)
+
+    def gcp_token(self, scope):
+        import time
+        import urllib.parse
+        import jwt as pyjwt
+        now = int(time.time())
+        assertion = pyjwt.encode({"iss": cloudlab.GCP_SA_EMAIL, "aud": LAB.base + "/token", "scope": scope,
+                                  "iat": now, "exp": now + 3600}, LAB.sa_key, algorithm="RS256",
+                                 headers={"kid": "labkey1"})
+        form = urllib.parse.urlencode({"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                       "assertion": assertion})
+        return self.post("/token", form, {"Content-Type": "application/x-www-form-urlencoded"})
+
+    def test_gcp_token_scope_and_expiry(self):
+        import time
+        status, body = self.gcp_token("https://www.googleapis.com/auth/devstorage.read_only")
+        self.assertEqual((status, json.loads(body)["error"]), (400, "invalid_scope"), body)
+        LAB.token_lifetime = 1
+        try:
+            status, body = self.gcp_token("https://www.googleapis.com/auth/cloud-platform")
+        finally:
+            LAB.token_lifetime = 3600
+        self.assertEqual(status, 200, body)
+        tok = json.loads(body)["access_token"]
+        path = "/compute/v1/projects/lab-project/zones/us-central1-a/instances/web-1"
+        self.assertEqual(self.post(path, None, {"Authorization": "Bearer " + tok})[0], 200)
+        time.sleep(1.2)
+        self.assertEqual(self.post(path, None, {"Authorization": "Bearer " + tok})[0], 401, "expired")
+        # And what diagint asks for is a scope the lab accepts.
+        self.env["GOOGLE_APPLICATION_CREDENTIALS"] = LAB.write_gcp_service_account()
+        LAB.failures.clear()
+        r = self.send(GCP_T % 1)
+        self.assertEqual(r.rc, 0, r)
+        self.assertNoAuthFailures()
+
+
 class Mixed(SendTest):
     def test_every_provider_in_one_run(self):
         self.aws_env()
