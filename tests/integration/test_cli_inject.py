@@ -16,6 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+import auditcheck  # noqa: E402
 import diaglab  # noqa: E402
 
 diaglab.require_guest_or_skip()
@@ -396,8 +397,32 @@ class Inject(unittest.TestCase):
         self.assertEqual(recs[-1]["dump"]["path"], r.stdout.strip())
         with open(r.stdout.strip() + ".json") as f:
             self.assertEqual(recs[-1]["dump"]["sha256"], json.load(f)["dump"]["sha256"])
+        # Recomputed here, not taken from the sidecar: the record names the bytes on disk.
+        h = hashlib.sha256()
+        with open(r.stdout.strip(), "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        self.assertEqual(recs[-1]["dump"]["sha256"], h.hexdigest())
         v = subprocess.run([diaglab.diagint_bin(), "audit", "verify"], capture_output=True, text=True, env=env)
         self.assertEqual(v.returncode, 0, v.stderr)
+        # The chain read by a reader that shares no code with diagint (hashlib), head included.
+        self.assertEqual(auditcheck.verify(log), recs)
+
+    def test_13b_both_audit_readers_see_tampering(self):
+        # The independent reader can fail: one byte changed in an earlier record, and both readers say so.
+        log = os.path.join(WORK, "audit.jsonl")
+        with open(log, "rb") as f:
+            lines = f.read().split(b"\n")
+        self.assertGreaterEqual(len(lines), 3, "test_13 wrote records")
+        bad = os.path.join(WORK, "audit-tampered.jsonl")
+        lines[0] = lines[0].replace(b'"libvirt:', b'"libvirX:', 1)
+        with open(bad, "wb") as f:
+            f.write(b"\n".join(lines))
+        with self.assertRaisesRegex(auditcheck.AuditChainError, r":2 \(seq 2\): prev"):
+            auditcheck.verify(bad, head=False)
+        v = subprocess.run([diaglab.diagint_bin(), "audit", "verify", bad], capture_output=True, text=True,
+                           env=dict(os.environ, DIAGINT_AUDIT_LOG=bad))
+        self.assertNotEqual(v.returncode, 0, v.stdout + v.stderr)
 
 
 if __name__ == "__main__":

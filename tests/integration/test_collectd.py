@@ -18,6 +18,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "cloudlab"))
+sys.path.insert(0, os.path.join(HERE, "..", "lab"))
+import auditcheck  # noqa: E402
 import cloudlab  # noqa: E402
 from cloudlab import AWS_KEY, AWS_SECRET, AWS_TOKEN  # noqa: E402
 
@@ -219,6 +221,9 @@ class CollectdTest(unittest.TestCase):
         if self.cd:
             rc = self.cd.stop()
             self.assertEqual(rc, 0, self.cd.log())
+            # Every record the plugin wrote, its chain checked by a reader independent of diagint's code.
+            if os.path.exists(self.cd.audit):
+                self.assertEqual(auditcheck.verify(self.cd.audit), self.cd.records())
 
     def start(self, tag, plugin, **kw):
         self.cd = Collectd(tag, plugin, **kw).start()
@@ -247,7 +252,10 @@ class Detection(CollectdTest):
         cd.heartbeat(everyone)
         self.settle(2)
         self.assertEqual(interrupts(), 0, cd.log())   # heartbeats alone never interrupt
-        self.hang_and_wait(1, everyone[1:], 1)
+        took = self.hang_and_wait(1, everyone[1:], 1)
+        # Silence is declared after Timeout 2 x Interval 1 (measured 2.9-3.0 s): bounded on both sides, generously.
+        self.assertGreater(took, 1.5, "interrupted before the silence could be declared")
+        self.assertLess(took, 12, "detection took %.1f s" % took)
         self.settle()
         self.assertEqual((interrupts(1), interrupts()), (1, 1), cd.log())
         ok = self.results("ok")

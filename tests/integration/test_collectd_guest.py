@@ -133,6 +133,7 @@ class GuestTest(unittest.TestCase):
         self.assertEqual((side["nmi"]["sent"], side["nmi"]["panic_seen"]), (True, False), side["nmi"])
         self.assertEqual(recs[0]["dump"]["sha256"], sha256_of(gcores[0]))
         self.assertEqual(side["dump"]["sha256"], sha256_of(gcores[0]))
+        self.assertEqual(tc.auditcheck.verify(cd.audit), cd.records(), "the chain, read independently")
         self.assertFalse(diaglab.file_contains(gcores[0], diaglab.NMI_PANIC_TEXT), "it did not panic")
         self.assertTrue(LV.state("g-cdn").startswith("running"), LV.state("g-cdn"))
         LV.virsh("destroy", "g-cdn")
@@ -177,6 +178,7 @@ class GuestTest(unittest.TestCase):
                              ("collectd", "libvirt:g-cd", "ok"), rec)
             self.assertEqual(rec["dump"]["path"], gcores[0], rec)
             self.assertEqual(rec["dump"]["sha256"], sha256_of(gcores[0]), "the record's hash is the file's")
+            self.assertEqual(tc.auditcheck.verify(cd.audit), cd.records(), "the chain, read independently")
             self.assertIn("g-cd", rec["evidence"])
         finally:
             if relay:
