@@ -59,13 +59,15 @@ static bool exists(const char *path)
 }
 
 /* Linux-PAM falls back to service "other" when ours is missing, and on Debian that is a password prompt for
- * whoever runs the command: we decide that case ourselves. pam_wrapper (tests) keeps services elsewhere. */
+ * whoever runs the command: we decide that case ourselves. pam_wrapper (tests) keeps services elsewhere -- but its
+ * variables count only when pam_wrapper itself is loaded into this process (then it, not the system's PAM, runs
+ * the service anyway): a variable alone must never change a production decision. */
 static bool pam_service_installed(void)
 {
 	const char *wrapped = getenv("PAM_WRAPPER"), *dir = getenv("PAM_WRAPPER_SERVICE_DIR");
 	char path[PATH_MAX];
 
-	if (wrapped && !strcmp(wrapped, "1") && dir && *dir) {
+	if (wrapped && !strcmp(wrapped, "1") && dir && *dir && dg_cli_loaded("libpam_wrapper")) {
 		snprintf(path, sizeof(path), "%s/%s", dir, PAM_SERVICE_NAME);
 		return exists(path);
 	}
@@ -102,15 +104,22 @@ static bool who(struct dg_audit_actor *a)
 	return uid == 0;
 }
 
-static int quiet_conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
+/* What the modules said (pam_diagint's reason for a denial): kept for the one-line error and the record rather
+ * than printed on its own line. */
+static char pam_said[600];
+
+static int conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
 {
 	(void)data;
-	/* No terminal to ask on: show what modules say, answer no question. */
 	for (int i = 0; i < n; i++)
-		if (msg[i]->msg_style == PAM_ERROR_MSG || msg[i]->msg_style == PAM_TEXT_INFO)
-			fprintf(stderr, "%s: %s\n", dg_cli_prog, msg[i]->msg);
-		else
-			return PAM_CONV_ERR;
+		if (msg[i]->msg_style != PAM_ERROR_MSG && msg[i]->msg_style != PAM_TEXT_INFO)
+			/* A question (a password, a one-time code): only a person at a terminal can answer it. */
+			return isatty(STDIN_FILENO) ? misc_conv(n, msg, resp, data) : PAM_CONV_ERR;
+	for (int i = 0; i < n; i++) {
+		size_t used = strlen(pam_said);
+
+		snprintf(pam_said + used, sizeof(pam_said) - used, "%s%s", used ? "; " : "", msg[i]->msg);
+	}
 	*resp = NULL;
 	return PAM_SUCCESS;
 }
@@ -126,11 +135,12 @@ static int put(pam_handle_t *pamh, const char *name, const char *value)
 /* Run the PAM transaction up to an open session. Returns the failing step's name and code, NULL when allowed. */
 static const char *run_pam(struct dg_authz *az, int *ret_code)
 {
-	static struct pam_conv tty_conv = { misc_conv, NULL }, no_tty_conv = { quiet_conv, NULL };
+	static struct pam_conv pconv = { conv, NULL };
 	const struct dg_audit_actor *a = &az->ev.actor;
 	int r;
 
-	r = pam_start(PAM_SERVICE_NAME, a->user, isatty(STDIN_FILENO) ? &tty_conv : &no_tty_conv, &az->pamh);
+	pam_said[0] = '\0';
+	r = pam_start(PAM_SERVICE_NAME, a->user, &pconv, &az->pamh);
 	if (r != PAM_SUCCESS) {
 		*ret_code = r;
 		az->pamh = NULL;
@@ -145,6 +155,18 @@ static const char *run_pam(struct dg_authz *az, int *ret_code)
 	put(az->pamh, "DIAGINT_TARGET", az->target);
 	put(az->pamh, "DIAGINT_ACTION", az->action);
 	put(az->pamh, DG_AUDIT_ENV_PATH, dg_audit_log_path(az->log));
+	/* What the operator chose beyond the target (a destination, a URI, endpoints, environment): pam_diagint
+	 * denies it unless the site granted it with overrides= (empty when acting for oneself). */
+	if (dg_cli_overrides_count()) {
+		char kinds[256];
+
+		char detail[700];
+
+		dg_cli_overrides_format(kinds, sizeof(kinds), false);
+		put(az->pamh, "DIAGINT_OVERRIDES", kinds);
+		dg_cli_overrides_format(detail, sizeof(detail), true);
+		put(az->pamh, "DIAGINT_OVERRIDES_DETAIL", detail);
+	}
 	if ((r = pam_authenticate(az->pamh, 0)) != PAM_SUCCESS) {
 		*ret_code = r;
 		return "auth";
@@ -207,6 +229,14 @@ int dg_authz_begin(struct dg_authz *az, const char *action, const char *target, 
 	dec = az->ev;
 	snprintf(dec.action, sizeof(dec.action), "authorize");
 	snprintf(dec.evidence, sizeof(dec.evidence), "requested action: %s", action);
+	if (dg_cli_overrides_count()) {
+		char list[700];
+
+		dg_cli_overrides_format(list, sizeof(list), true);
+		snprintf(dec.evidence, sizeof(dec.evidence), "requested action: %s; chosen by %s under sudo: %s", action,
+			 dec.actor.user, list);
+		snprintf(az->ev.evidence, sizeof(az->ev.evidence), "chosen by %s under sudo: %s", dec.actor.user, list);
+	}
 	if (pam_service_installed()) {
 		snprintf(dec.actor.service, sizeof(dec.actor.service), PAM_SERVICE_NAME);
 		snprintf(az->ev.actor.service, sizeof(az->ev.actor.service), PAM_SERVICE_NAME);
@@ -217,7 +247,9 @@ int dg_authz_begin(struct dg_authz *az, const char *action, const char *target, 
 				 dec.actor.user);
 		else
 			snprintf(dec.reason, sizeof(dec.reason), "PAM service " PAM_SERVICE_NAME " denied %s at its %s "
-				 "step: %s", dec.actor.user, step, az->pamh ? pam_strerror(az->pamh, code) : "cannot start");
+				 "step: %s%s%s%s", dec.actor.user, step,
+				 az->pamh ? pam_strerror(az->pamh, code) : "cannot start", pam_said[0] ? " (" : "",
+				 pam_said, pam_said[0] ? ")" : "");
 	} else if (direct_root) {
 		allowed = true;
 		snprintf(dec.reason, sizeof(dec.reason), "no PAM service " PAM_SERVICE_NAME " is installed; root acting "
@@ -244,6 +276,11 @@ int dg_authz_begin(struct dg_authz *az, const char *action, const char *target, 
 		az->log = NULL;
 		return dg_error_set(err, DG_DENIED, "%s may not %s %s: %s", dec.actor.user, action, target, dec.reason);
 	}
+	/* The log is let go until the outcome: one send to 10,000 targets must not hold 10,000 pairs of descriptors
+	 * (the default limit is 1024). The decision is on disk; the outcome reopens it. */
+	dg_audit_log_free(az->log);
+	az->log = NULL;
+	az->pending = true;
 	return 0;
 }
 
@@ -252,9 +289,15 @@ void dg_authz_end(struct dg_authz *az, int r, const struct dg_error *err, const 
 {
 	struct dg_error e = { 0 };
 
-	if (!az->log || az->done)
+	if (!az->pending || az->done)
 		return;
 	az->done = true;
+	if (open_log(az, &e) < 0) {
+		fprintf(stderr, "%s: warning: the outcome of %s %s was not recorded: %s\n", dg_cli_prog, az->action,
+			az->target, e.message);
+		pam_finish(az, PAM_SUCCESS);
+		return;
+	}
 	clock_gettime(CLOCK_REALTIME, &az->ev.time);
 	az->ev.result = dg_audit_result_from_status(r);
 	if (r < 0 && err) {

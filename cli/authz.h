@@ -31,6 +31,7 @@ struct dg_authz {
 	pam_handle_t *pamh;
 	bool session_open;
 	bool done;
+	bool pending;               /* allowed; the outcome record is owed (the log is reopened for it) */
 };
 
 int dg_authz_begin(struct dg_authz *az, const char *action, const char *target, struct dg_error *err);

@@ -29,11 +29,27 @@ int dg_cli_endpoints_finish(const char *cmd, struct dg_send_opts *o, const char 
 			    size_t n);
 void dg_cli_endpoints_free(struct dg_send_opts *o);
 
+/* s with control characters as \xNN, for a terminal (buf of len bytes; cut to fit). NULL stays NULL. */
+const char *dg_cli_termsafe(const char *s, char *buf, size_t len);
+
 /* getopt's '?' for any command: names the option (short or long) and points at --help. */
 int dg_cli_bad_option(const char *command, int opt, char **argv, int optind);
 void dg_cli_print_exit_statuses(void);
 /* Parse a positive number of seconds ("10", "2.5"); false when it is not one. */
 bool dg_cli_parse_seconds(const char *text, double max, double *ret);
+
+/* Acting for another user under sudo (cli/delegation.c): what the operator chose beyond the target. */
+bool dg_cli_delegated(void);
+/* Whether a shared object whose name contains lib is loaded here (the cwrap test wrappers). */
+bool dg_cli_loaded(const char *lib);
+/* At start: refuses --audit-log/$DIAGINT_AUDIT_LOG and the key under sudo; collects redirecting variables. */
+int dg_cli_delegation_start(struct dg_error *err);
+/* Record an operator-chosen option (kind: dest, uri, config, endpoint, cacert); only under sudo. */
+void dg_cli_override(const char *kind, const char *value);
+size_t dg_cli_overrides_count(void);
+void dg_cli_overrides_format(char *buf, size_t len, bool with_values);
+/* For commands that ask no PAM: under sudo with any override, DG_DENIED naming them; else 0. */
+int dg_cli_refuse_overrides(const char *cmd, struct dg_error *err);
 
 int dg_cmd_inject(int argc, char **argv);
 void dg_cmd_inject_help(void);

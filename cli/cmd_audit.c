@@ -27,7 +27,7 @@ void dg_cmd_audit_help(void)
 	       "where (host) and the outcome (ok, failed, denied, suppressed, dry-run; error, provider request\n"
 	       "id, attempts; dump path and SHA-256). Each record holds the SHA-256 of the one before, so a\n"
 	       "changed, removed or reordered record shows; the head is kept in FILE.head and announced to syslog\n"
-	       "and Linux audit, so records cut from the end show too. Format: docs/audit.md.\n\n"
+	       "and Linux audit, so records cut from the end show too. See diagint-audit(1).\n\n"
 	       "Subcommands:\n"
 	       "  list      matching records, one line each (oldest first)\n"
 	       "  show      one record, whole\n"
@@ -124,9 +124,11 @@ static int parse(int argc, char **argv, const char *sub, struct opts *o)
 			o->f.action = optarg;
 			break;
 		case OPT_KEY:
+			dg_cli_override("key-file", optarg);
 			o->key_file = optarg;
 			break;
 		case OPT_ANCHORS:
+			dg_cli_override("anchors", optarg);
 			o->anchors = optarg;
 			break;
 		case OPT_NOHEAD:
@@ -144,6 +146,14 @@ static int parse(int argc, char **argv, const char *sub, struct opts *o)
 			return dg_cli_usage_error(CMD, "option '%s' is unknown or needs a value for '%s'", argv[optind - 1],
 						  sub);
 		}
+	}
+	/* Files named on the command line would be read as root: under sudo only root's log is read. */
+	if (!strcmp(sub, "verify"))
+		for (int i = optind; i < argc; i++)
+			dg_cli_override("file", argv[i]);
+	if (dg_cli_refuse_overrides("audit", &err) < 0) {
+		fprintf(stderr, "%s: %s\n", dg_cli_prog, err.message);
+		return DG_DENIED;
 	}
 	return 0;
 }
@@ -195,11 +205,17 @@ static int list_one(void *ud, const char *line, size_t len, json_object *rec)
 		if (!detail)
 			detail = dg_audit_rec_str(rec, "reason");
 		json_object_object_get_ex(rec, "seq", &seq);
+		/* Every field may hold what an operator typed (--reason) or a guest named: nothing reaches the
+		 * reviewer's terminal as a control character. */
+		char user[128], action[128], target[512], status[64], det[512];
 		printf("%-7lld %-19s %-10s %-10s %-24s %-9s %.100s\n", (long long)json_object_get_int64(seq), when,
-		       or_dash(dg_audit_rec_str(rec, "actor.user") ? dg_audit_rec_str(rec, "actor.user")
-								    : dg_audit_rec_str(rec, "actor.component")),
-		       or_dash(dg_audit_rec_str(rec, "action")), or_dash(dg_audit_rec_str(rec, "target")),
-		       or_dash(dg_audit_rec_str(rec, "result.status")), or_dash(detail));
+		       or_dash(dg_cli_termsafe(dg_audit_rec_str(rec, "actor.user") ? dg_audit_rec_str(rec, "actor.user")
+										  : dg_audit_rec_str(rec, "actor.component"),
+					       user, sizeof(user))),
+		       or_dash(dg_cli_termsafe(dg_audit_rec_str(rec, "action"), action, sizeof(action))),
+		       or_dash(dg_cli_termsafe(dg_audit_rec_str(rec, "target"), target, sizeof(target))),
+		       or_dash(dg_cli_termsafe(dg_audit_rec_str(rec, "result.status"), status, sizeof(status))),
+		       or_dash(dg_cli_termsafe(detail, det, sizeof(det))));
 	}
 	st->n++;
 	return 0;
@@ -286,8 +302,11 @@ static void print_counts(json_object *report, const char *key, const char *title
 	if (!json_object_object_get_ex(report, key, &map) || json_object_object_length(map) == 0)
 		return;
 	printf("\n%s:\n", title);
-	json_object_object_foreach(map, name, count)
-		printf("  %8lld  %s\n", (long long)json_object_get_int64(count), name);
+	json_object_object_foreach(map, name, count) {
+		char safe[512];
+
+		printf("  %8lld  %s\n", (long long)json_object_get_int64(count), dg_cli_termsafe(name, safe, sizeof(safe)));
+	}
 }
 
 static int cmd_report(int argc, char **argv)

@@ -119,13 +119,16 @@ int dg_cmd_doctor(int argc, char **argv)
 			out.json = true;
 			break;
 		case 'c':
+			dg_cli_override("uri", optarg);
 			o.libvirt_uri = optarg;
 			so.libvirt_uri = optarg;
 			break;
 		case 'D':
+			dg_cli_override("dest", optarg);
 			o.dest = optarg;
 			break;
 		case 'C':
+			dg_cli_override("config", optarg);
 			config_path = optarg;
 			break;
 		case 'A':
@@ -134,10 +137,12 @@ int dg_cmd_doctor(int argc, char **argv)
 							  "300", optarg);
 			break;
 		case 'e':
+			dg_cli_override("endpoint", optarg);
 			if ((status = dg_cli_endpoint_option("doctor", &so, optarg, &bare_endpoint)) != 0)
 				goto out;
 			break;
 		case 'K':
+			dg_cli_override("cacert", optarg);
 			so.cacert = optarg;
 			break;
 		case 't':
@@ -152,6 +157,9 @@ int dg_cmd_doctor(int argc, char **argv)
 			return dg_cli_bad_option("doctor", optopt, argv, optind);
 		}
 	}
+	/* doctor asks no PAM: under sudo it takes root's choices only (it sends root's credentials). */
+	if (dg_cli_refuse_overrides("doctor", &err) < 0)
+		return dg_cli_fail(&err);
 	if (optind >= argc)
 		return dg_cli_usage_error("doctor", "missing TARGET, e.g. libvirt:web-1 (see --help)");
 	if ((size_t)(argc - optind) > MAX_TARGETS)

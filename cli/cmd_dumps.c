@@ -240,9 +240,11 @@ int dg_cmd_dumps(int argc, char **argv)
 		switch (c) {
 		case 'd':
 		case 'D':
+			dg_cli_override("dest", optarg);
 			dest = optarg;
 			break;
 		case 'C':
+			dg_cli_override("config", optarg);
 			config_path = optarg;
 			break;
 		case 'm':
@@ -264,6 +266,8 @@ int dg_cmd_dumps(int argc, char **argv)
 			return dg_cli_bad_option("dumps", optopt, argv, optind);
 		}
 	}
+	if (dg_cli_refuse_overrides("dumps", &err) < 0)
+		return dg_cli_fail(&err);
 	if (optind >= argc)
 		return dg_cli_usage_error("dumps", "missing action: list, info, remove or gc");
 	verb = argv[optind++];

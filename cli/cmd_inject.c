@@ -134,18 +134,22 @@ static int run(int argc, char **argv, bool nmi)
 	while ((c = getopt_long(argc, argv, nmi ? "+c:d:D:f:qjt:nh" : "+c:d:D:f:qjh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
+			dg_cli_override("uri", optarg);
 			uri = optarg;
 			break;
 		case 'd':
+			dg_cli_override("dest", optarg);
 			o.dump_dir = optarg;
 			break;
 		case 'D':
+			dg_cli_override("dest", optarg);
 			o.dest = optarg;
 			break;
 		case 'f':
 			o.format = optarg;
 			break;
 		case 'C':
+			dg_cli_override("config", optarg);
 			config_path = optarg;
 			break;
 		case 'q':

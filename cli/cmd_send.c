@@ -144,13 +144,16 @@ int dg_cmd_send(int argc, char **argv)
 			json = true;
 			break;
 		case 'e':
+			dg_cli_override("endpoint", optarg);
 			if ((status = dg_cli_endpoint_option("send", &o, optarg, &bare_endpoint)) != 0)
 				goto out;
 			break;
 		case 'C':
+			dg_cli_override("cacert", optarg);
 			o.cacert = optarg;
 			break;
 		case 'c':
+			dg_cli_override("uri", optarg);
 			o.libvirt_uri = optarg;
 			break;
 		case 't':

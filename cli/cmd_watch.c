@@ -57,7 +57,7 @@ void dg_cmd_watch_help(void)
 	       "Dumps go where [capture] Destination says (default %s), as with 'diagint inject'.\n"
 	       "Example [watch]: Probes = heartbeat cputime / Heartbeat = diagint-heartbeat /\n"
 	       "ProbeInterval = 5s / ProbeMisses = 3 -- a hang is both silent for three looks in a row.\n"
-	       "See docs/watch.md and diagint.conf(5) for the [watch] keys.\n\n",
+	       "See diagint-watch(8) and diagint.conf(5) for the [watch] keys.\n\n",
 	       DG_CONFIG_DEFAULT_PATH, DG_DEFAULT_DUMP_DIR);
 	dg_cli_print_exit_statuses();
 }
@@ -121,9 +121,11 @@ int dg_cmd_watch(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+C:c:nh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'C':
+			dg_cli_override("config", optarg);
 			o.config_path = optarg;
 			break;
 		case 'c':
+			dg_cli_override("uri", optarg);
 			o.uri = optarg;
 			break;
 		case 'n':
@@ -138,6 +140,8 @@ int dg_cmd_watch(int argc, char **argv)
 	}
 	if (optind < argc)
 		return dg_cli_usage_error("watch", "unexpected argument '%s'", argv[optind]);
+	if (dg_cli_refuse_overrides("watch", &err) < 0)
+		return dg_cli_fail(&err);
 
 	o.log = watch_log;
 	/* systemd sets JOURNAL_STREAM when stderr is the journal: then <N> prefixes set the priority. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "authz.h"
@@ -127,9 +128,15 @@ bool dg_cli_parse_seconds(const char *text, double max, double *ret)
 int main(int argc, char **argv)
 {
 	const char *name;
+	struct dg_error err = { 0 };
 
+	/* Cloud keys, tokens and the audit key live in this process: no core dump (and no ptrace by the same uid)
+	 * may carry them away. A |command child gets its own dumpability back at exec. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (!dg_authz_take_audit_log(&argc, argv))
 		return DG_USAGE;
+	if (dg_cli_delegation_start(&err) < 0)
+		return dg_cli_fail(&err);
 	if (argc < 2) {
 		main_help();
 		return DG_USAGE;

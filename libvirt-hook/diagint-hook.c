@@ -100,16 +100,37 @@ static uint64_t memory_bytes(xmlXPathContextPtr ctx)
 		if (*end)
 			n = 0;
 	}
-	if (u) {
-		if (!strcmp(u, "b") || !strcmp(u, "bytes"))
-			mult = 1;
-		else if (!strcmp(u, "M") || !strcmp(u, "MiB"))
-			mult = 1u << 20;
-		else if (!strcmp(u, "G") || !strcmp(u, "GiB"))
-			mult = 1u << 30;
+	if (u && *u) {
+		/* libvirt's units (formatdomain "Memory Allocation"): decimal KB/MB/GB/TB/PB/EB, binary k/KiB/M/MiB/...
+		 * An unknown unit counts as nothing known: no room check (better than reading TiB as KiB). */
+		static const struct {
+			const char *a, *b, *c;
+			uint64_t mult;
+		} units[] = {
+			{ "b", "bytes", NULL, 1 },
+			{ "KB", NULL, NULL, 1000ull },
+			{ "k", "KiB", "K", 1ull << 10 },
+			{ "MB", NULL, NULL, 1000000ull },
+			{ "M", "MiB", NULL, 1ull << 20 },
+			{ "GB", NULL, NULL, 1000000000ull },
+			{ "G", "GiB", NULL, 1ull << 30 },
+			{ "TB", NULL, NULL, 1000000000000ull },
+			{ "T", "TiB", NULL, 1ull << 40 },
+			{ "PB", NULL, NULL, 1000000000000000ull },
+			{ "P", "PiB", NULL, 1ull << 50 },
+			{ "EB", NULL, NULL, 1000000000000000000ull },
+			{ "E", "EiB", NULL, 1ull << 60 },
+		};
+		mult = 0;
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (!strcmp(u, units[i].a) || (units[i].b && !strcmp(u, units[i].b)) ||
+			    (units[i].c && !strcmp(u, units[i].c)))
+				mult = units[i].mult;
 	}
 	free(v);
 	free(u);
+	if (!mult || (n && n > UINT64_MAX / mult))
+		return 0; /* unknown unit or more bytes than exist: no room check rather than a wrong one */
 	return n * mult;
 }
 
@@ -167,6 +188,11 @@ static void tell_watcher(const struct dg_config *cfg, const char *op, const char
 		return;
 	memcpy(sa.sun_path, path, strlen(path));
 	n = snprintf(msg, sizeof(msg), "%s %s %s", op, uuid ? uuid : "-", name);
+	/* A long name is cut, never read past the buffer (snprintf returns the length it wanted). */
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(msg))
+		n = (int)sizeof(msg) - 1;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <grp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
@@ -25,6 +26,7 @@ struct options {
 	const char *group;
 	char targets[TARGETS_MAX]; /* comma-separated patterns; "" = none given */
 	const char *audit_log;
+	const char *overrides;     /* what an operator under sudo may choose beyond the target: "uri,dest" or "*" */
 	const char *bad;           /* first argument we do not understand */
 };
 
@@ -39,6 +41,8 @@ static void parse_options(int argc, const char **argv, struct options *o)
 			continue;
 		else if (!strncmp(argv[i], "audit_log=", 10) && argv[i][10] == '/')
 			o->audit_log = argv[i] + 10;
+		else if (!strncmp(argv[i], "overrides=", 10) && argv[i][10])
+			o->overrides = argv[i] + 10;
 		else if (!o->bad)
 			o->bad = argv[i];
 	}
@@ -120,11 +124,37 @@ static bool target_allowed(const char *patterns, const char *target, char *match
 	return false;
 }
 
+/* The first kind in `requested` ("uri,dest,env") that `granted` (the same form, or "*") does not name; NULL when
+ * every one is granted. */
+static const char *override_not_granted(const char *requested, const char *granted, char *buf, size_t len)
+{
+	const char *p = requested;
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		const char *g = granted ? granted : "";
+		bool ok = !strcmp(g, "*");
+
+		while (!ok && *g) {
+			size_t m = strcspn(g, ",");
+
+			ok = m == n && !strncmp(g, p, n);
+			g += m + (g[m] == ',');
+		}
+		if (!ok) {
+			snprintf(buf, len, "%.*s", (int)n, p);
+			return buf;
+		}
+		p += n + (p[n] == ',');
+	}
+	return NULL;
+}
+
 PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct options o;
-	const char *user, *target, *action;
-	char reason[600], matched[256];
+	const char *user, *target, *action, *denied_override;
+	char reason[600], matched[256], kind[32];
 	int verdict = PAM_PERM_DENIED;
 
 	parse_options(argc, argv, &o);
@@ -134,7 +164,7 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 
 	if (o.bad) {
 		snprintf(reason, sizeof(reason), "pam_diagint is misconfigured: unknown or empty argument '%s' (allowed: "
-			 "group=NAME targets=PATTERN[,PATTERN...] audit_log=/PATH)", o.bad);
+			 "group=NAME targets=PATTERN[,PATTERN...] audit_log=/PATH overrides=KIND[,KIND...])", o.bad);
 		verdict = PAM_SERVICE_ERR;
 	} else if (!o.group) {
 		snprintf(reason, sizeof(reason), "pam_diagint is misconfigured: no group=NAME says who may send");
@@ -152,6 +182,11 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 	} else if (!target_allowed(o.targets, target, matched, sizeof(matched))) {
 		snprintf(reason, sizeof(reason), "%s %s: the target matches none of %.300s", action, target,
 			 o.targets);
+	} else if ((denied_override = override_not_granted(env(pamh, "DIAGINT_OVERRIDES"), o.overrides, kind,
+							   sizeof(kind)))) {
+		snprintf(reason, sizeof(reason), "%s %s: user %s may not choose the %s under sudo (%.300s): root's "
+			 "configuration does; a site allows it with overrides=%s in this PAM service", action, target,
+			 user, denied_override, env(pamh, "DIAGINT_OVERRIDES_DETAIL"), denied_override);
 	} else {
 		snprintf(reason, sizeof(reason), "%s %s: user %s is in group %s; the target matches %s", action, target,
 			 user, o.group, matched);

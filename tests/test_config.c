@@ -270,8 +270,11 @@ static void test_errors(void)
 	parse_err("[capture]\nFloodWindow = 10x\n", 2, "FloodWindow '10x' is not a duration", NULL, "FloodWindow 10x");
 	parse_err("[capture]\nFloodWindow = 0\n", 2, "FloodWindow '0' is not a duration", NULL, "FloodWindow 0");
 	parse_err("[capture]\nFloodWindow = 367d\n", 2, "FloodWindow '367d'", NULL, "FloodWindow over a year");
-	parse_err("[capture]\nStallTimeout = 0.05\n", 2, "StallTimeout '0.05' is not a duration of at least 0.1 s",
+	parse_err("[capture]\nStallTimeout = 0.05\n", 2, "StallTimeout '0.05' is not a duration from 0.1 s to 1 day",
 		  NULL, "StallTimeout too short");
+	/* 25 days used to pass and overflow poll()'s int milliseconds after the NMI. */
+	parse_err("[capture]\nStallTimeout = 25d\n", 2, "StallTimeout '25d' is not a duration from 0.1 s to 1 day", NULL,
+		  "StallTimeout of 25 days: refused at parse time");
 	parse_err("[capture]\nStallTimeout = soon\n", 2, "StallTimeout 'soon'", NULL, "StallTimeout not a number");
 
 	/* Syntax errors. */

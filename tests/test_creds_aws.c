@@ -64,8 +64,13 @@ int main(void)
 
 	put("credentials", "[default]\naws_access_key_id = AKIDDEF\naws_secret_access_key = s1\n\n[lab]\n"
 			   "aws_access_key_id=AKIDLAB\naws_secret_access_key=s2\naws_session_token=t2\n", 0600);
+	/* Keys in the config file make it a secret: readable by others, it is refused like credentials. */
 	put("config", "[default]\nregion = us-east-1\n[profile cfg]\naws_access_key_id = AKIDCFG\n"
 		      "aws_secret_access_key = s3\nca_bundle = /etc/ca.pem\n[profile sso]\nsso_session = corp\n", 0644);
+	CHECK(dg_aws_creds_resolve(NULL, NULL, &c, &err) == -DG_USAGE && strstr(err.message, "accessible by others") &&
+		      strstr(err.message, "chmod 600"), "a 0644 config holding a secret key: refused (%s)", err.message);
+	put("config", "[default]\nregion = us-east-1\n[profile cfg]\naws_access_key_id = AKIDCFG\n"
+		      "aws_secret_access_key = s3\nca_bundle = /etc/ca.pem\n[profile sso]\nsso_session = corp\n", 0600);
 	CHECK(dg_aws_creds_resolve(NULL, NULL, &c, &err) == 0, "default profile from the credentials file");
 	CHECK_STR(c.access_key_id, "AKIDDEF", "[default]");
 	CHECK(c.session_token == NULL, "no token for long-term keys");

@@ -90,6 +90,32 @@ int main(void)
 		dg_http_stats(h, &conns, &reqs);
 		CHECK(reqs == 1, "one request counted");
 	}
+
+	/* https only, wherever the URL came from; plain http only for the metadata services that use nothing else. */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", closed_port());
+	dg_http_req_init(&req, "POST", url);
+	CHECK(dg_http_do(h, &req, &r, &err) == -DG_USAGE && strstr(err.message, "https only") &&
+		      strstr(err.message, url), "http:// refused before anything is sent: %s", err.message);
+	dg_http_resp_clear(&r);
+	dg_http_req_init(&req, "GET", url);
+	req.plain_http_ok = true;
+	CHECK(dg_http_do(h, &req, &r, &err) == 0 && !r.sent && r.curl_code == CURLE_COULDNT_CONNECT,
+	      "http:// allowed for a metadata request (closed port: refused, not sent)");
+	dg_http_resp_clear(&r);
+	dg_http_req_init(&req, "POST", "ftp://127.0.0.1/");
+	CHECK(dg_http_do(h, &req, &r, &err) == -DG_USAGE, "ftp:// refused");
+	dg_http_resp_clear(&r);
+
+	/* A value from a remote server must not add headers. */
+	dg_http_req_init(&req, "GET", "https://127.0.0.1/");
+	CHECK(!dg_http_req_header(&req, "Authorization: Bearer %s", "tok\r\nX-Evil: 1"), "CR LF in a header refused");
+	CHECK(!dg_http_req_header(&req, "X-A: %s", "a\nb"), "bare LF refused");
+	CHECK(dg_http_req_header(&req, "X-A: %s", "ya29.a0-_~+/="), "a token's characters accepted");
+	dg_http_req_clear(&req);
+	CHECK(dg_http_token_valid("ya29.a0AfH6SMB-token_value~+/="), "a bearer token is valid");
+	CHECK(!dg_http_token_valid("tok\r\nX-Evil: 1") && !dg_http_token_valid("a b") && !dg_http_token_valid("") &&
+		      !dg_http_token_valid(NULL) && !dg_http_token_valid("t\x7f"), "CR/LF, spaces, empty, DEL: not tokens");
+
 	dg_http_free(h);
 	dg_http_free(NULL);
 	return tap_done();

@@ -64,7 +64,12 @@ int main(void)
 
 	expect(ctx, 200, "<SendDiagnosticInterruptResponse><requestId>r</requestId><return>true</return>"
 			 "</SendDiagnosticInterruptResponse>", false, DG_OK, false, "sent");
-	expect(ctx, 200, "<<garbage", false, DG_OK, false, "sent");
+	/* Only EC2's own yes is a yes: a proxy's page or an empty 200 may or may not have been acted on. */
+	expect(ctx, 200, "<<garbage", false, DG_FAILED, false, "may or may not have reached");
+	expect(ctx, 200, "", false, DG_FAILED, false, "an empty body");
+	expect(ctx, 200, "<html><body>Welcome to the proxy</body></html>", false, DG_FAILED, false, "not EC2's answer");
+	expect(ctx, 200, "<SendDiagnosticInterruptResponse><return>false</return></SendDiagnosticInterruptResponse>",
+	       false, DG_FAILED, false, "not EC2's answer");
 	expect(ctx, 412, ERR("DryRunOperation"), true, DG_OK, false, "DryRunOperation");
 	expect(ctx, 403, ERR("UnauthorizedOperation"), false, DG_DENIED, false, "ec2:SendDiagnosticInterrupt");
 	expect(ctx, 401, ERR("AuthFailure"), false, DG_DENIED, false, "rejected the credentials");

@@ -63,6 +63,10 @@ int main(void)
 	dg_http_req_clear(&req);
 
 	expect(ctx, 200, "", false, 0, DG_OK, false, false, "sent");
+	/* The documented answer is an empty body; a JSON object without "error" is accepted too, a page is not. */
+	expect(ctx, 200, "{\"kind\":\"compute#operation\",\"name\":\"op-1\"}", false, 0, DG_OK, false, false, "sent");
+	expect(ctx, 200, "<html><body>Sign in to the Wi-Fi</body></html>", false, 0, DG_FAILED, false, false,
+	       "may or may not have reached");
 	expect(ctx, 403, GERR(403, "forbidden"), false, 0, DG_DENIED, false, false,
 	       "compute.instances.sendDiagnosticInterrupt");
 	expect(ctx, 403, GERR(403, "forbidden"), true, 0, DG_DENIED, false, false, "compute.instances.get");

@@ -105,7 +105,11 @@ int main(void)
 		      !header(&req, "opc-retry-token: "), "dry run: a signed GET of the instance");
 	dg_http_req_clear(&req);
 
-	expect(ctx, 200, "{\"lifecycleState\":\"RUNNING\"}", false, DG_OK, false, "sent");
+	expect(ctx, 200, "{\"id\":\"ocid1.instance.oc1.iad.abcd\",\"lifecycleState\":\"RUNNING\"}", false, DG_OK, false,
+	       "sent");
+	/* OCI answers the action with the instance itself; anything else is not OCI saying yes. */
+	expect(ctx, 200, "{\"lifecycleState\":\"RUNNING\"}", false, DG_FAILED, false, "may or may not have reached");
+	expect(ctx, 200, "<html>portal</html>", false, DG_FAILED, false, "not OCI's answer");
 	expect(ctx, 200, "{\"lifecycleState\":\"RUNNING\"}", true, DG_OK, false, "RUNNING");
 	expect(ctx, 200, "{\"lifecycleState\":\"STOPPED\"}", true, DG_NOTFOUND, false, "STOPPED");
 	expect(ctx, 401, "{\"code\":\"NotAuthenticated\",\"message\":\"m\"}", false, DG_DENIED, false, "clock");

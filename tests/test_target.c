@@ -59,6 +59,11 @@ static void test_errors(void)
 	bad("aws:us-east-1", "INSTANCE_ID is missing");
 	bad("aws:us-east-1/", "INSTANCE_ID is empty");
 	bad("aws:/i-0123456789abcdef0", "REGION is empty");
+	/* Dot segments would move the request path to another resource (gcp:../ZONE/NAME collapsed before). */
+	bad("gcp:../us-central1-a/web-1", "dot segment");
+	bad("gcp:./us-central1-a/web-1", "dot segment");
+	bad("gcp:my-project/../web-1", "dot segment");
+	bad("gcp:my-project//web-1", "ZONE is empty");
 	bad("aws:us-east-1/i-XYZ", "INSTANCE_ID 'i-XYZ' is not valid");
 	bad("aws:us-east-1/i-0123456789ABCDEF0", "hex digits");
 	bad("aws:us-east-1/i-0123456789abcdef0/x", "too many parts");

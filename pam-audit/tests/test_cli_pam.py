@@ -13,10 +13,17 @@ import unittest
 BUILD = os.environ.get("DG_BUILD_DIR", "")
 DIAGINT = os.path.join(BUILD, "cli", "diagint")
 NOWHERE = "qemu:///system?socket=/nonexistent/diagint-pam-test.sock"
+REDIRECTING = {"GOOGLE_APPLICATION_CREDENTIALS", "GCE_METADATA_HOST", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+               "SSL_CERT_FILE", "SSL_CERT_DIR", "TMPDIR", "LIBVIRT_DEFAULT_URI", "http_proxy", "https_proxy",
+               "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"}
 
 
 def wrapped_env(log, service_dir=None, root=True, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUDO_", "DIAGINT_"))}
+    # As sudo's env_reset leaves it: nothing that picks an endpoint, a CA or a proxy (under sudo each would be an
+    # operator's choice that PAM must grant), HOME root's.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUDO_", "DIAGINT_")) and k not in REDIRECTING
+           and not k.startswith(("AWS_", "OS_", "OCI_", "CLOUDSDK_"))}
+    env["HOME"] = "/root"
     preload = ["libpam_wrapper.so", "libnss_wrapper.so"] + (["libuid_wrapper.so"] if root else [])
     env.update(LD_PRELOAD=":".join(preload), PAM_WRAPPER="1",
                PAM_WRAPPER_SERVICE_DIR=service_dir or os.environ["DG_PAM_SERVICE_DIR_CLI"],
@@ -132,6 +139,74 @@ class CliPam(unittest.TestCase):
         self.assertIn(r.returncode, (2, 3), r.stderr)
         self.assertIn("audit log", r.stderr)
         self.assertNotIn("libvirt at", r.stderr, "an interrupt that cannot be recorded does not happen")
+
+
+
+class SudoBoundary(unittest.TestCase):
+    """Under sudo the operator chooses the target; root's configuration chooses where things run, go and are
+    written. The test service grants overrides=uri only (its tests need a private libvirt socket)."""
+    setUp = CliPam.setUp
+    tearDown = CliPam.tearDown
+    run_cli = CliPam.run_cli
+
+    def test_command_destination_denied(self):
+        env = wrapped_env(self.log, SUDO_USER="alice")
+        r = self.run_cli("capture", "-c", NOWHERE, "--dest", "|id > %s/ran" % self.dir, "web-1", env=env)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("may not choose the dest under sudo", r.stderr)
+        self.assertIn("overrides=dest", r.stderr, "the message names the way to allow it")
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "ran")), "the command never ran")
+        rec = records(self.log)[-1]
+        self.assertEqual((rec["actor"]["component"], rec["result"]["status"]), ("cli", "denied"))
+        self.assertIn("dest=|id", rec["evidence"], "what the operator chose is on record")
+
+    def test_config_and_dump_dir_denied(self):
+        env = wrapped_env(self.log, SUDO_USER="alice")
+        conf = os.path.join(self.dir, "operator.conf")
+        open(conf, "w").close()
+        for opt in (["--config", conf], ["--dump-dir", self.dir]):
+            r = self.run_cli("inject", "-c", NOWHERE, *opt, "web-1", env=env)
+            self.assertEqual(r.returncode, 3, (opt, r.stderr))
+            self.assertNotIn("libvirt at", r.stderr, "denied before any connection")
+
+    def test_endpoint_variables_denied(self):
+        for var, value in (("AWS_ENDPOINT_URL_EC2", "https://127.0.0.1:9/"), ("AWS_CA_BUNDLE", "/tmp/ca.pem"),
+                           ("HTTPS_PROXY", "http://127.0.0.1:9"), ("LIBVIRT_DEFAULT_URI", NOWHERE)):
+            env = wrapped_env(self.log, SUDO_USER="alice", **{var: value})
+            r = self.run_cli("inject", "-c", NOWHERE, "web-1", env=env)
+            self.assertEqual(r.returncode, 3, (var, r.stderr))
+            self.assertIn(var, r.stderr, "the message names the variable")
+
+    def test_commands_without_pam_take_no_overrides(self):
+        env = wrapped_env(self.log, SUDO_USER="alice")
+        for argv in (["doctor", "--endpoint", "https://127.0.0.1:9/", "aws:us-east-1/i-0123456789abcdef0"],
+                     ["doctor", "-c", NOWHERE, "libvirt:web-1"], ["dumps", "--dump-dir", self.dir, "list"],
+                     ["audit", "verify", "/etc/shadow"], ["audit", "verify", "--key-file", "/etc/shadow"]):
+            r = self.run_cli(*argv, env=env)
+            self.assertEqual(r.returncode, 3, (argv, r.stdout, r.stderr))
+            self.assertIn("under sudo", r.stderr, argv)
+        # The same as root acting directly: every choice is root's own.
+        r = self.run_cli("dumps", "--dump-dir", self.dir, "list", env=wrapped_env(self.log))
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_pam_wrapper_variables_alone_change_nothing(self):
+        """PAM_WRAPPER_SERVICE_DIR names a permissive service, but pam_wrapper is not loaded: the machine's PAM
+        decides (here: no /etc/pam.d/diagint, so a user who is not root is denied)."""
+        if os.path.exists("/etc/pam.d/diagint") or os.path.exists("/usr/lib/pam.d/diagint"):
+            self.skipTest("this machine has a diagint PAM service installed")
+        permissive = os.path.join(self.dir, "pam.d")
+        os.makedirs(permissive)
+        with open(os.path.join(permissive, "diagint"), "w") as f:
+            f.write("auth required pam_permit.so\naccount required pam_permit.so\nsession required pam_permit.so\n")
+        env = {k: v for k, v in wrapped_env(self.log, root=False).items() if k != "LD_PRELOAD"}
+        env.update(PAM_WRAPPER="1", PAM_WRAPPER_SERVICE_DIR=permissive)
+        cmd = [DIAGINT, "inject", "-c", NOWHERE, "web-1"]
+        if os.geteuid() == 0:
+            os.chmod(self.dir, 0o777)
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("no PAM service diagint is installed", r.stderr)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@
 #include "audit-internal.h"
 #include "diagint/audit_anchor.h"
 
+#define ANCHOR_LINE_MAX 8192
+
 /* Paths go into audit's key=value text the way auditd encodes untrusted strings: quoted when that is
  * unambiguous, hex otherwise, so ausearch -i shows them and a space cannot fake another field. */
 static bool needs_hex(const char *s)
@@ -131,6 +133,18 @@ static bool read_log_value(const char *p, char *out, size_t outlen)
 	return o > 0;
 }
 
+/* Lines of auditd's log are trusted only as the kernel attests them: a TRUSTED_APP record of uid 0 (diagint's
+ * writers run as root; without CAP_AUDIT_WRITE nobody else can send one). Syslog lines carry no attested sender
+ * (any local user can run logger): they are taken as they are, so a forged one can only make verify fail. */
+static bool trusted_source(const char *line, const char *op)
+{
+	const char *kaudit = strstr(line, "msg=audit(");
+
+	if (!kaudit || kaudit > op)
+		return true;
+	return strstr(line, "type=TRUSTED_APP ") == line && (strstr(line, " uid=0 ") || strstr(line, " uid=root "));
+}
+
 static int cmp_point(const void *a, const void *b)
 {
 	const struct dg_audit_anchor_point *x = a, *y = b;
@@ -150,12 +164,25 @@ int dg_audit_anchor_scan(const char *file, const char *log_path, struct dg_audit
 	if (!f)
 		return dg_error_set_errno(err, errno == ENOENT ? DG_USAGE : DG_FAILED, errno,
 					  "cannot read the anchor log %s", file);
-	while (getline(&line, &linecap, f) > 0) {
+	line = malloc(ANCHOR_LINE_MAX);
+	if (!line) {
+		fclose(f);
+		return dg_error_set(err, DG_FAILED, "out of memory");
+	}
+	(void)linecap;
+	while (fgets(line, ANCHOR_LINE_MAX, f)) {
 		const char *op = strstr(line, DG_AUDIT_ANCHOR_OP " log="), *s, *h;
 		struct dg_audit_anchor_point pt;
 		char *end;
 
-		if (!op || !read_log_value(op + sizeof(DG_AUDIT_ANCHOR_OP " log=") - 1, path, sizeof(path)) ||
+		/* Bounded: a longer line is no announcement of ours; skip the rest of it. */
+		if (!strchr(line, '\n') && !feof(f)) {
+			int c;
+			while ((c = getc(f)) != EOF && c != '\n')
+				;
+			continue;
+		}
+		if (!op || !trusted_source(line, op) || !read_log_value(op + sizeof(DG_AUDIT_ANCHOR_OP " log=") - 1, path, sizeof(path)) ||
 		    strcmp(path, log_path))
 			continue;
 		s = strstr(op, " seq=");

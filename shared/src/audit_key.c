@@ -28,7 +28,7 @@ int dg_audit_key_load(const char *path, unsigned char *key, size_t keymax, size_
 		if (!named)
 			path = DG_AUDIT_DEFAULT_KEY_PATH;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* a FIFO must not hang us: refused below */
 	if (fd < 0) {
 		if (errno == ENOENT && !named) {
 			*ret_len = 0;

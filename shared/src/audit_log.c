@@ -210,11 +210,42 @@ static int last_newline_end(int fd, off_t end, off_t *ret)
 struct pending {
 	bool torn;
 	off_t torn_len;
+	off_t torn_at;          /* where the torn fragment began: put back if its record cannot be written */
+	char *torn_bytes;       /* the fragment itself (at most DG_AUDIT_LINE_MAX bytes) */
 	char torn_sha256[DG_SHA256_HEX_LEN + 1];
 	char torn_sample[96];
 	bool gap;
 	struct dg_audit_head anchored;
+	char head_problem[400]; /* the head anchor is missing, garbled, forged or rolled back: a notice says so */
+	bool torn_recorded;     /* the audit-repair record is written: the cut is accounted for */
 };
+
+/* The cut fragment goes back where it was when its audit-repair record could not be written: repair writes its
+ * record or changes nothing. O_APPEND puts it at the end, which is where it was cut. */
+static void restore_torn(struct dg_audit_log *log, struct pending *pend)
+{
+	size_t done = 0;
+
+	if (!pend->torn || pend->torn_recorded || !pend->torn_bytes)
+		return;
+	if (ftruncate(log->fd, pend->torn_at) < 0)
+		return;
+	while (done < (size_t)pend->torn_len) {
+		ssize_t n = write(log->fd, pend->torn_bytes + done, (size_t)pend->torn_len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	log->known = false;
+}
+
+static void pending_clear(struct pending *pend)
+{
+	free(pend->torn_bytes);
+	pend->torn_bytes = NULL;
+}
 
 static void sample_text(const char *p, size_t n, char *out, size_t outlen)
 {
@@ -225,23 +256,164 @@ static void sample_text(const char *p, size_t n, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-static int read_head_fd(struct dg_audit_log *log, struct dg_audit_head *head)
+/* -ENOENT: empty (deleted and recreated by our open); -EINVAL: not a head; -EBADMSG: its HMAC does not verify with
+ * our key. ret_keyed: it carries an HMAC. */
+static int read_head_checked(struct dg_audit_log *log, struct dg_audit_head *head, bool *ret_keyed, bool locked)
 {
 	char buf[512];
+	bool keyed = false;
 	ssize_t n;
 
+	/* Shared lock: a writer moving the head (advance_head, exclusive) is never read half-way. */
+	while (!locked && flock(log->head_fd, LOCK_SH) < 0 && errno == EINTR)
+		;
 	n = pread(log->head_fd, buf, sizeof(buf) - 1, 0);
+	if (!locked)
+		flock(log->head_fd, LOCK_UN);
 	if (n <= 0)
 		return -ENOENT;
 	buf[n] = '\0';
-	/* The key is not checked here: a forged head can only make us write a gap record, never skip one. */
-	return dg_audit_head_parse(buf, (size_t)n, NULL, 0, head, NULL, NULL) < 0 ? -EINVAL : 0;
+	if (dg_audit_head_parse(buf, (size_t)n, NULL, 0, head, &keyed, NULL) < 0)
+		return -EINVAL;
+	if (ret_keyed)
+		*ret_keyed = keyed;
+	if (keyed && log->keylen && dg_audit_head_parse(buf, (size_t)n, log->key, log->keylen, head, NULL, NULL) < 0)
+		return -EBADMSG;
+	return 0;
 }
+
+/* With the head's lock already held (advance_head). */
+static int read_head_locked(struct dg_audit_log *log, struct dg_audit_head *head)
+{
+	return read_head_checked(log, head, NULL, true);
+}
+
+/* A diagint audit log, not some other file we were pointed at: its first line is one of our records (or, with no
+ * line ended yet, the start of one). Nothing in a file that fails this is ever changed. */
+static int is_audit_log(struct dg_audit_log *log, off_t size, struct dg_error *err)
+{
+	static const char start[] = "{\"v\":1,\"seq\":";
+	size_t n = size > DG_AUDIT_LINE_MAX + 1 ? DG_AUDIT_LINE_MAX + 1 : (size_t)size;
+	char *buf = malloc(n + 1);
+	uint64_t seq;
+	char *nl;
+	bool ok;
+	int r;
+
+	if (!buf)
+		return dg_error_set(err, DG_FAILED, "out of memory");
+	r = read_at(log->fd, buf, n, 0);
+	if (r < 0) {
+		free(buf);
+		return dg_error_set_errno(err, DG_FAILED, -r, "cannot read the audit log %s", log->path);
+	}
+	nl = memchr(buf, '\n', n);
+	ok = nl ? dg_audit_line_header(buf, (size_t)(nl - buf), &seq, NULL)
+		: n <= DG_AUDIT_LINE_MAX && n >= sizeof(start) - 1 && !memcmp(buf, start, sizeof(start) - 1);
+	free(buf);
+	if (!ok)
+		return dg_error_set(err, DG_USAGE, "%s is not a diagint audit log (its first line is not an audit "
+				    "record): nothing was changed; name the right file, or move this one aside",
+				    log->path);
+	return 0;
+}
+
+/* The hash of the record with sequence number `want`, found going back from the end (`end`: the file's size,
+ * `last`: the last record's seq); at most `max_back` records back. -ESRCH: not found that close. */
+static int hash_of_seq(struct dg_audit_log *log, off_t end, uint64_t last, uint64_t want, unsigned max_back,
+		       char out[DG_SHA256_HEX_LEN + 1])
+{
+	off_t stop = end, start;
+	uint64_t seq = last;
+	int r;
+
+	if (want > last || last - want > max_back)
+		return -ESRCH;
+	for (;;) {
+		size_t len;
+		char *line;
+
+		r = last_newline_end(log->fd, stop - 1, &start);
+		if (r < 0)
+			return r;
+		if (seq == want) {
+			len = (size_t)(stop - 1 - start);
+			if (len > DG_AUDIT_LINE_MAX)
+				return -EINVAL;
+			line = malloc(len + 1);
+			if (!line)
+				return -ENOMEM;
+			r = read_at(log->fd, line, len, start);
+			if (r == 0)
+				dg_hash_buffer(line, len, out);
+			free(line);
+			return r;
+		}
+		if (start == 0)
+			return -ESRCH;
+		stop = start;
+		seq--;
+	}
+}
+
+/* Compare the head anchor with the log's end (log->last, just learned): a head ahead of the log means records
+ * were cut (a gap); a head missing, garbled, forged, or naming a record that is not the log's is a problem the
+ * writer records before its own record -- never a silent fresh start. */
+static int check_head(struct dg_audit_log *log, off_t size, bool last_keyed, struct pending *pend)
+{
+	struct dg_audit_head head;
+	char at[DG_SHA256_HEX_LEN + 1];
+	bool keyed = false;
+	int r;
+
+	r = read_head_checked(log, &head, &keyed, false);
+	if (log->last.seq == 0)
+		return 0; /* an empty log: nothing the head could vouch for */
+	if (r == -ENOENT) {
+		snprintf(pend->head_problem, sizeof(pend->head_problem), "the head anchor %.200s is missing or empty "
+			 "although the log holds records up to seq %llu: it was deleted", log->head_path,
+			 (unsigned long long)log->last.seq);
+		return 0;
+	}
+	if (r == -EINVAL) {
+		snprintf(pend->head_problem, sizeof(pend->head_problem), "the head anchor %.200s is garbled (not a diagint "
+			 "audit head)", log->head_path);
+		return 0;
+	}
+	if (r == -EBADMSG || (log->keylen && !keyed && last_keyed)) {
+		snprintf(pend->head_problem, sizeof(pend->head_problem), "the head anchor %.200s %s: it was rewritten "
+			 "without the key", log->head_path, r == -EBADMSG ? "fails its HMAC" : "carries no HMAC although "
+			 "the log is keyed");
+		return 0;
+	}
+	if (head.seq > log->last.seq || (head.seq == log->last.seq && strcmp(head.sha256, log->last.sha256))) {
+		pend->gap = true;
+		pend->anchored = head;
+		return 0;
+	}
+	if (head.seq == log->last.seq)
+		return 0;
+	if (head.seq == 0 && !strcmp(head.sha256, DG_AUDIT_ZERO_HASH) && log->last.seq <= 256)
+		return 0; /* the head of the new log, not moved yet by the writer of its first record */
+	/* Behind: normal for a moment (writers move it after their flush). It must still name a record of this log. */
+	r = hash_of_seq(log, size, log->last.seq, head.seq, 256, at);
+	if (r == -ESRCH)
+		snprintf(pend->head_problem, sizeof(pend->head_problem), "the head anchor names seq %llu, more than 256 "
+			 "records behind the log's last (seq %llu): it was rolled back, or writers died before moving it",
+			 (unsigned long long)head.seq, (unsigned long long)log->last.seq);
+	else if (r == 0 && strcmp(at, head.sha256))
+		snprintf(pend->head_problem, sizeof(pend->head_problem), "the head anchor names seq %llu with sha256 "
+			 "%.64s, but the log's record %llu hashes to %.64s: records were rewritten (or the head rolled back "
+			 "to another log's)", (unsigned long long)head.seq, head.sha256, (unsigned long long)head.seq, at);
+	return r == -ESRCH ? 0 : r;
+}
+
+static void advance_head(struct dg_audit_log *log, const struct dg_audit_head *h);
 
 /* Learn the last record (seq and hash) from the file itself; cut off a torn last line; compare with the head. */
 static int sync_tail(struct dg_audit_log *log, struct pending *pend, struct dg_error *err)
 {
-	struct dg_audit_head head;
+	bool last_keyed = false;
 	struct stat st;
 	off_t size, start = 0;
 	char *line = NULL;
@@ -263,11 +435,22 @@ static int sync_tail(struct dg_audit_log *log, struct pending *pend, struct dg_e
 			off_t cut;
 			char *frag;
 
+			/* Cutting is the one change made to what is there: only ever in a file proven to be ours. */
+			r = is_audit_log(log, size, err);
+			if (r < 0)
+				return r;
 			r = last_newline_end(log->fd, size, &cut);
 			if (r < 0)
 				return dg_error_set_errno(err, DG_FAILED, -r, "cannot read the audit log %s", log->path);
+			/* A record is at most DG_AUDIT_LINE_MAX bytes: a longer unfinished line is no torn record of ours,
+			 * and is not cut. */
+			if (size - cut > DG_AUDIT_LINE_MAX)
+				return dg_error_set(err, DG_FAILED, "the audit log %s ends with %lld bytes and no newline: not "
+						    "a torn diagint record; nothing was changed: check it with 'diagint audit "
+						    "verify' and move it aside", log->path, (long long)(size - cut));
 			pend->torn = true;
 			pend->torn_len = size - cut;
+			pend->torn_at = cut;
 			frag = malloc((size_t)(size - cut));
 			if (!frag)
 				return dg_error_set(err, DG_FAILED, "out of memory");
@@ -276,7 +459,7 @@ static int sync_tail(struct dg_audit_log *log, struct pending *pend, struct dg_e
 				dg_hash_buffer(frag, (size_t)(size - cut), pend->torn_sha256);
 				sample_text(frag, (size_t)(size - cut), pend->torn_sample, sizeof(pend->torn_sample));
 			}
-			free(frag);
+			pend->torn_bytes = frag;
 			if (r < 0)
 				return dg_error_set_errno(err, DG_FAILED, -r, "cannot read the audit log %s", log->path);
 			if (ftruncate(log->fd, cut) < 0)
@@ -318,17 +501,18 @@ static int sync_tail(struct dg_audit_log *log, struct pending *pend, struct dg_e
 			return dg_error_set(err, DG_DENIED, "the audit log %s is keyed (its records carry an HMAC): "
 					    "give the key with --key-file or $%s", log->path, DG_AUDIT_ENV_KEY);
 		}
+		last_keyed = dg_audit_line_hmac(line, len, NULL, 0, NULL, NULL);
 		dg_hash_buffer(line, len, log->last.sha256);
 		free(line);
 	}
 
-	/* A head ahead of the file means records were taken from its end (or the file replaced) since. */
-	if (read_head_fd(log, &head) == 0 &&
-	    (head.seq > log->last.seq || (head.seq == log->last.seq && head.seq > 0 &&
-					  strcmp(head.sha256, log->last.sha256)))) {
-		pend->gap = true;
-		pend->anchored = head;
-	}
+	r = check_head(log, size, last_keyed, pend);
+	if (r < 0)
+		return dg_error_set_errno(err, DG_FAILED, -r, "cannot read the audit log %s", log->path);
+	/* A new log gets its head (seq 0) before its first record, under the log's lock: from then on an empty head
+	 * means a deleted one, never a writer that has not got round to it yet. */
+	if (size == 0)
+		advance_head(log, &log->last);
 	log->known = true;
 	log->known_size = size;
 	return 0;
@@ -379,6 +563,18 @@ static int write_notices(struct dg_audit_log *log, struct pending *pend, struct 
 		r = write_record(log, &ev, err);
 		if (r < 0)
 			return r;
+		pend->torn_recorded = true;
+	}
+	if (pend->head_problem[0]) {
+		dg_audit_event_init(&ev, "audit", "audit-gap");
+		ev.result = DG_AUDIT_FAILED;
+		snprintf(ev.reason, sizeof(ev.reason), "%s", pend->head_problem);
+		snprintf(ev.evidence, sizeof(ev.evidence), "log's last seq %llu sha256 %s",
+			 (unsigned long long)log->last.seq, log->last.sha256);
+		snprintf(ev.error, sizeof(ev.error), "audit head anchor missing, garbled or not this log's");
+		r = write_record(log, &ev, err);
+		if (r < 0)
+			return r;
 	}
 	if (pend->gap) {
 		dg_audit_event_init(&ev, "audit", "audit-gap");
@@ -406,7 +602,7 @@ static void advance_head(struct dg_audit_log *log, const struct dg_audit_head *h
 
 	if (flock(log->head_fd, LOCK_EX) < 0)
 		return;
-	if (read_head_fd(log, &cur) < 0 || cur.seq < h->seq) {
+	if (read_head_locked(log, &cur) < 0 || cur.seq < h->seq) {
 		body = dg_audit_head_render(h, log->key, log->keylen, &len);
 		if (body) {
 			/* One small pwrite at offset 0: a crash leaves the old head or the new one. */
@@ -431,6 +627,9 @@ int dg_audit_append(struct dg_audit_log *log, const struct dg_audit_event *ev, s
 	r = sync_tail(log, &pend, err);
 	if (r == 0)
 		r = write_notices(log, &pend, err);
+	if (r < 0)
+		restore_torn(log, &pend);
+	pending_clear(&pend);
 	if (r == 0)
 		r = write_record(log, ev, err);
 	mine = log->last;
@@ -471,18 +670,21 @@ int dg_audit_repair(struct dg_audit_log *log, int *ret_notices, struct dg_error 
 	r = sync_tail(log, &pend, err);
 	if (r == 0)
 		r = write_notices(log, &pend, err);
+	if (r < 0)
+		restore_torn(log, &pend);
+	pending_clear(&pend);
 	mine = log->last;
 	if (r == 0 && !(log->flags & DG_AUDIT_NO_FSYNC) && fdatasync(log->fd) < 0)
 		r = dg_error_set_errno(err, DG_FAILED, errno, "cannot flush the audit log %s", log->path);
 	flock(log->fd, LOCK_UN);
 	if (r < 0)
 		return r;
-	if (pend.torn || pend.gap) {
+	if (pend.torn || pend.gap || pend.head_problem[0]) {
 		advance_head(log, &mine);
 		dg_audit_anchor_announce(&log->anchor, log->path, &mine, log->flags);
 	}
 	if (ret_notices)
-		*ret_notices = (int)pend.torn + (int)pend.gap;
+		*ret_notices = (int)pend.torn + (int)pend.gap + (pend.head_problem[0] != 0);
 	return 0;
 }
 
@@ -523,6 +725,9 @@ int dg_audit_rotate(struct dg_audit_log *log, char *ret_rotated, struct dg_error
 	r = sync_tail(log, &pend, err);
 	if (r == 0)
 		r = write_notices(log, &pend, err);
+	if (r < 0)
+		restore_torn(log, &pend);
+	pending_clear(&pend);
 	if (r < 0)
 		goto out;
 	if (!(log->flags & DG_AUDIT_NO_FSYNC) && fdatasync(log->fd) < 0) {

@@ -183,6 +183,8 @@ long long dg_audit_query(const char *path, const struct dg_audit_filter *filter,
 		if (!nl)
 			break; /* a torn last line */
 		len = (size_t)(nl - p);
+		if (len > DG_AUDIT_LINE_MAX)
+			goto next; /* longer than any record: not parsed (a 1 GB line must not become 1 GB of JSON) */
 		if (filter->seq) {
 			uint64_t seq;
 			if (!dg_audit_line_header(p, len, &seq, NULL) || seq != filter->seq)

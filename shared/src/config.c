@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -163,6 +166,10 @@ int dg_config_parse_seconds(const char *text, double *ret)
 	default:
 		return -EINVAL;
 	}
+	/* No duration here means more than a year; the bound keeps every later conversion (to ms, to time_t) in
+	 * range, so no value can overflow at the moment of a capture. */
+	if (v * mult > 366 * 86400.0)
+		return -ERANGE;
 	*ret = v * mult;
 	return 0;
 }
@@ -236,7 +243,7 @@ static int on_entry(void *user, const char *section, const char *key, const char
 		r = dg_watch_config_entry(ctx->cfg->watch, key, value, ctx->error[0] ? NULL : ctx->error,
 					  ctx->error[0] ? 0 : sizeof(ctx->error));
 		if (r == 0)
-			FAIL("unknown key '%s' in [watch] (see diagint.conf(5) and docs/watch.md)", key);
+			FAIL("unknown key '%s' in [watch] (see diagint.conf(5) and diagint-watch(8))", key);
 		return r > 0;
 	}
 	if (!strcasecmp(section, "capture"))
@@ -292,8 +299,10 @@ static int on_entry(void *user, const char *section, const char *key, const char
 		s->p.flood_window = (unsigned)v;
 		s->set |= F_FLOOD_WINDOW;
 	} else if (!strcasecmp(key, "StallTimeout")) {
-		if (dg_config_parse_seconds(value, &s->p.stall_timeout) < 0 || s->p.stall_timeout < 0.1)
-			FAIL("StallTimeout '%s' is not a duration of at least 0.1 s", value);
+		/* poll() takes int milliseconds: a day is the bound (25 days would overflow after the NMI). */
+		if (dg_config_parse_seconds(value, &s->p.stall_timeout) < 0 || s->p.stall_timeout < 0.1 ||
+		    s->p.stall_timeout > 86400)
+			FAIL("StallTimeout '%s' is not a duration from 0.1 s to 1 day (e.g. 60, 5m)", value);
 		s->set |= F_STALL;
 	} else {
 		FAIL("unknown key '%s' in [%s] (known: Destination, Format, Sparse, MaxUse, KeepFree, FloodLimit, "
@@ -368,16 +377,32 @@ int dg_config_parse_string(const char *text, const char *name, struct dg_config 
 	return finish_parse(dg_ini_parse_string(text, on_entry, &ctx, false), text, &ctx, ret, err);
 }
 
+#define CONFIG_MAX (1 << 20)
+
 int dg_config_load(const char *path, struct dg_config **ret, struct dg_error *err)
 {
 	const char *p = path ? path : DG_CONFIG_DEFAULT_PATH;
 	char *text = NULL;
 	size_t len = 0;
-	FILE *f = fopen(p, "re"), *mem;
+	FILE *f, *mem;
 	char buf[4096];
+	struct stat st;
 	size_t n;
-	int r;
+	int r, fd;
 
+	/* O_NONBLOCK + a regular file + a size limit: a FIFO, a device or /dev/zero named as the configuration fails
+	 * at once with a message instead of hanging or eating memory. */
+	fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX)) {
+		bool reg = S_ISREG(st.st_mode);
+
+		close(fd);
+		return dg_error_set(err, DG_USAGE, "cannot read configuration %s: it is %s; name a regular file (at most "
+				    "%d KiB)", p, reg ? "too large" : "not a regular file", CONFIG_MAX >> 10);
+	}
+	f = fd >= 0 ? fdopen(fd, "re") : NULL;
+	if (fd >= 0 && !f)
+		close(fd);
 	if (!f) {
 		if (!path && errno == ENOENT) {
 			*ret = new_config(NULL);
@@ -392,8 +417,10 @@ int dg_config_load(const char *path, struct dg_config **ret, struct dg_error *er
 		fclose(f);
 		return dg_error_set(err, DG_FAILED, "out of memory");
 	}
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && len <= CONFIG_MAX) {
 		fwrite(buf, 1, n, mem);
+		fflush(mem);
+	}
 	r = ferror(f);
 	fclose(f);
 	fclose(mem);

@@ -133,6 +133,13 @@ static int load_optional(const char *env, const char *fallback, bool secret, con
 	if (r < 0)
 		return r;
 	r = secret ? dg_keyfile_read(*ret_path, what, &text, &len, &e) : dg_file_read(*ret_path, what, &text, &len, &e);
+	/* botocore takes keys from ~/.aws/config too: a config file that holds one is a secret like credentials
+	 * and gets the same mode check (read again through the checking reader). */
+	if (r == 0 && !secret && (strstr(text, "aws_secret_access_key") || strstr(text, "aws_session_token"))) {
+		dg_secret_free(text, len);
+		text = NULL;
+		r = dg_keyfile_read(*ret_path, what, &text, &len, &e);
+	}
 	if (r < 0) {
 		if (e.sys_errno == ENOENT && !(p && *p))
 			return 0;
@@ -216,6 +223,7 @@ static int imds_call(struct dg_http *http, const char *cacert, const char *metho
 	}
 	dg_buf_free(&url);
 	req.idempotent = true;
+	req.plain_http_ok = true; /* IMDS is link-local http by design */
 	req.cacert = cacert;
 	/* Off EC2 nothing answers: give up quickly, as botocore does (1 s). */
 	req.connect_timeout_ms = 1000;

@@ -185,6 +185,7 @@ static int token_request(struct dg_gcp_auth *a, const char *cacert, struct dg_ht
 			goto out;
 		}
 		req->idempotent = true;
+		req->plain_http_ok = true; /* the metadata server is link-local http by design */
 		req->connect_timeout_ms = 1000;
 		req->timeout_ms = 5000;
 		goto out;
@@ -284,6 +285,11 @@ int dg_gcp_auth_token(struct dg_gcp_auth *a, struct dg_http *http, const char *c
 	tok = j ? jstr(j, "access_token") : NULL;
 	if (!tok || !*tok) {
 		r = dg_error_set(err, DG_DENIED, "the token answer for %s has no access_token", a->source);
+		goto out;
+	}
+	if (!dg_http_token_valid(tok)) {
+		r = dg_error_set(err, DG_FAILED, "the token answer for %s holds an access_token that is not a token "
+				 "(control characters or spaces, or longer than 8192): refusing to send it on", a->source);
 		goto out;
 	}
 	if (j && json_object_object_get_ex(j, "expires_in", &v))

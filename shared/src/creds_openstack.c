@@ -221,6 +221,11 @@ int dg_os_auth_token(struct dg_os_auth *a, struct dg_http *http, const char *cac
 		r = dg_error_set(err, DG_FAILED, "Keystone's answer has no token (X-Subject-Token and a token body)");
 		goto out;
 	}
+	if (!dg_http_token_valid(subject)) {
+		r = dg_error_set(err, DG_FAILED, "Keystone's X-Subject-Token is not a token (control characters or "
+				 "spaces, or longer than 8192): refusing to send it on");
+		goto out;
+	}
 	wipe_free(a->token);
 	free(a->compute_url);
 	a->token = strdup(subject);

@@ -136,6 +136,16 @@ bool dg_http_req_init(struct dg_http_req *req, const char *method, const char *u
 	return req->url != NULL;
 }
 
+bool dg_http_token_valid(const char *token)
+{
+	size_t n = 0;
+
+	for (; token && token[n]; n++)
+		if ((unsigned char)token[n] <= 0x20 || (unsigned char)token[n] >= 0x7f)
+			return false;
+	return n > 0 && n <= 8192;
+}
+
 bool dg_http_req_header(struct dg_http_req *req, const char *fmt, ...)
 {
 	struct curl_slist *l;
@@ -146,8 +156,11 @@ bool dg_http_req_header(struct dg_http_req *req, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line))
+	/* A value from a remote server (a token) with CR or LF would become headers of its own. */
+	if (n < 0 || (size_t)n >= sizeof(line) || strpbrk(line, "\r\n")) {
+		OPENSSL_cleanse(line, sizeof(line));
 		return false;
+	}
 	l = curl_slist_append(req->headers, line);
 	OPENSSL_cleanse(line, sizeof(line));
 	if (!l)
@@ -325,10 +338,14 @@ static int setup_easy(struct xfer *x, struct dg_error *err)
 	if (!e)
 		return dg_error_set(err, DG_FAILED, "cannot create a libcurl handle (out of memory?)");
 	x->easy = e;
+	if (strncasecmp(req->url, "https://", 8) && !req->plain_http_ok)
+		return dg_error_set(err, DG_USAGE, "refusing to send to %s: credentials and interrupts go over https "
+				    "only; give an https:// URL (where it came from: the option, the environment variable, "
+				    "the credentials file or the catalog that named it)", req->url);
 	/* No signals (this runs inside daemons and threads), no redirects, only http(s), always verify TLS. */
 	c |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	c |= curl_easy_setopt(e, CURLOPT_URL, req->url);
-	c |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	c |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, req->plain_http_ok ? "http,https" : "https");
 	c |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	c |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	c |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);

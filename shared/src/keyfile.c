@@ -51,7 +51,8 @@ static int read_file(const char *path, const char *what, bool check_mode, char *
 	char *buf = NULL;
 	int fd, r = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO put in a credential's place must not hang the open; it is refused just below. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return dg_error_set_errno(err, DG_USAGE, errno, "cannot read %s %s", what, path);
 	if (fstat(fd, &st) < 0) {

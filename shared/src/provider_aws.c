@@ -152,6 +152,7 @@ struct ec2_answer {
 	char code[128];
 	char message[512];
 	char request_id[128];
+	char ret[16];  /* <return>: "true" in SendDiagnosticInterruptResponse */
 };
 
 static void parse_answer(const struct dg_http_resp *resp, struct ec2_answer *a)
@@ -169,6 +170,7 @@ static void parse_answer(const struct dg_http_resp *resp, struct ec2_answer *a)
 	xml_find(xmlDocGetRootElement(doc), "Code", a->code, sizeof(a->code));
 	xml_find(xmlDocGetRootElement(doc), "Message", a->message, sizeof(a->message));
 	xml_find(xmlDocGetRootElement(doc), "RequestID", a->request_id, sizeof(a->request_id));
+	xml_find(xmlDocGetRootElement(doc), "return", a->ret, sizeof(a->ret));
 	if (!a->request_id[0])
 		xml_find(xmlDocGetRootElement(doc), "RequestId", a->request_id, sizeof(a->request_id));
 	if (!a->request_id[0])
@@ -195,8 +197,15 @@ static void aws_judge(void *ctx, const struct dg_target *t, const struct dg_step
 	if (resp->status == 200) {
 		if (step->dry_run)
 			dg_verdict_set(v, DG_OK, "dry run: EC2 answered 200 to DryRun (it would have succeeded)");
-		else
+		else if (!strcmp(ans.ret, "true"))
 			dg_verdict_set(v, DG_OK, "diagnostic interrupt sent");
+		else
+			/* A proxy's page, a captive portal, an empty body: not EC2 saying yes. The request did go out,
+			 * so it is not sent again either. */
+			dg_verdict_set(v, DG_FAILED, "HTTP 200 from %s but not EC2's answer (no <return>true</return>%s%.80s): "
+				       "the interrupt may or may not have reached %s; check its console before sending again",
+				       resp->host, resp->body_len ? "; the answer begins: " : ", an empty body",
+				       resp->body_len ? resp->body : "", id);
 	} else if (is(c, "DryRunOperation")) {
 		dg_verdict_set(v, step->dry_run ? DG_OK : DG_FAILED,
 			       "dry run: permission and instance check out (DryRunOperation), nothing was sent");

@@ -168,6 +168,20 @@ static void parse_error(json_object *j, struct gerror *e)
 				snprintf(e->request_id, sizeof(e->request_id), "%s", json_object_get_string(v));
 }
 
+/* sendDiagnosticInterrupt answers 200 with an empty body (verified; not an Operation as most instance methods
+ * do). Whitespace, or a JSON object without "error" (an Operation, should Google change it), count too; an HTML
+ * page or any other text does not. */
+static bool answer_is_success(const struct dg_http_resp *resp, json_object *j)
+{
+	size_t i = 0;
+
+	while (resp->body && i < resp->body_len && strchr(" \t\r\n", resp->body[i]))
+		i++;
+	if (!resp->body || i == resp->body_len)
+		return true;
+	return j && json_object_is_type(j, json_type_object) && !json_object_object_get_ex(j, "error", NULL);
+}
+
 static void gcp_judge(void *ctx, const struct dg_target *t, const struct dg_step *step, const struct dg_http_resp *resp,
 		      struct dg_verdict *v)
 {
@@ -180,7 +194,11 @@ static void gcp_judge(void *ctx, const struct dg_target *t, const struct dg_step
 	parse_error(j, &e);
 	snprintf(detail, sizeof(detail), "%s%s%s", e.reason, e.reason[0] && e.message[0] ? ": " : "", e.message);
 	if (resp->status == 200) {
-		if (!step->dry_run) {
+		if (!step->dry_run && !answer_is_success(resp, j)) {
+			dg_verdict_set(v, DG_FAILED, "HTTP 200 from %s but not Compute Engine's answer (an empty body or a "
+				       "JSON object; the answer begins: %.80s): the interrupt may or may not have reached %s; "
+				       "check its serial console before sending again", resp->host, resp->body, t->part[2]);
+		} else if (!step->dry_run) {
 			dg_verdict_set(v, DG_OK, "diagnostic interrupt sent");
 		} else if (step->index == 0) {
 			json_object *st;

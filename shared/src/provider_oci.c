@@ -146,7 +146,14 @@ static void oci_judge(void *ctx, const struct dg_target *t, const struct dg_step
 	snprintf(detail, sizeof(detail), "%s%s%s", code, code[0] && msg[0] ? ": " : "", msg);
 	if (resp->status == 200) {
 		const char *state = j && json_object_object_get_ex(j, "lifecycleState", &x) ? json_object_get_string(x) : "";
-		if (!step->dry_run)
+		const char *id = j && json_object_object_get_ex(j, "id", &x) ? json_object_get_string(x) : "";
+
+		if (!step->dry_run && strcmp(id, t->part[1]))
+			/* OCI answers the action with the instance itself: anything else is not OCI saying yes. */
+			dg_verdict_set(v, DG_FAILED, "HTTP 200 from %s but not OCI's answer (the instance %s as JSON; the "
+				       "answer begins: %.80s): the interrupt may or may not have reached it; check its console "
+				       "before sending again", resp->host, t->part[1], resp->body ? resp->body : "");
+		else if (!step->dry_run)
 			dg_verdict_set(v, DG_OK, "diagnostic interrupt sent");
 		else if (strcmp(state, "RUNNING"))
 			dg_verdict_set(v, DG_NOTFOUND, "dry run: instance is %s; a diagnostic interrupt needs it RUNNING",

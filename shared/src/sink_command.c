@@ -249,7 +249,7 @@ int dg_sink_command_new(const char *command, char *const env[], double stall_tim
 {
 	struct command_sink *c;
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
-	size_t nenv = 0, nextra = 0;
+	size_t nextra = 0;
 	char **childenv = NULL;
 	int e;
 
@@ -261,30 +261,24 @@ int dg_sink_command_new(const char *command, char *const env[], double stall_tim
 	if (!c || !(c->command = strdup(command)))
 		goto oom;
 	c->base.ops = &command_ops;
-	c->stall = stall_timeout > 0 ? stall_timeout : 60;
+	c->stall = stall_timeout > 0 ? (stall_timeout < 86400 ? stall_timeout : 86400) : 60;
 	c->log = log;
 	c->ud = log_userdata;
 	c->in = c->out = -1;
 
-	while (environ[nenv])
-		nenv++;
+	/* A minimal environment: PATH and our DIAGINT_* variables. Nothing else of ours (cloud keys, tokens, proxy
+	 * and CA settings) reaches the command; what it needs, the configuration's command text says itself. */
 	while (env && env[nextra])
 		nextra++;
-	childenv = calloc(nenv + nextra + 1, sizeof(*childenv));
+	childenv = calloc(nextra + 2, sizeof(*childenv));
 	if (!childenv)
 		goto oom;
 	for (size_t i = 0; i < nextra; i++)
 		childenv[i] = env[i];
-	for (size_t i = 0, k = nextra; i < nenv; i++) {
-		/* Ours win over inherited variables of the same name. */
-		const char *eq = strchr(environ[i], '=');
-		bool shadowed = false;
-		for (size_t j = 0; eq && j < nextra; j++)
-			if (!strncmp(env[j], environ[i], (size_t)(eq - environ[i]) + 1))
-				shadowed = true;
-		if (!shadowed)
-			childenv[k++] = environ[i];
-	}
+	childenv[nextra] = (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+	for (size_t i = 0; environ[i]; i++)
+		if (!strncmp(environ[i], "PATH=", 5))
+			childenv[nextra] = environ[i];
 
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
 		e = errno;

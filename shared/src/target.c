@@ -130,6 +130,12 @@ int dg_target_parse(const char *text, struct dg_target *ret, struct dg_error *er
 		if (last && memchr(s, '/', (size_t)(end - s)))
 			return dg_error_set(err, DG_USAGE, "target '%s' has too many parts: %s targets are %s:%s "
 					    "(e.g. %s)", shown, p->name, p->name, form, p->example);
+		/* "." and ".." are valid characters in some parts (a domain-scoped GCP project) but as a whole part they
+		 * are path segments that would move the request to another resource. */
+		if ((end - s == 1 && s[0] == '.') || (end - s == 2 && s[0] == '.' && s[1] == '.'))
+			return dg_error_set(err, DG_USAGE, "target '%s': %s '%.*s' is a dot segment, not a name (%s "
+					    "targets are %s:%s, e.g. %s)", shown, part->name, (int)(end - s), s, p->name,
+					    p->name, form, p->example);
 		if (!part->valid(s, (size_t)(end - s))) {
 			quote(ret->part[i], pshown, sizeof(pshown));
 			return dg_error_set(err, DG_USAGE, "target '%s': %s '%s' is not valid: %s (e.g. %s)", shown,

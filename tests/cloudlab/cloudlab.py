@@ -207,6 +207,7 @@ class Lab:
         self.issued_tokens = set()
         self.token_expiry = {}  # token -> time.time() after which the lab refuses it, as the real services do
         self.token_lifetime = 3600
+        self.token_suffix = ""  # appended to every access_token handed out: a hostile token endpoint
         self.failures = []  # authentication failures the lab saw: (kind, why)
         self.drops = []  # (instance, connection reused?) for every request closed unanswered by a "drop" script
         self.gcp_permissions = ["compute.instances.sendDiagnosticInterrupt"]
@@ -284,6 +285,7 @@ class Lab:
             self.failures.clear()
             self.drops.clear()
             self.instance_state.clear()
+            self.token_suffix = ""
         for s in (self.https, self.rogue, self.http):
             with s.lock:
                 s.connections = s.handshakes = s.resumed = 0
@@ -337,7 +339,8 @@ class Lab:
         else:
             cred += "[%s]\n%s" % (profile, keys)
         _write(os.path.join(home, ".aws", "credentials"), cred)
-        _write(os.path.join(home, ".aws", "config"), conf, 0o644)
+        # A config that holds keys is a secret like credentials (mode-checked); one without keys may be 0644.
+        _write(os.path.join(home, ".aws", "config"), conf, 0o600 if in_config else 0o644)
 
     def write_oci_config(self, path=None, profile="LAB", encrypted=False, passphrase=None, key_mode=0o600,
                          config_mode=0o600):
@@ -484,6 +487,8 @@ class Lab:
         self._count("aws.region." + cred[2])
 
         def render(s):
+            if s.get("status", 200) == 200 and "body" in s:
+                return 200, {"Content-Type": "text/html"}, s["body"].encode()  # a proxy's page, say
             if s.get("status", 200) == 200:
                 return self._aws_ok(rid)
             out = err(s["status"], s.get("code", "InternalError"), s.get("message", "scripted"))
@@ -567,7 +572,8 @@ class Lab:
             self._count("gcp.token.refresh")
         else:
             return 400, {}, b'{"error":"unsupported_grant_type"}'
-        doc = {"access_token": self._issue(), "expires_in": self.token_lifetime, "token_type": "Bearer"}
+        doc = {"access_token": self._issue() + self.token_suffix, "expires_in": self.token_lifetime,
+               "token_type": "Bearer"}
         return 200, {"Content-Type": "application/json"}, json.dumps(doc).encode()
 
     def gce_metadata(self, h, p):

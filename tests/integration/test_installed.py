@@ -507,9 +507,13 @@ def steps(made):
     state_ok = os.path.isfile(STATE) and "aws:us-east-1/%s" % EXAMPLE_INSTANCE in open(STATE).read()
     tap(state_ok, "the default StateFile %s holds the cooldown" % STATE, open(STATE).read() if os.path.isfile(STATE) else "")
 
-    # A local edit of a conffile, then the upgrade.
-    with open("/etc/pam.d/diagint", "a") as f:
-        f.write("# local edit: kept across upgrades\n")
+    # A local edit of a conffile, then the upgrade. The edit is one a site makes: operators under sudo may name the
+    # libvirt URI (the test's libvirtd has a private socket), which the sudo test below needs to survive.
+    text = open("/etc/pam.d/diagint").read()
+    line = "account  required   pam_diagint.so group=diagint targets=libvirt:*\n"
+    must(line in text, "the installed /etc/pam.d/diagint has the documented account line", text)
+    with open("/etc/pam.d/diagint", "w") as f:
+        f.write(text.replace(line, line.rstrip("\n") + " overrides=uri\n") + "# local edit: kept across upgrades\n")
     kept = {p: sha256(p) for p in (dump, dump + ".json", STATE)}
     n_records = len(audit_records())
     r = apt_install(new_debs)
@@ -545,6 +549,17 @@ def steps(made):
     r = results["dgout"]
     tap(r.returncode == 3 and "group diagint" in r.stderr,
         "sudo diagint capture outside group diagint: status 3, the message names the group", r.stdout + r.stderr)
+    # What the operator may not choose under sudo, with the real sudo: a |command destination, another audit log.
+    ran = os.path.join(WORK, "ran-as-root")
+    r = run(["runuser", "-u", "dgop", "--", "sudo", "-n", "/usr/bin/diagint", "capture", "-c", lv.uri, "--dest",
+             "|id > %s" % ran, "inst-b"], check=False, env=clean_env(), timeout=120)
+    tap(r.returncode == 3 and "dest" in r.stderr and not os.path.exists(ran),
+        "sudo diagint capture --dest '|command': status 3, the command never runs", r.stdout + r.stderr)
+    other = os.path.join(WORK, "elsewhere.jsonl")
+    r = run(["runuser", "-u", "dgop", "--", "sudo", "-n", "/usr/bin/diagint", "--audit-log", other, "capture", "-c",
+             lv.uri, "inst-b"], check=False, env=clean_env(), timeout=120)
+    tap(r.returncode == 3 and "audit log is root's" in r.stderr and not os.path.exists(other),
+        "sudo diagint --audit-log FILE: status 3, nothing written there", r.stdout + r.stderr)
     recs = audit_records()
     decided = {(x["actor"].get("user"), x["result"]["status"]) for x in recs if x["action"] == "authorize"}
     tap({("dgop", "ok"), ("dgout", "denied")} <= decided, "both decisions are in %s" % AUDIT, decided)

@@ -217,7 +217,9 @@ class Aws(SendTest):
         self.aws_env()
         LAB.script(AWS_I, [{"status": 200, "truncate": True}])
         r = self.send("aws:us-east-1/" + AWS_I)
-        self.assertEqual(r.rc, 0, r)
+        # A cut answer is not EC2's yes: failed, and never sent again (it may have arrived).
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("may or may not have reached", r.out)
         inst = "i-0000000000000bad0"
         LAB.script(inst, [{"status": 403, "body": "<Response><Errors><Err"}])
         r = self.send("aws:us-east-1/" + inst)
@@ -257,12 +259,75 @@ class Aws(SendTest):
         self.assertLessEqual(LAB.https.connections, 4)
         self.assertGreaterEqual(LAB.https.connections, 1)
 
+    def test_ten_thousand_targets_under_the_default_descriptor_limit(self):
+        """--help promises 10,000 targets per run; at the default `ulimit -n 1024` each target's authorization
+        must not keep descriptors open until the end (it did: 400 targets sent nothing)."""
+        self.aws_env()
+        n = 10000
+        insts = ["i-%017x" % (0x200000 + i) for i in range(n)]
+        argv = [diagint_bin(), "send", "--json", "--parallel", "8"] + ["aws:us-east-1/" + i for i in insts]
+        p = subprocess.run(["sh", "-c", 'ulimit -n 1024 && exec "$@"', "sh"] + argv, capture_output=True, text=True,
+                           timeout=600, env=self.env)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        res = [json.loads(x) for x in p.stdout.splitlines()]
+        self.assertEqual((len(res), sum(x["status"] == "ok" for x in res)), (n, n))
+        self.assertEqual(LAB.count("aws.interrupt"), n, "each target once")
+        with open(self.env["DIAGINT_AUDIT_LOG"]) as f:
+            outcomes = sum('"action":"send"' in line for line in f)
+        self.assertEqual(outcomes, n, "every outcome recorded")
+
     def test_repeated_target_is_sent_once(self):
         self.aws_env()
         r = self.send("aws:us-east-1/" + AWS_I, "aws:us-east-1/" + AWS_I)
         self.assertEqual(r.rc, 0, r)
         self.assertIn("repeated target", r.err)
         self.assertEqual(LAB.count("aws.interrupt", AWS_I), 1)
+
+
+class Transport(SendTest):
+    """https only, wherever the endpoint comes from; values from remote servers never become headers."""
+
+    def test_plain_http_endpoints_from_the_environment_are_refused(self):
+        self.aws_env()
+        plain = "http://%s/" % LAB.meta_host  # the lab's plain-http listener serves every API
+        for var, target in (("AWS_ENDPOINT_URL_EC2", "aws:us-east-1/" + AWS_I),
+                            ("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE", GCP_T % 1)):
+            env = dict(self.env, **{var: plain + ("compute/v1/" if "CLOUDSDK" in var else "")})
+            if target.startswith("gcp:"):
+                env["GOOGLE_APPLICATION_CREDENTIALS"] = LAB.write_gcp_service_account()
+            r = self.send(target, env=env)
+            self.assertEqual(r.rc, 2, (var, r))
+            self.assertIn("https only", r.out + r.err, var)
+        self.assertEqual((LAB.count("aws.interrupt"), LAB.count("gcp.interrupt")), (0, 0))
+
+    def test_plain_http_token_uri_is_refused(self):
+        path = LAB.write_gcp_service_account()
+        with open(path) as f:
+            doc = json.load(f)
+        doc["token_uri"] = "http://%s/token" % LAB.meta_host
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        self.env["GOOGLE_APPLICATION_CREDENTIALS"] = path
+        r = self.send(GCP_T % 1)
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn("https only", r.out + r.err)
+        self.assertEqual((LAB.count("gcp.token.jwt"), LAB.count("gcp.interrupt")), (0, 0), "the key never left")
+
+    def test_token_with_crlf_is_not_sent_on(self):
+        LAB.token_suffix = "\r\nX-Injected: 1"
+        self.env["GOOGLE_APPLICATION_CREDENTIALS"] = LAB.write_gcp_service_account()
+        r = self.send(GCP_T % 1)
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("not a token", r.out + r.err)
+        self.assertEqual(LAB.count("gcp.interrupt"), 0)
+
+    def test_html_200_is_not_success(self):
+        self.aws_env()
+        LAB.script(AWS_I, [{"status": 200, "body": "<html><body>proxy login</body></html>"}])
+        r = self.send("--json", "aws:us-east-1/" + AWS_I)
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("may or may not have reached", r.json()[0]["message"])
+        self.assertEqual(LAB.count("aws.interrupt", AWS_I), 1, "never sent again")
 
 
 class Gcp(SendTest):

@@ -33,10 +33,18 @@ struct dg_http_req {
 	 * reused connection that died is stopped: the transfer fails instead, marked as sent. */
 	bool idempotent;
 	bool secret_body;            /* wipe the body when done (passwords, client secrets) */
+	/* Plain http:// allowed: only the instance metadata services (AWS IMDS, the GCE metadata server), which are
+	 * link-local and spoken without TLS by design. Everything else is https, wherever its URL came from (an
+	 * option, the environment, a service account's token_uri, Keystone's catalog, collectd's Endpoint). */
+	bool plain_http_ok;
 	const char *cacert;          /* borrowed; NULL: the system store */
 	long timeout_ms;             /* 0: the client's */
 	long connect_timeout_ms;     /* 0: the client's */
 };
+
+/* A credential a remote server handed us (a bearer token, X-Subject-Token) is fit to send back in a header:
+ * 1 to 8192 visible ASCII characters, so no CR/LF or other control byte can add headers of its own. */
+bool dg_http_token_valid(const char *token);
 
 struct dg_http_header {
 	char *name; /* lower case */
