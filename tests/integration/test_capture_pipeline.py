@@ -245,8 +245,7 @@ class Formats(unittest.TestCase):
         # crashed (its memory no longer changes), so a second capture, to a command, gets the same stream
         # flattened, and makedumpfile -R must restore exactly the file diagint wrote.
         out = newdir("kdump-vs-R")
-        r = diagint("capture", "-c", LV.uri, "-D", '|cat > "$OUT/flat"', "-f", "kdump-zlib", "--json", "p-panic",
-                    env=dict(os.environ, OUT=out))
+        r = diagint("capture", "-c", LV.uri, "-D", '|cat > "%s/flat"' % out, "-f", "kdump-zlib", "--json", "p-panic")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(json.loads(r.stdout)["dump"]["flattened"])
         restored = os.path.join(out, "restored")
