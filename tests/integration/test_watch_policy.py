@@ -10,7 +10,9 @@ same audit log (one chain for any number of writers: checked at the end):
                           `virsh inject-nmi` makes opi-1 panic -> nothing captured;
   - gl  (glx-* glin-*):   a glob list: glin-1 is watched (operator NMI -> captured), glout-1 is not (no dump);
   - pz  (pz-*):           heartbeat probe; pz-1 is paused (`virsh suspend`) for longer than interval x misses and
-                          resumed: a paused guest is not a hung guest (no NMI, no dump, it runs on).
+                          resumed: a paused guest is not a hung guest (no NMI, no dump, it runs on);
+  - dr  (dr-*):           DryRun = yes, heartbeat probe: dr-1's heartbeat stops -> "would send an NMI", audited as a
+                          dry run; its console counts no NMI, no dump is written.
 The watchdog guests come last: i6300esb's default 30 s timeout runs while the others are tested. The guests that
 must not be interrupted (wdc-1, wdi-1, pz-1) do not panic on an NMI: their consoles count NMIs (none)."""
 import glob
@@ -64,6 +66,7 @@ POLICIES = {
     "gl": ("glx-* glin-*", ""),
     # 4 misses: a guest slowed down by 7 others booting on 2 cores must not look hung before the test pauses it.
     "pz": ("pz-*", HEARTBEAT.format(misses=4)),
+    "dr": ("dr-*", "DryRun = yes\n" + HEARTBEAT.format(misses=3)),
 }
 PZ_INTERVAL, PZ_MISSES = 1, 4
 
@@ -123,6 +126,8 @@ def setUpModule():
     for name in ("glin-1", "glout-1", "opi-1"):
         LV.create(diaglab.domain_xml(name, GUEST, console(name), memory_mib=MIB))
     LV.create(diaglab.domain_xml("pz-1", GUEST, console("pz-1"), memory_mib=MIB, nmi_panics=False))
+    LV.create(diaglab.domain_xml("dr-1", GUEST, console("dr-1"), memory_mib=MIB, nmi_panics=False,
+                                 heartbeat_stop_after=8))
 
 
 def tearDownModule():
@@ -396,6 +401,23 @@ class WatchPolicy(unittest.TestCase):
         self.assertTrue(LV.state("wdi-1").startswith("running"), LV.state("wdi-1"))
         with open(path("virsh-events.log"), errors="replace") as f:
             self.assertIn("'watchdog' for domain 'wdc-1'", f.read(), "the same event the other watcher acted on")
+
+    def test_7b_dry_run(self):
+        dr = WATCHERS["dr"]
+        dr.wait_for(r"dr-1: first heartbeat seen", 60)
+        self.assertTrue(diaglab.wait_for_console(console("dr-1"), "heartbeat stops", 90))
+        dr.wait_for(r"dr-1: dry run: would send an NMI and capture", 30)
+        # Judged by the guest, not by reading its state at once: its kernel runs on (only its heartbeat stopped),
+        # so an NMI would be on its console within milliseconds; none came in 3 s of quiet.
+        watchlab.wait_quiet(dr, "dr-1")
+        self.assertEqual(diaglab.quiet_nmis(console("dr-1")), 0, "NMIs on dr-1's console")
+        self.assertEqual(watchlab.dump_files(dumps_dir("dr"), "dr-1"), [])
+        self.assertTrue(LV.state("dr-1").startswith("running"), LV.state("dr-1"))
+        acts = watcher_acts("dr-1")
+        self.assertTrue(acts, "the dry run is audited")
+        self.assertEqual({status for _a, status in acts}, {"dry-run"}, acts)
+        self.assertNotRegex(dr.text(), r"dr-1: (sending|capturing|capture done|inject done)")
+        LV.virsh("destroy", "dr-1")
 
     def test_8_audit_chain(self):
         # Five watchers wrote to one audit log at once: one unbroken chain.
