@@ -207,7 +207,7 @@ static int open_log(struct dg_authz *az, struct dg_error *err)
 	return r;
 }
 
-int dg_authz_begin(struct dg_authz *az, const char *action, const char *target, struct dg_error *err)
+int dg_authz_begin(struct dg_authz *az, const char *action, const char *target, bool dry_run, struct dg_error *err)
 {
 	struct dg_audit_event dec;
 	const char *step = NULL;
@@ -215,6 +215,7 @@ int dg_authz_begin(struct dg_authz *az, const char *action, const char *target, 
 	int code = PAM_SUCCESS, r;
 
 	memset(az, 0, sizeof(*az));
+	az->dry_run = dry_run;
 	snprintf(az->action, sizeof(az->action), "%s", action);
 	snprintf(az->target, sizeof(az->target), "%s", target);
 	dg_audit_event_init(&az->ev, "cli", action);
@@ -228,13 +229,13 @@ int dg_authz_begin(struct dg_authz *az, const char *action, const char *target, 
 
 	dec = az->ev;
 	snprintf(dec.action, sizeof(dec.action), "authorize");
-	snprintf(dec.evidence, sizeof(dec.evidence), "requested action: %s", action);
+	snprintf(dec.evidence, sizeof(dec.evidence), "requested action: %s%s", action, dry_run ? " (dry run)" : "");
 	if (dg_cli_overrides_count()) {
 		char list[700];
 
 		dg_cli_overrides_format(list, sizeof(list), true);
-		snprintf(dec.evidence, sizeof(dec.evidence), "requested action: %s; chosen by %s under sudo: %s", action,
-			 dec.actor.user, list);
+		snprintf(dec.evidence, sizeof(dec.evidence), "requested action: %s%s; chosen by %s under sudo: %s", action,
+			 dry_run ? " (dry run)" : "", dec.actor.user, list);
 		snprintf(az->ev.evidence, sizeof(az->ev.evidence), "chosen by %s under sudo: %s", dec.actor.user, list);
 	}
 	if (pam_service_installed()) {
@@ -247,7 +248,7 @@ int dg_authz_begin(struct dg_authz *az, const char *action, const char *target, 
 				 dec.actor.user);
 		else
 			snprintf(dec.reason, sizeof(dec.reason), "PAM service " PAM_SERVICE_NAME " denied %s at its %s "
-				 "step: %s%s%s%s", dec.actor.user, step,
+				 "step: %s%s%.300s%s", dec.actor.user, step,
 				 az->pamh ? pam_strerror(az->pamh, code) : "cannot start", pam_said[0] ? " (" : "",
 				 pam_said, pam_said[0] ? ")" : "");
 	} else if (direct_root) {
@@ -299,7 +300,7 @@ void dg_authz_end(struct dg_authz *az, int r, const struct dg_error *err, const 
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &az->ev.time);
-	az->ev.result = dg_audit_result_from_status(r);
+	az->ev.result = az->dry_run && r == 0 ? DG_AUDIT_DRY_RUN : dg_audit_result_from_status(r);
 	if (r < 0 && err) {
 		snprintf(az->ev.error, sizeof(az->ev.error), "%s", err->message);
 		snprintf(az->ev.request_id, sizeof(az->ev.request_id), "%s", err->request_id);
@@ -320,11 +321,19 @@ void dg_authz_end(struct dg_authz *az, int r, const struct dg_error *err, const 
 
 void dg_authz_end_dump(struct dg_authz *az, int r, const struct dg_error *err, const struct dg_dump_record *rec)
 {
-	if (rec) {
-		snprintf(az->ev.evidence, sizeof(az->ev.evidence), "nmi %s; panic %s%s%s%s%s",
+	char before[sizeof(az->ev.evidence)];
+
+	/* What was noted before the action (the operator's overrides, the fleet's answer) stays after it. */
+	snprintf(before, sizeof(before), "%s", az->ev.evidence);
+	if (rec && az->dry_run) {
+		snprintf(az->ev.evidence, sizeof(az->ev.evidence), "dry run: nothing sent or written%s%.600s%s%.300s",
+			 rec->name[0] ? "; the dump would be " : "", rec->path[0] ? rec->path : rec->name,
+			 before[0] ? "; " : "", before);
+	} else if (rec) {
+		snprintf(az->ev.evidence, sizeof(az->ev.evidence), "nmi %s; panic %s%s%s%s%s%s%.900s",
 			 rec->nmi_sent ? "sent" : "not sent", rec->panic_seen ? "seen" : "not seen",
 			 rec->panic_event[0] ? " (" : "", rec->panic_event, rec->panic_event[0] ? ")" : "",
-			 rec->captured ? "; memory captured" : "");
+			 rec->captured ? "; memory captured" : "", before[0] ? "; " : "", before);
 	}
 	dg_authz_end(az, r, err, rec && rec->captured && rec->path[0] ? rec->path : NULL,
 		     rec && rec->captured ? rec->sha256 : NULL, 1);

@@ -14,7 +14,7 @@
  * after.
  *
  *   struct dg_authz az;
- *   r = dg_authz_begin(&az, "inject", "libvirt:web-1", &err);   // PAM as the person behind the command,
+ *   r = dg_authz_begin(&az, "inject", "libvirt:web-1", false, &err);   // PAM as the person behind the command,
  *   if (r < 0) return dg_cli_fail(&err);                         // decision recorded; denied: status 3
  *   r = do_the_action(...);
  *   dg_authz_end(&az, r, &err, dump_path, dump_sha256);          // outcome recorded, PAM session closed
@@ -32,9 +32,12 @@ struct dg_authz {
 	bool session_open;
 	bool done;
 	bool pending;               /* allowed; the outcome record is owed (the log is reopened for it) */
+	bool dry_run;
 };
 
-int dg_authz_begin(struct dg_authz *az, const char *action, const char *target, struct dg_error *err);
+/* dry_run: the same decision (PAM, the audit log), for an action that will not happen; its outcome is recorded
+ * with result dry-run. */
+int dg_authz_begin(struct dg_authz *az, const char *action, const char *target, bool dry_run, struct dg_error *err);
 /* r: the action's result (0 or -status); err: its error when r < 0; dump_path/sha256 may be NULL. Also
  * provider request ids (err->request_id) and attempts (0: not counted) go into the record. */
 void dg_authz_end(struct dg_authz *az, int r, const struct dg_error *err, const char *dump_path,

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* `diagint audit`: review the audit log (list, show, report, export) and check it (verify); repair, rotate. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "diagint/audit.h"
@@ -62,6 +64,19 @@ void dg_cmd_audit_help(void)
 	dg_cli_print_exit_statuses();
 }
 
+/* The log to read: on a fresh host, before any record, the audit log does not exist; a listing of it is then
+ * empty (an empty file reads as no records), and a note on stderr says why. */
+static const char *readable_log(void)
+{
+	const char *path = dg_audit_path(NULL);
+
+	if (access(path, F_OK) < 0 && errno == ENOENT) {
+		fprintf(stderr, "%s: no audit log at %s yet: nothing recorded\n", dg_cli_prog, path);
+		return "/dev/null";
+	}
+	return path;
+}
+
 struct opts {
 	struct dg_audit_filter f;
 	char since[64], until[64];
@@ -96,7 +111,7 @@ static int parse(int argc, char **argv, const char *sub, struct opts *o)
 	memset(o, 0, sizeof(*o));
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_SINCE:
 		case OPT_UNTIL:
@@ -234,6 +249,7 @@ static int cmd_list(int argc, char **argv, bool export)
 {
 	struct list_state st = { 0 };
 	struct dg_error err = { 0 };
+	const char *path;
 	struct opts o;
 	long long n;
 	int r;
@@ -245,12 +261,13 @@ static int cmd_list(int argc, char **argv, bool export)
 		return dg_cli_usage_error(CMD, "unexpected '%s' (filters are options: --user, --target, ...)",
 					  argv[optind]);
 	st.json = o.json;
-	n = dg_audit_query(dg_audit_path(NULL), &o.f, export ? export_one : list_one, &st, &err);
+	path = readable_log();
+	n = dg_audit_query(path, &o.f, export ? export_one : list_one, &st, &err);
 	if (n < 0)
 		return dg_cli_fail(&err);
 	if (!export && o.json)
 		puts(st.n ? "\n]" : "[]");
-	else if (!export && n == 0)
+	else if (!export && n == 0 && path == dg_audit_path(NULL))
 		fprintf(stderr, "%s: no matching records in %s\n", dg_cli_prog, dg_audit_path(NULL));
 	return 0;
 }
@@ -321,7 +338,7 @@ static int cmd_report(int argc, char **argv)
 		return r < 0 ? 0 : r;
 	if (optind < argc)
 		return dg_cli_usage_error(CMD, "unexpected '%s'", argv[optind]);
-	r = dg_audit_report(dg_audit_path(NULL), &o.f, &rep, &err);
+	r = dg_audit_report(readable_log(), &o.f, &rep, &err);
 	if (r < 0)
 		return dg_cli_fail(&err);
 	if (o.json) {

@@ -113,7 +113,7 @@ int dg_cmd_doctor(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+jc:D:e:t:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jc:D:e:t:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			out.json = true;

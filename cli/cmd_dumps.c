@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* `diagint dumps`: review of a dump directory, like coredumpctl. Reads names, stat() and sidecars only. */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "authz.h"
 #include "cli.h"
 #include "dg_config.h"
 #include "diagint/config.h"
@@ -217,6 +219,22 @@ static int do_info(struct dg_dumpdir *dir, const char *name, bool json)
 	return r;
 }
 
+/* list and gc of a default directory that does not exist yet: what they print for an empty one. */
+static int empty_dir(const char *verb, const char *dest, bool json)
+{
+	if (!strcmp(verb, "list")) {
+		if (json)
+			puts("[]");
+		else
+			printf("%-19s %-24s %8s %8s %-5s %s\n", "TIME", "DOMAIN", "DISK", "SIZE", "PANIC", "NAME");
+	} else if (json) {
+		printf("{\"evicted\":0,\"freed\":0,\"usage\":0,\"free\":0}\n");
+	}
+	fprintf(stderr, "0 dump(s): %s does not exist%s\n", dest,
+		dg_dumpdir_is_default(dest) ? " yet (the first capture creates it)" : "");
+	return 0;
+}
+
 int dg_cmd_dumps(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -283,6 +301,10 @@ int dg_cmd_dumps(int argc, char **argv)
 	}
 	if (dg_dumpdir_open(dest, false, &dir, &err) < 0) {
 		dg_config_free(cfg);
+		/* A fresh host: the default directory is made by the first capture. Until then, as for any directory
+		 * that does not exist, there is nothing to list or collect (said on stderr, where a typo shows). */
+		if (access(dest, F_OK) < 0 && errno == ENOENT && (!strcmp(verb, "list") || !strcmp(verb, "gc")))
+			return empty_dir(verb, dest, json);
 		return dg_cli_fail(&err);
 	}
 
@@ -297,14 +319,40 @@ int dg_cmd_dumps(int argc, char **argv)
 		if (optind >= argc)
 			r = dg_cli_usage_error("dumps", "remove needs at least one NAME");
 		for (int i = optind; i < argc && r == 0; i++) {
-			if (dg_dumpstore_remove(dg_dumpdir_fd(dir), argv[i], &err) < 0)
+			/* Dumps are evidence: removing one is authorized (PAM, target dump:NAME, so a site grants it
+			 * apart from interrupting) and recorded before it happens, like any other action. */
+			struct dg_authz az;
+			char target[600];
+			int rr;
+
+			snprintf(target, sizeof(target), "dump:%.500s", argv[i]);
+			if (dg_authz_begin(&az, "dump-remove", target, false, &err) < 0) {
+				r = dg_cli_fail(&err);
+				break;
+			}
+			rr = dg_dumpstore_remove(dg_dumpdir_fd(dir), argv[i], &err);
+			dg_authz_end(&az, rr, &err, NULL, NULL, 0);
+			if (rr < 0)
 				r = dg_cli_fail(&err);
 			else
 				fprintf(stderr, "removed %s/%s\n", dest, argv[i]);
 		}
 	} else if (!strcmp(verb, "gc")) {
-		struct dg_retention_result res;
-		if (dg_retention_apply(dir, &policy, 0, true, dg_cli_log, NULL, &res, &err) < 0)
+		struct dg_retention_result res = { 0 };
+		struct dg_authz az;
+		char target[600];
+
+		snprintf(target, sizeof(target), "dump:%.500s/*", dest);
+		if (dg_authz_begin(&az, "dump-gc", target, false, &err) < 0) {
+			dg_dumpdir_free(dir);
+			dg_config_free(cfg);
+			return dg_cli_fail(&err);
+		}
+		r = dg_retention_apply(dir, &policy, 0, true, dg_cli_log, NULL, &res, &err);
+		snprintf(az.ev.evidence, sizeof(az.ev.evidence), "retention (MaxUse, KeepFree): %u dump(s) removed, "
+			 "%llu bytes freed", res.evicted, (unsigned long long)res.freed);
+		dg_authz_end(&az, r, &err, NULL, NULL, 0);
+		if (r < 0)
 			r = dg_cli_fail(&err);
 		if (json)
 			printf("{\"evicted\":%u,\"freed\":%llu,\"usage\":%llu,\"free\":%llu}\n", res.evicted,

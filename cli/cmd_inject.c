@@ -10,6 +10,7 @@
 #include "dg_config.h"
 #include "diagint/config.h"
 #include "diagint/inject.h"
+#include "fleet_cli.h"
 #include <signal.h>
 #include <unistd.h>
 
@@ -25,15 +26,23 @@ static void common_options_help(void)
 	       "                        DIAGINT_TRIGGER and DIAGINT_FORMAT in its environment\n"
 	       "  -d, --dump-dir DIR    the same, directory only\n"
 	       "                        Default: Destination= in the configuration, else %s\n"
-	       "                        (created if missing; a directory you name must exist)\n"
+	       "                        (created if missing, however it is given; any other directory must\n"
+	       "                        exist)\n"
 	       "  -f, --format F        elf (default: ELF64 .gcore, zero pages left as holes), kdump-zlib\n"
 	       "                        (.kdump, written as a normal kdump-compressed file; to a |COMMAND in\n"
 	       "                        makedumpfile's flattened form), kdump-lzo, kdump-snappy (when QEMU\n"
 	       "                        has them), win-dmp (Windows guests)\n"
 	       "      --config FILE     configuration (default %s if it exists)\n"
+	       "  -n, --dry-run         check everything (the guest and its state, authorization, the\n"
+	       "                        destination, flood limit, a free dump name, room under the retention\n"
+	       "                        rules) and say what would be done; send and write nothing (the dry\n"
+	       "                        run is recorded in the audit log as one, result dry-run)\n"
+	       "      --require-fleet   with [fleet] configured: refuse (status 5) when etcd cannot be asked,\n"
+	       "                        instead of acting with a warning (see docs/fleet.md)\n"
 	       "  -q, --quiet           no progress or informational messages\n"
 	       "  -j, --json            print the whole record as JSON instead of the dump path\n"
-	       "  -h, --help            this help\n",
+	       "  -h, --help            this help\n"
+	       "Options may come before or after DOMAIN; '--' ends them.\n",
 	       DG_DEFAULT_DUMP_DIR, DG_CONFIG_DEFAULT_PATH);
 }
 
@@ -52,7 +61,7 @@ static void naming_help(void)
 
 void dg_cmd_inject_help(void)
 {
-	printf("Usage: diagint inject [OPTIONS] DOMAIN\n\n"
+	printf("Usage: diagint inject [OPTIONS] DOMAIN [OPTIONS]\n\n"
 	       "Send a diagnostic interrupt (NMI) to a libvirt guest, wait for its kernel to panic, and capture\n"
 	       "the guest's memory as an ELF64 .gcore (memory-only dump: one NT_PRSTATUS note per vCPU, PT_LOAD\n"
 	       "segments for RAM). DOMAIN is a name, a UUID or an id.\n\n"
@@ -63,20 +72,22 @@ void dg_cmd_inject_help(void)
 	       "Options:\n");
 	common_options_help();
 	printf("  -t, --timeout SECONDS how long to wait for the panic event (default %g)\n"
-	       "  -n, --no-capture      send the NMI and wait for the panic, capture nothing\n",
+	       "      --no-capture      send the NMI and wait for the panic, capture nothing (no short\n"
+	       "                        option: -n is --dry-run)\n",
 	       DG_INJECT_DEFAULT_TIMEOUT);
 	naming_help();
 	printf("Output: the dump's path on stdout (one line), or with --json the record; messages on stderr.\n\n"
 	       "Examples:\n"
 	       "  diagint inject web-1\n"
 	       "  diagint inject -c qemu+ssh://root@kvm7/system --dump-dir /srv/dumps web-1\n"
-	       "  diagint inject --no-capture --timeout 5 3f2a...-uuid\n\n");
+	       "  diagint inject --no-capture --timeout 5 3f2a...-uuid\n"
+	       "  diagint inject web-1 --dry-run           would it work? nothing is sent or written\n\n");
 	dg_cli_print_exit_statuses();
 }
 
 void dg_cmd_capture_help(void)
 {
-	printf("Usage: diagint capture [OPTIONS] DOMAIN\n\n"
+	printf("Usage: diagint capture [OPTIONS] DOMAIN [OPTIONS]\n\n"
 	       "Capture a libvirt guest's memory as an ELF64 .gcore without interrupting it. The guest is paused\n"
 	       "while its memory is written and resumed afterwards (a crashed guest stays crashed). DOMAIN is a\n"
 	       "name, a UUID or an id.\n\n"
@@ -101,6 +112,22 @@ static void quiet_log(void *userdata, enum dg_log_level level, const char *messa
 		dg_cli_log(userdata, level, message);
 }
 
+/* What a dry run found it would do, in one line on stdout. */
+static void print_dry_run(const struct dg_inject_opts *o, const struct dg_dump_record *rec)
+{
+	char what[PATH_MAX + 64] = "";
+
+	if (o->capture)
+		snprintf(what, sizeof(what), "capture its memory (%llu MiB) to %s",
+			 (unsigned long long)(rec->ram_bytes >> 20), rec->path[0] ? rec->path : rec->dest);
+	if (o->nmi && !rec->panic_seen)
+		printf("dry run: would send an NMI to %s, wait up to %g s for its panic%s%s; nothing was sent or "
+		       "written\n", rec->domain, o->timeout, o->capture ? " and " : "", what);
+	else
+		printf("dry run: would %s%s; nothing was sent or written\n", what,
+		       o->nmi ? " (it has already crashed: no NMI)" : "");
+}
+
 static int run(int argc, char **argv, bool nmi)
 {
 	static const struct option longopts[] = {
@@ -112,7 +139,9 @@ static int run(int argc, char **argv, bool nmi)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
-		{ "no-capture", no_argument, NULL, 'n' },
+		{ "no-capture", no_argument, NULL, 'N' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "require-fleet", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -126,12 +155,14 @@ static int run(int argc, char **argv, bool nmi)
 	struct dg_config *cfg = NULL;
 	const char *uri = NULL, *config_path = NULL;
 	struct sigaction sa = { .sa_handler = on_interrupt };
-	bool json = false;
+	bool json = false, require_fleet = false;
+	struct dg_cli_fleet fleet;
+	struct dg_cli_fleet_ticket ticket;
 	int c, r;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, nmi ? "+c:d:D:f:qjt:nh" : "+c:d:D:f:qjh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, nmi ? "c:d:D:f:qjt:nh" : "c:d:D:f:qjnh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			dg_cli_override("uri", optarg);
@@ -165,10 +196,16 @@ static int run(int argc, char **argv, bool nmi)
 				return dg_cli_usage_error(cmd, "bad --timeout '%s': give seconds, a number above 0 and at "
 							  "most %g (e.g. --timeout 10)", optarg, MAX_TIMEOUT);
 			break;
-		case 'n':
+		case 'N':
 			if (!nmi)
 				return dg_cli_usage_error(cmd, "--no-capture applies to inject only");
 			o.capture = false;
+			break;
+		case 'n':
+			o.dry_run = true;
+			break;
+		case 'F':
+			require_fleet = true;
 			break;
 		case 'h':
 			nmi ? dg_cmd_inject_help() : dg_cmd_capture_help();
@@ -189,10 +226,16 @@ static int run(int argc, char **argv, bool nmi)
 		return dg_cli_usage_error(cmd, "unknown --format '%s': use elf, kdump-zlib, kdump-lzo, kdump-snappy "
 					  "or win-dmp", o.format);
 
-	r = dg_config_load(config_path, &cfg, &err);
-	if (r < 0)
-		return dg_cli_fail(&err);
-	o.config = cfg;
+	/* An operator's --config under sudo is read only once PAM has granted it: before, root would read whatever
+	 * file they named and its errors could show its contents. */
+	bool config_after_pam = dg_cli_delegated() && config_path;
+
+	if (!config_after_pam) {
+		r = dg_config_load(config_path, &cfg, &err);
+		if (r < 0)
+			return dg_cli_fail(&err);
+		o.config = cfg;
+	}
 	/* Ctrl-C must not leave a half dump, or a paused guest: the core stops cleanly when asked. */
 	o.cancel = &interrupted;
 	sigaction(SIGINT, &sa, NULL);
@@ -205,9 +248,27 @@ static int run(int argc, char **argv, bool nmi)
 	struct dg_authz az;
 
 	snprintf(target, sizeof(target), "libvirt:%s", argv[optind]);
-	r = dg_authz_begin(&az, cmd, target, &err);
+	r = dg_authz_begin(&az, cmd, target, o.dry_run, &err);
 	if (r < 0) {
 		dg_config_free(cfg);
+		return dg_cli_fail(&err);
+	}
+	if (config_after_pam) {
+		r = dg_config_load(config_path, &cfg, &err);
+		if (r < 0) {
+			dg_authz_end_dump(&az, r, &err, NULL);
+			return dg_cli_fail(&err);
+		}
+		o.config = cfg;
+	}
+	/* [fleet]: one interrupt per hang however many monitors and people act on it (fleet_cli.h). A dry run
+	 * interrupts nothing and claims nothing. */
+	dg_cli_fleet_init(&fleet, o.dry_run ? NULL : cfg, require_fleet);
+	r = dg_cli_fleet_claim(&fleet, target, cmd, &az, &ticket, &err);
+	if (r < 0) {
+		dg_config_free(cfg);
+		dg_authz_end_dump(&az, r, &err, NULL);
+		dg_cli_fleet_close(&fleet);
 		return dg_cli_fail(&err);
 	}
 	dg_record_init(&rec, o.trigger);
@@ -215,17 +276,32 @@ static int run(int argc, char **argv, bool nmi)
 	if (r < 0) {
 		dg_config_free(cfg);
 		dg_authz_end_dump(&az, r, &err, NULL);
+		dg_cli_fleet_unclaim(&fleet, &ticket);
+		dg_cli_fleet_close(&fleet);
 		return dg_cli_fail(&err);
 	}
 	r = dg_inject(lv, argv[optind], &o, &rec, &err);
 	dg_lv_free(lv);
+	if (r < 0 && !rec.nmi_sent && !rec.captured)
+		dg_cli_fleet_unclaim(&fleet, &ticket);
+	dg_cli_fleet_close(&fleet);
 	dg_config_free(cfg);
 	dg_authz_end_dump(&az, r, &err, &rec);
 	if (r < 0)
 		return dg_cli_fail(&err);
 
-	if (json) {
+	if (o.dry_run && !json) {
+		print_dry_run(&o, &rec);
+	} else if (json) {
 		json_object *j = dg_record_to_json(&rec);
+
+		if (o.dry_run) {
+			/* The record of a run that did nothing, and where its dump would have gone. */
+			json_object_object_add(j, "dry_run", json_object_new_boolean(true));
+			json_object_object_add(j, "would_write", o.capture && rec.path[0] ? json_object_new_string(rec.path)
+										       : NULL);
+			json_object_object_add(j, "destination", o.capture ? json_object_new_string(rec.dest) : NULL);
+		}
 		puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(j);
 	} else if (rec.captured) {
@@ -235,7 +311,7 @@ static int run(int argc, char **argv, bool nmi)
 		else
 			printf("%s %s\n", rec.name, rec.dest);
 	}
-	if (!rec.captured && !json)
+	if (!rec.captured && !json && !o.dry_run)
 		fprintf(stderr, "%s: NMI sent to %s; %s\n", dg_cli_prog, rec.domain,
 			rec.panic_seen ? "the guest panicked" : "no panic seen");
 	return 0;

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "diagint/buf.h"
 #include "diagint/send.h"
+#include "fleet_cli.h"
 
 #define MAX_TARGETS 10000
 
@@ -44,8 +45,11 @@ void dg_cmd_send_help(void)
 	       "  -t, --timeout SECONDS  per request (default 30)\n"
 	       "      --retries N        extra attempts where it is safe (default %d, at most 10)\n"
 	       "  -p, --parallel N       requests in flight at once (default %d)\n"
+	       "      --config FILE      configuration (default %s if it exists): its [fleet] section\n"
+	       "      --require-fleet    with [fleet]: refuse (status 5) when etcd cannot be asked, instead of\n"
+	       "                         sending with a warning (see docs/fleet.md)\n"
 	       "  -h, --help             this help\n\n",
-	       DG_SEND_DEFAULT_RETRIES, DG_SEND_DEFAULT_PARALLEL);
+	       DG_SEND_DEFAULT_RETRIES, DG_SEND_DEFAULT_PARALLEL, DG_CONFIG_DEFAULT_PATH);
 	printf("Credentials, as each provider's own tools find them:\n"
 	       "  gcp        GOOGLE_APPLICATION_CREDENTIALS (service_account key: JWT to its token_uri;\n"
 	       "             authorized_user: refresh token), gcloud's application_default_credentials.json,\n"
@@ -114,6 +118,8 @@ int dg_cmd_send(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "retries", required_argument, NULL, 'R' },
 		{ "parallel", required_argument, NULL, 'p' },
+		{ "config", required_argument, NULL, 'K' },
+		{ "require-fleet", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -126,13 +132,18 @@ int dg_cmd_send(int argc, char **argv)
 	struct dg_sender *sender = NULL;
 	struct dg_error err = { 0 };
 	size_t n = 0, n_ok = 0, n_run = 0;
-	bool json = false;
+	bool json = false, require_fleet = false, config_failed = false;
+	struct dg_error config_err = { 0 };
+	const char *config_path = NULL;
+	struct dg_config *cfg = NULL;
+	struct dg_cli_fleet fleet = { 0 };
+	struct dg_cli_fleet_ticket *tickets = NULL;
 	int c, status = 0;
 	long v;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+nr:je:c:t:p:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "nr:je:c:t:p:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			o.dry_run = true;
@@ -171,6 +182,13 @@ int dg_cmd_send(int argc, char **argv)
 				return dg_cli_usage_error("send", "bad --parallel '%s': give 1 to 1000", optarg);
 			o.parallel = (unsigned)v;
 			break;
+		case 'K':
+			dg_cli_override("config", optarg);
+			config_path = optarg;
+			break;
+		case 'F':
+			require_fleet = true;
+			break;
 		case 'h':
 			dg_cmd_send_help();
 			return 0;
@@ -204,10 +222,25 @@ int dg_cmd_send(int argc, char **argv)
 	if ((status = dg_cli_endpoints_finish("send", &o, bare_endpoint, targets, n)) != 0)
 		goto out;
 
+	/* The configuration matters here only for [fleet]: a default file that cannot be read is a warning. An
+	 * operator's --config under sudo is read only once PAM granted the first target (as inject does). */
+	bool config_after_pam = dg_cli_delegated() && config_path;
+
+	if (!config_after_pam && dg_config_load(config_path, &cfg, &err) < 0) {
+		if (config_path || require_fleet) {
+			status = dg_cli_fail(&err);
+			goto out;
+		}
+		fprintf(stderr, "%s: warning: fleet brakes not consulted: %s\n", dg_cli_prog, err.message);
+		dg_error_clear(&err);
+	}
+	dg_cli_fleet_init(&fleet, cfg, require_fleet);
+
 	results = calloc(n, sizeof(*results));
 	az = calloc(n, sizeof(*az));
 	authorized = calloc(n, sizeof(*authorized));
-	if (!results || !az || !authorized) {
+	tickets = calloc(n, sizeof(*tickets));
+	if (!results || !az || !authorized || !tickets) {
 		status = DG_FAILED;
 		goto out;
 	}
@@ -234,7 +267,7 @@ int dg_cmd_send(int argc, char **argv)
 			if (o.dry_run) {
 				/* A dry run interrupts nothing: no authorization step, no audit record. */
 				authorized[i] = false;
-			} else if (dg_authz_begin(&az[i], "send", targets[i].text, &e) < 0) {
+			} else if (dg_authz_begin(&az[i], "send", targets[i].text, false, &e) < 0) {
 				results[i].status = e.status;
 				snprintf(results[i].message, sizeof(results[i].message), "%s", e.message);
 				continue;
@@ -242,6 +275,22 @@ int dg_cmd_send(int argc, char **argv)
 				authorized[i] = true;
 				if (o.reason)
 					snprintf(az[i].ev.reason, sizeof(az[i].ev.reason), "%s", o.reason);
+				if (config_after_pam) {
+					config_after_pam = false;
+					if (dg_config_load(config_path, &cfg, &config_err) < 0)
+						config_failed = true;
+					dg_cli_fleet_init(&fleet, cfg, require_fleet);
+				}
+				/* [fleet]: claimed by another monitor -> 6, not sent; the refusal is recorded. */
+				if (config_failed)
+					e = config_err;
+				if (config_failed ||
+				    dg_cli_fleet_claim(&fleet, targets[i].text, "send", &az[i], &tickets[i], &e) < 0) {
+					results[i].status = e.status;
+					snprintf(results[i].message, sizeof(results[i].message), "%s", e.message);
+					dg_authz_end(&az[i], -(int)e.status, &e, NULL, NULL, 0);
+					continue;
+				}
 			}
 			run[n_run] = targets[i];
 			index[n_run++] = i;
@@ -266,6 +315,11 @@ int dg_cmd_send(int argc, char **argv)
 				struct dg_error e = { .status = results[i].status };
 				if (!authorized[i])
 					continue;
+				/* Not sent, or refused by the provider (no such instance, no permission): no interrupt. */
+				if (results[i].status != DG_OK &&
+				    (!results[i].sent || results[i].status == DG_NOTFOUND ||
+				     results[i].status == DG_DENIED || results[i].status == DG_USAGE))
+					dg_cli_fleet_unclaim(&fleet, &tickets[i]);
 				snprintf(e.message, sizeof(e.message), "%s", results[i].message);
 				snprintf(e.request_id, sizeof(e.request_id), "%s", results[i].request_id);
 				/* Success has a request id too: the provider's receipt for the interrupt. */
@@ -296,6 +350,9 @@ int dg_cmd_send(int argc, char **argv)
 		fprintf(stderr, "%s: %zu of %zu target%s %s\n", dg_cli_prog, n_ok, n, n == 1 ? "" : "s",
 			o.dry_run ? "would succeed (dry run)" : "done");
 out:
+	dg_cli_fleet_close(&fleet);
+	dg_config_free(cfg);
+	free(tickets);
 	dg_sender_free(sender);
 	dg_cli_endpoints_free(&o);
 	free(targets);

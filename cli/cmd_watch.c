@@ -118,7 +118,7 @@ int dg_cmd_watch(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+C:c:nh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "C:c:nh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'C':
 			dg_cli_override("config", optarg);

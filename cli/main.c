@@ -49,6 +49,8 @@ static void main_help(void)
 	       "Commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+	printf("\nOptions may come before or after a command's arguments ('--' ends them). In every command that\n"
+	       "acts (inject, capture, send, watch) -n is --dry-run: everything is checked, nothing is done.\n");
 	printf("\nEvery command takes --audit-log FILE (default $DIAGINT_AUDIT_LOG, else %s).\n"
 	       "inject, capture and send ask PAM service 'diagint' first and record the decision and the\n"
 	       "outcome there: see 'diagint audit --help' and pam_diagint(8).\n", DG_AUDIT_DEFAULT_PATH);

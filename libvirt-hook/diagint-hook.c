@@ -26,6 +26,7 @@
 
 #include "dg_config.h"
 #include "diagint/config.h"
+#include "diagint/dumpdir.h"
 #include "diagint/inject.h"
 #include "diagint/watch_config.h"
 
@@ -140,20 +141,31 @@ static int check_destination(const struct dg_config *cfg, const char *name, uint
 	const struct dg_watch_config *wc = dg_config_watch(cfg);
 	struct dg_capture_policy p;
 	const char *dest;
+	struct dg_dumpdir *dir = NULL;
+	struct dg_error e = { 0 };
 	struct statvfs vfs;
 	struct stat st;
 	uint64_t avail, need, keep;
 	char problem[1400] = "";
+	bool missing = false;
 
 	dg_config_capture_policy(cfg, name, &p);
 	dest = p.dest[0] ? p.dest : DG_DEFAULT_DUMP_DIR;
 	if (dest[0] == '|')
 		return 0; /* a command takes the stream: nothing to check on this host's disks */
-	if (stat(dest, &st) < 0 || !S_ISDIR(st.st_mode))
+	if (stat(dest, &st) < 0 && errno == ENOENT && dg_dumpdir_is_default(dest)) {
+		/* The answer doctor and inject give too: the first capture creates the default; its room is that of
+		 * the filesystem it will be made on. */
+		if (dg_dumpdir_open_dry(dest, true, &dir, &missing, &e) < 0)
+			snprintf(problem, sizeof(problem), "%s", e.message);
+		else
+			hlog(LOG_INFO, "%s: dump destination %s does not exist yet: the first capture creates it (mode "
+			     "0700)", name, dest);
+	} else if (stat(dest, &st) < 0 || !S_ISDIR(st.st_mode))
 		snprintf(problem, sizeof(problem), "dump destination %s does not exist or is not a directory", dest);
 	else if (access(dest, W_OK | X_OK) < 0)
 		snprintf(problem, sizeof(problem), "dump destination %s is not writable", dest);
-	else if (statvfs(dest, &vfs) == 0) {
+	if (!problem[0] && (dir ? fstatvfs(dg_dumpdir_fd(dir), &vfs) : statvfs(dest, &vfs)) == 0) {
 		avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
 		keep = dg_size_limit_bytes(&p.keep_free, (uint64_t)vfs.f_blocks * vfs.f_frsize);
 		need = dg_inject_dump_bytes_needed(ram) + keep;
@@ -164,6 +176,7 @@ static int check_destination(const struct dg_config *cfg, const char *name, uint
 				 dest, (unsigned long long)(avail >> 20), (unsigned long long)(ram >> 20),
 				 (unsigned long long)(need >> 20));
 	}
+	dg_dumpdir_free(dir);
 	if (!problem[0])
 		return 0;
 	if (wc->hook_refuse_start) {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The brakes with a fake clock: cooldown (and that it survives a restart through the state file), the
  * host-wide rate, the storm brake over simulated targets, the capture slots, dry run, a clock that steps back,
- * a damaged or unwritable state file. */
+ * a damaged or unwritable state file, and a fresh host (the state's directory made, unwritable state fails at
+ * start). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -171,20 +172,18 @@ static void test_persistence(void)
 	CHECK(ask(b, "web-9", DG_BRAKES_INTERRUPT, false, NULL) == DG_BRAKES_COOLDOWN, "damaged file: good line kept");
 	dg_brakes_free(b);
 
-	/* State that cannot be written: refuse (a cooldown that would be forgotten is no cooldown). */
-	if (geteuid() != 0) {
-		snprintf(bad, sizeof(bad), "%s/ro", scratch);
-		mkdir(bad, 0500);
-		snprintf(bad + strlen(bad), sizeof(bad) - strlen(bad), "/state");
+	/* State that cannot be written at the first action (its directory went away): refuse (a cooldown that
+	 * would be forgotten is no cooldown). */
+	{
+		char dir[200];
+
+		snprintf(dir, sizeof(dir), "%s/gone", scratch);
+		snprintf(bad, sizeof(bad), "%s/state", dir);
 		b = make(&p, bad);
-		r = dg_brakes_request(b, "web-1", DG_BRAKES_INTERRUPT, false, NULL, &err);
-		CHECK(r == -DG_FAILED && strstr(err.message, "brake state"), "unwritable state refuses: %s",
-		      err.message);
-		CHECK(dg_brakes_cooldown_left(b, "web-1") == 0, "and records nothing");
-		dg_brakes_free(b);
-	} else {
-		snprintf(bad, sizeof(bad), "%s/missing-dir/state", scratch);
-		b = make(&p, bad);
+		CHECK(unlink(bad) == 0 && rmdir(dir) == 0, "state directory removed behind the brakes' back");
+		f = fopen(dir, "w"); /* a file where the directory was: no mode bits let even root write under it */
+		if (f)
+			fclose(f);
 		r = dg_brakes_request(b, "web-1", DG_BRAKES_INTERRUPT, false, NULL, &err);
 		CHECK(r == -DG_FAILED && strstr(err.message, "brake state"), "unwritable state refuses: %s",
 		      err.message);
@@ -197,6 +196,55 @@ static void test_persistence(void)
 	CHECK(r < 0 || b != NULL, "a directory as state file does not crash (%d)", r);
 	if (r == 0)
 		dg_brakes_free(b);
+}
+
+/* A fresh host: the state's directory is made; a state that cannot be written fails at start, dry run too. */
+static void test_state_at_start(void)
+{
+	struct dg_brakes_policy p = open_policy();
+	struct dg_brakes *b = NULL;
+	struct dg_error err = { 0 };
+	char path[300], file[300];
+	struct stat st;
+	FILE *f;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/fresh/var/lib/diagint/watch.state", scratch);
+	r = dg_brakes_new(&p, path, fake_clock, NULL, &b, NULL, &err);
+	CHECK(r == 0, "missing directories of the state are created (%s)", err.message);
+	dg_brakes_free(b);
+	snprintf(file, sizeof(file), "%s/fresh/var/lib/diagint", scratch);
+	CHECK(stat(file, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0755,
+	      "the state directory is 0755 (%o)", (unsigned)(st.st_mode & 0777));
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "the state is written at start, 0600");
+
+	/* Dry run: the state is written all the same, so a trial shows an unwritable StateFile. */
+	snprintf(file, sizeof(file), "%s/notadir", scratch);
+	f = fopen(file, "w");
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "%s/notadir/state", scratch);
+	p.dry_run = true;
+	b = NULL;
+	dg_error_clear(&err);
+	r = dg_brakes_new(&p, path, fake_clock, NULL, &b, NULL, &err);
+	CHECK(r == -DG_USAGE && b == NULL, "a state that cannot be written fails at new(), dry run too (%d)", r);
+	CHECK(strstr(err.message, "StateFile") && strstr(err.message, path), "the message names it and the fix: %s",
+	      err.message);
+
+	snprintf(path, sizeof(path), "%s/notadir/sub/state", scratch);
+	dg_error_clear(&err);
+	r = dg_brakes_new(&p, path, fake_clock, NULL, &b, NULL, &err);
+	CHECK(r == -DG_USAGE && strstr(err.message, "mkdir -p"), "a directory that cannot be made: %s", err.message);
+
+	if (geteuid() != 0) {
+		snprintf(file, sizeof(file), "%s/ro", scratch);
+		mkdir(file, 0500);
+		snprintf(path, sizeof(path), "%s/ro/state", scratch);
+		dg_error_clear(&err);
+		r = dg_brakes_new(&p, path, fake_clock, NULL, &b, NULL, &err);
+		CHECK(r == -DG_USAGE && strstr(err.message, "StateFile"), "a read-only directory: %s", err.message);
+	}
 }
 
 static void test_rate(void)
@@ -305,7 +353,19 @@ static void test_dry_run(void)
 	CHECK(ask(b, "a", DG_BRAKES_INTERRUPT, true, &d) == DG_BRAKES_DRY_RUN, "dry run: would act");
 	CHECK(strstr(d.reason, "dry run"), "reason says dry run");
 	CHECK(dg_brakes_captures_in_flight(b) == 0, "dry run takes no capture slot");
-	CHECK(access(path, F_OK) != 0, "dry run writes no state");
+	{
+		/* Written once at start (to prove it can be), never with a dry-run action in it. */
+		FILE *f = fopen(path, "r");
+		char line[256];
+		bool cooldowns = false;
+
+		CHECK(f != NULL, "dry run: the state was written at start");
+		while (f && fgets(line, sizeof(line), f))
+			cooldowns |= line[0] != '#';
+		if (f)
+			fclose(f);
+		CHECK(!cooldowns, "dry run records no action in the state");
+	}
 	CHECK(ask(b, "a", DG_BRAKES_INTERRUPT, true, NULL) == DG_BRAKES_COOLDOWN,
 	      "dry run still says the second would be refused (once per cooldown in the log)");
 	p.dry_run = false;
@@ -325,6 +385,7 @@ int main(void)
 	test_defaults();
 	test_cooldown();
 	test_persistence();
+	test_state_at_start();
 	test_rate();
 	test_storm();
 	test_captures();

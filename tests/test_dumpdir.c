@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dg_config.h"
 #include "diagint/dumpdir.h"
 #include "tap.h"
 
@@ -174,6 +175,66 @@ static void test_open(void)
 		   "created dump directory given as 'DIR/' has mode 0700 (got %o)", mode_of(p));
 	dg_dumpdir_free(dir);
 	dg_dumpdir_free(NULL);
+}
+
+/* The default destination by value, whatever the spelling; a dry open creates nothing. */
+static void test_default_and_dry(void)
+{
+	char p[DIRBUF], q[DIRBUF];
+	struct dg_dumpdir *dir = NULL;
+	struct dg_dump_slot slot;
+	struct dg_error err;
+	bool missing = false;
+	int r;
+
+	CHECK(dg_dumpdir_is_default(DG_DEFAULT_DUMP_DIR), "the default is the default");
+	snprintf(q, sizeof(q), "%s/", DG_DEFAULT_DUMP_DIR);
+	CHECK(dg_dumpdir_is_default(q), "with a trailing slash too (%s)", q);
+	snprintf(q, sizeof(q), "/%s//", DG_DEFAULT_DUMP_DIR);
+	CHECK(dg_dumpdir_is_default(q), "with doubled slashes too (%s)", q);
+	snprintf(q, sizeof(q), "%s/x", DG_DEFAULT_DUMP_DIR);
+	CHECK(!dg_dumpdir_is_default(q), "a subdirectory is not");
+	snprintf(q, sizeof(q), "%.*s", (int)strlen(DG_DEFAULT_DUMP_DIR) - 1, DG_DEFAULT_DUMP_DIR);
+	CHECK(!dg_dumpdir_is_default(q), "a prefix is not (%s)", q);
+	CHECK(!dg_dumpdir_is_default("/srv/dumps") && !dg_dumpdir_is_default("") && !dg_dumpdir_is_default(NULL),
+	      "others are not");
+
+	/* A missing directory that may be created: 0, nothing made, room read from the parent. */
+	memset(&err, 0, sizeof(err));
+	r = dg_dumpdir_open_dry(at(p, "dry/var/lib/dumps"), true, &dir, &missing, &err);
+	CHECK(r == 0 && dir && missing, "dry open of a creatable directory (%d: %s)", r, err.message);
+	CHECK(!exists(p) && !exists(at(q, "dry")), "and nothing was created");
+	if (dir)
+		CHECK_STR(dg_dumpdir_path(dir), p, "messages name the directory it would create");
+	CHECK(dir && dg_dumpdir_check_space(dir, 1, &err) == 0, "room is read from the nearest existing parent");
+	dg_dumpdir_free(dir);
+	dir = NULL;
+
+	/* create=false: the same error as dg_dumpdir_open. */
+	r = dg_dumpdir_open_dry(p, false, &dir, &missing, &err);
+	CHECK(r == -DG_USAGE && !missing && strstr(err.message, "does not exist"), "dry, create=false: %s",
+	      err.message);
+	/* A parent that is a file: cannot be created. */
+	CHECK(put(at(q, "dryfile"), "x") == 0, "a regular file");
+	r = dg_dumpdir_open_dry(at(p, "dryfile/dumps"), true, &dir, &missing, &err);
+	CHECK(r == -DG_USAGE && dir == NULL, "dry open below a file fails: %s", err.message);
+
+	/* An existing directory: the first free name, nothing written. */
+	CHECK(mkdir(at(p, "drydir"), 0700) == 0, "mkdir drydir");
+	r = dg_dumpdir_open_dry(p, true, &dir, &missing, &err);
+	CHECK(r == 0 && dir && !missing, "dry open of an existing directory");
+	CHECK(put(at(q, "drydir/" BASE ".gcore"), "x") == 0, "the plain name is taken");
+	r = dir ? dg_dumpdir_peek_ext(dir, "vm", NULL, T0, &slot, &err) : -1;
+	CHECK(r == 0 && !strcmp(slot.name, BASE "-1.gcore") && slot.lock_fd == -1, "peek: %s", slot.name);
+	CHECK(!exists(at(q, "drydir/." BASE "-1.gcore.partial")), "peek writes no temporary");
+	if (geteuid() != 0 && dir) {
+		chmod(p, 0500);
+		r = dg_dumpdir_peek_ext(dir, "vm", NULL, T0, &slot, &err);
+		CHECK(r == -DG_USAGE && strstr(err.message, "not writable"), "peek in a read-only directory: %s",
+		      err.message);
+		chmod(p, 0700);
+	}
+	dg_dumpdir_free(dir);
 }
 
 static void test_reserve_sequence(void)
@@ -636,6 +697,7 @@ int main(void)
 		return 1;
 	}
 	test_open();
+	test_default_and_dry();
 	test_reserve_sequence();
 	test_concurrent_and_commit();
 	test_commit_collision();

@@ -191,6 +191,21 @@ static void kill_leftovers(void)
 	closedir(d);
 }
 
+/* Entries other than . and .. */
+static int dir_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return n;
+}
+
 int main(void)
 {
 	const char *gdir = getenv("DG_GUEST_DIR");
@@ -251,6 +266,21 @@ int main(void)
 		snprintf(console, sizeof(console), "%s/%s.console", root, guests[i].name);
 		CHECK(wait_console(console, "diagint-heartbeat 1", 90), "guest %s boots to its heartbeat",
 		      guests[i].name);
+
+		/* A dry run first: every check, no NMI, nothing in the directory, the guest still running. */
+		int entries = dir_entries(dumps);
+
+		o.dry_run = true;
+		dg_record_init(&rec, o.trigger);
+		r = dg_inject(lv, guests[i].name, &o, &rec, &err);
+		CHECK(r == 0 && !rec.nmi_sent && !rec.captured, "dry run of %s: checked, nothing done (%s)",
+		      guests[i].name, r ? err.message : "");
+		CHECK(!strncmp(rec.path, dumps, strlen(dumps)) && strstr(rec.name, ".gcore") && stat(rec.path, &st) < 0,
+		      "dry run names the dump it would write, and writes none (%s)", rec.path);
+		CHECK(dir_entries(dumps) == entries, "dry run: no dump, temporary or sidecar in the directory");
+		CHECK(virDomainGetState(doms[i], &state, NULL, 0) == 0 && state == VIR_DOMAIN_RUNNING,
+		      "dry run: guest still running");
+		o.dry_run = false;
 
 		dg_record_init(&rec, o.trigger);
 		r = dg_inject(lv, guests[i].name, &o, &rec, &err);

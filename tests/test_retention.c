@@ -238,6 +238,20 @@ static void test_max_use_bytes(void)
 	/* Cap = what the three newest use + the capture: exactly fits after evicting the two oldest. */
 	cap = 3 * (D + SC) + MiB;
 	set_bytes(&p.max_use, cap);
+	/* A dry run first: the same decision, nothing removed. */
+	memset(&logs, 0, sizeof(logs));
+	memset(&err, 0, sizeof(err));
+	r = dg_retention_plan(dir, &p, MiB, collect, &logs, &res, &err);
+	CHECK(r == 0 && res.evicted == 2 && res.freed == 2 * D + SC, "plan: would evict the two oldest (%d, %u: %s)",
+	      r, res.evicted, err.message);
+	CHECK(exists(d, n[0]) && has_sidecar(d, n[0]) && exists(d, n[1]), "plan: nothing removed");
+	CHECK(logs.n == 2 && strstr(logs.msg[0], "would remove") && strstr(logs.msg[0], n[0]),
+	      "plan: says what it would remove (%s)", logs.msg[0]);
+	set_bytes(&p.keep_free, FS_SIZE);
+	r = dg_retention_plan(dir, &p, MiB, NULL, NULL, &res, &err);
+	CHECK(r == -DG_REFUSED && exists(d, n[0]), "plan: refused when even evicting all cannot help (%s)",
+	      err.message);
+	memset(&p.keep_free, 0, sizeof(p.keep_free));
 	memset(&logs, 0, sizeof(logs));
 	memset(&err, 0, sizeof(err));
 	r = dg_retention_apply(dir, &p, MiB, true, collect, &logs, &res, &err);

@@ -169,6 +169,13 @@ class SudoBoundary(unittest.TestCase):
             self.assertEqual(r.returncode, 3, (opt, r.stderr))
             self.assertNotIn("libvirt at", r.stderr, "denied before any connection")
 
+    def test_operator_config_is_not_read_before_pam(self):
+        env = wrapped_env(self.log, SUDO_USER="alice")
+        r = self.run_cli("inject", "-c", NOWHERE, "--config", "/etc/shadow", "web-1", env=env)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("may not choose the config", r.stderr, "PAM decides first")
+        self.assertNotIn("shadow:", r.stderr.replace("/etc/shadow", ""), "nothing of the file is shown")
+
     def test_endpoint_variables_denied(self):
         for var, value in (("AWS_ENDPOINT_URL_EC2", "https://127.0.0.1:9/"), ("AWS_CA_BUNDLE", "/tmp/ca.pem"),
                            ("HTTPS_PROXY", "http://127.0.0.1:9"), ("LIBVIRT_DEFAULT_URI", NOWHERE)):

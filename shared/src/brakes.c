@@ -269,6 +269,31 @@ static int save(struct dg_brakes *b, double now, struct dg_error *err)
 	return 0;
 }
 
+/* The state file's directory (/var/lib/diagint by default) is made when missing, with its parents: 0755, the mode
+ * the packages give it. The file itself is 0600. */
+static int make_state_dir(const char *state_path, struct dg_error *err)
+{
+	char dir[PATH_MAX];
+
+	if (snprintf(dir, sizeof(dir), "%s", state_path) >= (int)sizeof(dir))
+		return dg_error_set(err, DG_USAGE, "brake state path too long: choose a shorter StateFile");
+	dirname(dir);
+	for (char *p = dir + 1;; p++) {
+		bool last = !*p;
+
+		if (*p != '/' && !last)
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return dg_error_set_errno(err, DG_USAGE, errno, "cannot create %s, the directory of the brake "
+						  "state %s: create it (mkdir -p -m 0755 %s), run as a user who may, or "
+						  "set StateFile to a writable path", dir, state_path, dir);
+		if (last)
+			return 0;
+		*p = '/';
+	}
+}
+
 int dg_brakes_new(const struct dg_brakes_policy *p, const char *state_path, dg_brakes_clock_fn clock,
 		  void *clock_userdata, struct dg_brakes **ret, unsigned *ret_skipped, struct dg_error *err)
 {
@@ -291,7 +316,16 @@ int dg_brakes_new(const struct dg_brakes_policy *p, const char *state_path, dg_b
 			dg_brakes_free(b);
 			return dg_error_set(err, DG_FAILED, "out of memory");
 		}
-		r = load(b, &skipped, err);
+		r = make_state_dir(state_path, err);
+		/* Prove now that the state can be read and written, dry run or not: a cooldown that cannot be kept
+		 * refuses every action, and that must show at start, not at the first hang. */
+		if (r == 0 && (load(b, &skipped, err) < 0 || save(b, b->clock(b->clock_ud), err) < 0)) {
+			char why[sizeof(err->message)];
+
+			snprintf(why, sizeof(why), "%s", err->message);
+			r = dg_error_set(err, DG_USAGE, "%s: StateFile must be a file in a directory that the user diagint "
+					 "runs as may write; fix that directory or set StateFile elsewhere", why);
+		}
 		if (r < 0) {
 			dg_brakes_free(b);
 			return r;

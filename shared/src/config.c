@@ -13,6 +13,7 @@
 
 #include "dg_config.h"
 #include "diagint/config.h"
+#include "diagint/fleet.h"
 #include "diagint/ini.h"
 #include "diagint/watch_config.h"
 
@@ -38,6 +39,7 @@ struct dg_config {
 	struct section_policy *sections; /* [0] is [capture] */
 	size_t n;
 	struct dg_watch_config *watch;   /* [watch]; NULL when the file has none (watch_config.c) */
+	struct dg_fleet_config *fleet;   /* [fleet]; NULL when the file has none (fleet_config.c) */
 };
 
 struct parse_ctx {
@@ -246,12 +248,27 @@ static int on_entry(void *user, const char *section, const char *key, const char
 			FAIL("unknown key '%s' in [watch] (see diagint.conf(5) and diagint-watch(8))", key);
 		return r > 0;
 	}
+	if (!strcasecmp(section, "fleet")) {
+		int r;
+		if (!ctx->cfg->fleet) {
+			ctx->cfg->fleet = malloc(sizeof(*ctx->cfg->fleet));
+			if (!ctx->cfg->fleet)
+				FAIL("out of memory");
+			dg_fleet_config_default(ctx->cfg->fleet);
+		}
+		r = dg_fleet_config_entry(ctx->cfg->fleet, key, value, ctx->error[0] ? NULL : ctx->error,
+					  ctx->error[0] ? 0 : sizeof(ctx->error));
+		if (r == 0)
+			FAIL("unknown key '%s' in [fleet] (known: Endpoints, CACert, Cert, Key, User, Password, KeyPrefix, "
+			     "DialTimeout, CommandTimeout, RequireFleet)", key);
+		return r > 0;
+	}
 	if (!strcasecmp(section, "capture"))
 		domain = NULL;
 	else if (!strncasecmp(section, "domain:", 7) && section[7])
 		domain = section + 7;
 	else
-		FAIL("unknown section [%s] (known: [capture], [domain:NAME], [watch])", section);
+		FAIL("unknown section [%s] (known: [capture], [domain:NAME], [watch], [fleet])", section);
 
 	s = section_for(ctx->cfg, domain);
 	if (!s)
@@ -337,6 +354,11 @@ static bool line_well_formed(const char *text, int lineno)
 static int finish_parse(int rc, const char *text, struct parse_ctx *ctx, struct dg_config **ret,
 			struct dg_error *err)
 {
+	if (rc == 0 && ctx->cfg->fleet && dg_fleet_config_check(ctx->cfg->fleet, ctx->error, sizeof(ctx->error)) < 0) {
+		dg_error_set(err, DG_USAGE, "%s: %s", ctx->name, ctx->error);
+		dg_config_free(ctx->cfg);
+		return -DG_USAGE;
+	}
 	if (rc == 0) {
 		*ret = ctx->cfg;
 		return 0;
@@ -430,6 +452,14 @@ int dg_config_load(const char *path, struct dg_config **ret, struct dg_error *er
 	}
 	r = dg_config_parse_string(text, p, ret, err);
 	free(text);
+	/* [fleet] Password: only in a file no one else can read, owned by root or by whoever runs us. */
+	if (r == 0 && (*ret)->fleet && (*ret)->fleet->password[0] &&
+	    ((st.st_mode & 077) || (st.st_uid != 0 && st.st_uid != geteuid()))) {
+		dg_config_free(*ret);
+		*ret = NULL;
+		return dg_error_set(err, DG_USAGE, "%s holds the etcd Password of [fleet] but others can read it or it "
+				    "is not ours: chmod 600 and chown root %s", p, p);
+	}
 	return r;
 }
 
@@ -441,6 +471,9 @@ void dg_config_free(struct dg_config *cfg)
 		free(cfg->sections[i].domain);
 	free(cfg->sections);
 	free(cfg->watch);
+	if (cfg->fleet)
+		explicit_bzero(cfg->fleet->password, sizeof(cfg->fleet->password));
+	free(cfg->fleet);
 	free(cfg->path);
 	free(cfg);
 }
@@ -486,4 +519,9 @@ void dg_config_capture_policy(const struct dg_config *cfg, const char *domain, s
 const struct dg_watch_config *dg_config_watch(const struct dg_config *cfg)
 {
 	return cfg && cfg->watch ? cfg->watch : dg_watch_config_builtin();
+}
+
+const struct dg_fleet_config *dg_config_fleet(const struct dg_config *cfg)
+{
+	return cfg ? cfg->fleet : NULL;
 }

@@ -470,18 +470,14 @@ static void check_destination(struct dg_doctor_run *run, const struct dg_doctor_
 	struct dg_retention_result res = { 0 };
 	struct dg_error e = { 0 };
 	const char *dest;
-	bool is_default = false;
+	bool missing = false;
 	struct stat st;
 	uint64_t need = dg_inject_dump_bytes_needed(ram);
 	char needs[32], frees[32];
 	int r;
 
 	dg_config_capture_policy(o->config, name, &pol);
-	dest = o->dest ? o->dest : pol.dest[0] ? pol.dest : NULL;
-	if (!dest) {
-		dest = DG_DEFAULT_DUMP_DIR;
-		is_default = true;
-	}
+	dest = o->dest ? o->dest : pol.dest[0] ? pol.dest : DG_DEFAULT_DUMP_DIR;
 	dg_format_bytes(need, false, needs, sizeof(needs));
 	if (dest[0] == '|') {
 		if (!uri_is_local(uri))
@@ -500,15 +496,22 @@ static void check_destination(struct dg_doctor_run *run, const struct dg_doctor_
 			       "destination '%s' is relative", dest);
 		return;
 	}
+	if (stat(dest, &st) < 0 && errno == ENOENT && dg_dumpdir_is_default(dest)) {
+		/* The answer inject and the hook give too: the default is made by the first capture. Its room is the
+		 * room of the filesystem it will be made on. */
+		r = dg_dumpdir_open_dry(dest, true, &dir, &missing, &e);
+		if (r < 0) {
+			dg_doctor_emit(run, "dump-destination", DG_DOCTOR_FAIL, "create it (mkdir -p -m 0700 " DG_DEFAULT_DUMP_DIR
+				       ") or choose another Destination in diagint.conf", "%s", e.message);
+			return;
+		}
+		dg_doctor_emit(run, "dump-destination", DG_DOCTOR_OK, NULL,
+			       "default destination %s does not exist yet: the first capture creates it (mode 0700)", dest);
+		goto room;
+	}
 	if (stat(dest, &st) < 0) {
-		int en = errno;
-		if (en == ENOENT && is_default)
-			dg_doctor_emit(run, "dump-destination", DG_DOCTOR_WARN, "create it now (mkdir -p -m 0700 " DG_DEFAULT_DUMP_DIR
-				       ") so its room can be checked",
-				       "default destination %s does not exist yet (the first capture creates it)", dest);
-		else
-			dg_doctor_emit(run, "dump-destination", DG_DOCTOR_FAIL, "create the directory or choose another "
-				       "Destination in diagint.conf", "destination %s: %s", dest, strerror(en));
+		dg_doctor_emit(run, "dump-destination", DG_DOCTOR_FAIL, "create the directory or choose another "
+			       "Destination in diagint.conf", "destination %s: %s", dest, strerror(errno));
 		return;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -530,6 +533,7 @@ static void check_destination(struct dg_doctor_run *run, const struct dg_doctor_
 		dg_doctor_emit(run, "dump-room", DG_DOCTOR_FAIL, "fix the destination directory", "%s", e.message);
 		return;
 	}
+room:
 	{
 		/* FloodLimit: a domain that has had its share of dumps lately is refused until the window passes. */
 		char prefix[DG_DUMPNAME_PREFIX_MAX + 1];

@@ -10,6 +10,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "dg_config.h"
 #include "diagint/dumpdir.h"
 #include "diagint/units.h"
 
@@ -82,6 +83,79 @@ int dg_dumpdir_open(const char *path, bool create, struct dg_dumpdir **ret, stru
 	/* Strip trailing slashes so joined paths read well in messages. */
 	for (size_t n = strlen(dir->path); n > 1 && dir->path[n - 1] == '/'; n--)
 		dir->path[n - 1] = '\0';
+	*ret = dir;
+	return 0;
+}
+
+/* path without doubled or trailing slashes */
+static void normalize(const char *path, char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (; *path && n + 1 < len; path++)
+		if (*path != '/' || n == 0 || out[n - 1] != '/')
+			out[n++] = *path;
+	while (n > 1 && out[n - 1] == '/')
+		n--;
+	out[n] = '\0';
+}
+
+bool dg_dumpdir_is_default(const char *path)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+
+	if (!path || strlen(path) >= sizeof(a))
+		return false;
+	/* Compare as paths: "/var/lib//diagint/dumps/" is the default too. */
+	normalize(path, a, sizeof(a));
+	normalize(DG_DEFAULT_DUMP_DIR, b, sizeof(b));
+	return !strcmp(a, b);
+}
+
+int dg_dumpdir_open_dry(const char *path, bool create, struct dg_dumpdir **ret, bool *ret_missing,
+			struct dg_error *err)
+{
+	char parent[PATH_MAX];
+	struct dg_dumpdir *dir;
+	struct stat st;
+	char *slash;
+	int r;
+
+	*ret_missing = false;
+	if (!create || !path || !*path || stat(path, &st) == 0 || errno != ENOENT)
+		return dg_dumpdir_open(path, false, ret, err);
+	if (strlen(path) >= DIR_PATH_MAX)
+		return dg_error_set(err, DG_USAGE, "dump directory path is too long: choose a shorter --dump-dir");
+	/* The nearest existing parent decides whether the directory can be created, and where its room comes from. */
+	snprintf(parent, sizeof(parent), "%s", path);
+	for (;;) {
+		for (size_t n = strlen(parent); n > 1 && parent[n - 1] == '/'; n--)
+			parent[n - 1] = '\0';
+		slash = strrchr(parent, '/');
+		if (!slash)
+			return dg_error_set(err, DG_USAGE, "dump directory %s is relative: give an absolute one", path);
+		if (slash == parent)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(parent, &st) == 0 || errno != ENOENT || !strcmp(parent, "/"))
+			break;
+	}
+	if (stat(parent, &st) < 0 || !S_ISDIR(st.st_mode))
+		return dg_error_set(err, DG_USAGE, "dump directory %s cannot be created: %s is not a directory; "
+				    "choose another with --dump-dir", path, parent);
+	if (access(parent, W_OK | X_OK) < 0)
+		return dg_error_set_errno(err, DG_USAGE, errno, "dump directory %s cannot be created in %s (run as "
+					  "root, create it (mkdir -p -m 0700 %s) or choose another with --dump-dir)",
+					  path, parent, path);
+	r = dg_dumpdir_open(parent, false, &dir, err);
+	if (r < 0)
+		return r;
+	/* Messages name the directory the capture would create, not its parent. */
+	snprintf(dir->path, sizeof(dir->path), "%s", path);
+	for (size_t n = strlen(dir->path); n > 1 && dir->path[n - 1] == '/'; n--)
+		dir->path[n - 1] = '\0';
+	*ret_missing = true;
 	*ret = dir;
 	return 0;
 }
@@ -252,6 +326,38 @@ int dg_dumpdir_reserve_ext(struct dg_dumpdir *dir, const char *prefix, const cha
 			}
 		}
 		slot->lock_fd = fd;
+		return 0;
+	}
+	slot->name[0] = slot->path[0] = slot->tmp_name[0] = slot->tmp_path[0] = '\0';
+	return dg_error_set(err, DG_REFUSED,
+			    "no free dump name in %s: %s and its -1 .. -%d variants all exist; move old dumps away or "
+			    "choose another --dump-dir (nothing was written)",
+			    dir->path, first, DG_DUMPNAME_SUFFIXES);
+}
+
+int dg_dumpdir_peek_ext(struct dg_dumpdir *dir, const char *prefix, const char *ext, time_t when,
+			struct dg_dump_slot *slot, struct dg_error *err)
+{
+	char first[DG_DUMPNAME_MAX];
+
+	memset(slot, 0, sizeof(*slot));
+	slot->lock_fd = -1;
+	slot->when = when;
+	snprintf(slot->ext, sizeof(slot->ext), "%s", ext ? ext : DG_DUMP_EXT);
+	snprintf(slot->prefix, sizeof(slot->prefix), "%s", prefix);
+	for (int n = 0; n <= DG_DUMPNAME_SUFFIXES; n++) {
+		if (fill_paths(dir, slot, n) < 0)
+			return dg_error_set(err, DG_USAGE, "dump name for prefix '%s' is too long", prefix);
+		if (n == 0)
+			snprintf(first, sizeof(first), "%s", slot->name);
+		if (name_taken(dir, slot->name) || name_taken(dir, slot->tmp_name))
+			continue;
+		/* What openat(O_CREAT) in dg_dumpdir_reserve_ext would meet. */
+		if (faccessat(dir->fd, ".", W_OK | X_OK, AT_EACCESS) < 0)
+			return dg_error_set_errno(err, DG_USAGE, errno,
+						  "dump directory %s is not writable (fix its permissions or choose "
+						  "another --dump-dir)", dir->path);
+		slot->tmp_name[0] = slot->tmp_path[0] = '\0';
 		return 0;
 	}
 	slot->name[0] = slot->path[0] = slot->tmp_name[0] = slot->tmp_path[0] = '\0';

@@ -277,15 +277,13 @@ static int plan_capture(const struct dg_inject_opts *o, struct dg_dump_record *r
 			const char *uri, struct dg_error *err)
 {
 	char prefix[DG_DUMPNAME_PREFIX_MAX + 1];
-	bool is_default = false;
+	bool missing = false;
 	int r;
 
 	dg_config_capture_policy(o->config, rec->domain, &pl->policy);
 	pl->dest = o->dest ? o->dest : o->dump_dir ? o->dump_dir : pl->policy.dest[0] ? pl->policy.dest : NULL;
-	if (!pl->dest) {
+	if (!pl->dest)
 		pl->dest = DG_DEFAULT_DUMP_DIR;
-		is_default = true;
-	}
 	if (o->format)
 		snprintf(pl->policy.format, sizeof(pl->policy.format), "%s", o->format);
 	if (parse_format(pl->policy.format, &pl->vir_format) < 0)
@@ -310,7 +308,35 @@ static int plan_capture(const struct dg_inject_opts *o, struct dg_dump_record *r
 	if (pl->dest[0] != '/')
 		return dg_error_set(err, DG_USAGE, "destination '%s' is relative: give an absolute directory (or "
 				    "|COMMAND)", pl->dest);
-	r = dg_dumpdir_open(pl->dest, is_default, &pl->dir, err);
+	/* The default is created when missing however it was given (built in, Destination=, --dump-dir): a fresh
+	 * host captures. Any other directory must exist, so that a mistyped one is an error, not a new directory. */
+	if (o->dry_run) {
+		r = dg_dumpdir_open_dry(pl->dest, dg_dumpdir_is_default(pl->dest), &pl->dir, &missing, err);
+		if (r < 0)
+			return r;
+		if (missing)
+			logf_(o, DG_LOG_INFO, "dry run: %s does not exist yet: the capture would create it (mode 0700)",
+			      pl->dest);
+		r = dg_retention_flood_check(pl->dir, &pl->policy, prefix, rec->requested.tv_sec, err);
+		if (r < 0)
+			return r;
+		if (missing)
+			r = dg_dumpname_format(prefix, rec->requested.tv_sec, 0, pl->ext, pl->slot.name,
+					       sizeof(pl->slot.name)) < 0 ?
+				    dg_error_set(err, DG_USAGE, "dump name for '%s' is too long", rec->domain) : 0;
+		else
+			r = dg_dumpdir_peek_ext(pl->dir, prefix, pl->ext, rec->requested.tv_sec, &pl->slot, err);
+		if (r < 0)
+			return r;
+		r = dg_retention_plan(pl->dir, &pl->policy, dg_inject_dump_bytes_needed(rec->ram_bytes), o->log,
+				      o->log_userdata, NULL, err);
+		if (r < 0)
+			return r;
+		snprintf(rec->name, sizeof(rec->name), "%s", pl->slot.name);
+		snprintf(rec->path, sizeof(rec->path), "%s/%s", dg_dumpdir_path(pl->dir), pl->slot.name);
+		return 0;
+	}
+	r = dg_dumpdir_open(pl->dest, dg_dumpdir_is_default(pl->dest), &pl->dir, err);
 	if (r < 0)
 		return r;
 	r = dg_dumpdir_clean_stale(pl->dir);
@@ -433,6 +459,22 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 		dg_record_step(rec, "precheck", (dg_clock_mono() * 1e3) - t);
 	}
 
+	if (o.dry_run) {
+		/* Everything a real run checks before acting has passed: say so, and act on nothing. */
+		if (state == VIR_DOMAIN_CRASHED) {
+			rec->panic_seen = true;
+			snprintf(rec->panic_event, sizeof(rec->panic_event), "%s",
+				 o.nmi ? "already crashed" : "crashed (state)");
+		}
+		if (o.nmi && state == VIR_DOMAIN_CRASHED)
+			dg_record_note(rec, "dry run: domain has already crashed; no NMI would be sent");
+		else if (o.nmi && state == VIR_DOMAIN_PAUSED)
+			dg_record_note(rec, "dry run: domain is paused; the NMI would be delivered when it resumes");
+		dg_record_note(rec, "dry run: nothing was sent or written");
+		dg_record_step(rec, "total", (dg_clock_mono() * 1e3) - t_total);
+		r = 0;
+		goto out;
+	}
 	if (!o.nmi && state == VIR_DOMAIN_CRASHED) {
 		/* A capture of a guest that panicked by itself (the watcher's): the record says so, as `dumps list`
 		 * shows it. */

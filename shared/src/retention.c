@@ -40,8 +40,9 @@ static const char *violation(const struct dg_capture_policy *p, uint64_t fs_size
 	return NULL;
 }
 
-int dg_retention_apply(struct dg_dumpdir *dir, const struct dg_capture_policy *p, uint64_t need, bool evict,
-		       dg_log_fn log, void *ud, struct dg_retention_result *ret, struct dg_error *err)
+/* dry: the same decisions, with the removals only counted (a dry run says what it would remove). */
+static int apply(struct dg_dumpdir *dir, const struct dg_capture_policy *p, uint64_t need, bool evict, bool dry,
+		 dg_log_fn log, void *ud, struct dg_retention_result *ret, struct dg_error *err)
 {
 	struct dg_dump_list list = { 0 };
 	struct dg_retention_result res = { 0 };
@@ -74,7 +75,7 @@ int dg_retention_apply(struct dg_dumpdir *dir, const struct dg_capture_policy *p
 		struct dg_dump_entry *e = &list.v[next++];
 		struct dg_error rerr = { 0 };
 
-		if (dg_dumpstore_remove(dg_dumpdir_fd(dir), e->name, &rerr) < 0) {
+		if (!dry && dg_dumpstore_remove(dg_dumpdir_fd(dir), e->name, &rerr) < 0) {
 			if (log)
 				log(ud, DG_LOG_WARNING, rerr.message);
 			continue;
@@ -83,14 +84,14 @@ int dg_retention_apply(struct dg_dumpdir *dir, const struct dg_capture_policy *p
 		res.freed += e->allocated;
 		res.usage -= e->allocated;
 		/* Re-read rather than add: the filesystem may free blocks lazily (NFS, btrfs). */
-		if (fstatvfs(dg_dumpdir_fd(dir), &st) == 0)
+		if (!dry && fstatvfs(dg_dumpdir_fd(dir), &st) == 0)
 			res.fs_free = (uint64_t)st.f_bavail * st.f_frsize;
 		else
 			res.fs_free += e->allocated;
 		if (log) {
 			char msg[DG_DUMPNAME_MAX + 128];
-			snprintf(msg, sizeof(msg), "retention: removed %s/%s to make room", dg_dumpdir_path(dir),
-				 e->name);
+			snprintf(msg, sizeof(msg), "retention: %s %s/%s to make room", dry ? "would remove" : "removed",
+				 dg_dumpdir_path(dir), e->name);
 			log(ud, DG_LOG_INFO, msg);
 		}
 	}
@@ -103,6 +104,18 @@ int dg_retention_apply(struct dg_dumpdir *dir, const struct dg_capture_policy *p
 	if (ret)
 		*ret = res;
 	return r;
+}
+
+int dg_retention_apply(struct dg_dumpdir *dir, const struct dg_capture_policy *p, uint64_t need, bool evict,
+		       dg_log_fn log, void *ud, struct dg_retention_result *ret, struct dg_error *err)
+{
+	return apply(dir, p, need, evict, false, log, ud, ret, err);
+}
+
+int dg_retention_plan(struct dg_dumpdir *dir, const struct dg_capture_policy *p, uint64_t need, dg_log_fn log,
+		      void *ud, struct dg_retention_result *ret, struct dg_error *err)
+{
+	return apply(dir, p, need, true, true, log, ud, ret, err);
 }
 
 int dg_retention_flood_check(struct dg_dumpdir *dir, const struct dg_capture_policy *p, const char *prefix,

@@ -179,7 +179,7 @@ static void sock_open(struct loop *l)
 		return;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", w->wc.socket);
 	snprintf(dir, sizeof(dir), "%s", w->wc.socket);
-	mkdir(dirname(dir), 0755);
+	mkdir(dirname(dir), 0700); /* /run/diagint: root's; the hook runs as root */
 	unlink(sa.sun_path);
 	l->sock_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (l->sock_fd < 0 || bind(l->sock_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
@@ -972,17 +972,6 @@ static size_t reap_workers(struct loop *l)
 
 /* ---- configuration ---- */
 
-static int prepare_state_dir(const char *state_file, struct dg_error *err)
-{
-	char dir[PATH_MAX];
-
-	snprintf(dir, sizeof(dir), "%s", state_file);
-	if (mkdir(dirname(dir), 0700) < 0 && errno != EEXIST)
-		return dg_error_set_errno(err, DG_FAILED, errno, "cannot create the directory of StateFile %s",
-					  state_file);
-	return 0;
-}
-
 static void reload(struct loop *l)
 {
 	struct dg_watch *w = l->w;
@@ -1063,9 +1052,7 @@ static int setup(struct dg_watch *w, struct dg_error *err)
 	w->wc = *dg_config_watch(w->cfg);
 	if (w->o.dry_run)
 		w->wc.brakes.dry_run = true;
-	r = prepare_state_dir(w->wc.state_file, err);
-	if (r < 0)
-		return r;
+	/* Creates the state's directory and writes the state once: an unwritable StateFile fails the start. */
 	r = dg_brakes_new(&w->wc.brakes, w->wc.state_file, NULL, NULL, &w->brakes,
 			  &skipped, err);
 	if (r < 0)

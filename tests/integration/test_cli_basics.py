@@ -1,7 +1,11 @@
 """The diagint CLI's contract without a guest: help, version, usage errors and their exit statuses."""
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
@@ -85,6 +89,177 @@ class Basics(unittest.TestCase):
         r = diagint("inject", "-c", "frob://nowhere/", "x")
         self.assertIn(r.returncode, (2, 5), r.stderr)
         self.assertIn("frob://nowhere/", r.stderr)
+
+
+class OptionSafety(unittest.TestCase):
+    """-n is --dry-run in every command that acts; options are taken after operands too."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="dg-basics-")
+        self.env = dict(os.environ, DIAGINT_AUDIT_LOG=os.path.join(self.tmp, "audit.jsonl"))
+        self.env.pop("LIBVIRT_DEFAULT_URI", None)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_dry_run_is_n_everywhere(self):
+        for cmd in ("inject", "capture", "send", "watch"):
+            self.assertRegex(diagint(cmd, "--help").stdout, r"-n, --dry-run", cmd)
+        text = diagint("inject", "--help").stdout
+        self.assertRegex(text, r"\n\s+--no-capture", "--no-capture has no short option")
+        self.assertNotRegex(text, r"-n, --no-capture")
+
+    def test_dry_run_still_checks_and_is_audited(self):
+        # A dry run goes through authorization and the audit log, then needs libvirt like a real run.
+        for args in (["inject", "-n", "x"], ["inject", "x", "-n"], ["capture", "x", "--dry-run"]):
+            r = diagint(*(args + ["-c", "qemu:///system?socket=/nonexistent/diagint-test.sock"]), env=self.env)
+            self.assertEqual(r.returncode, 5, (args, r.stderr))
+            self.assertIn("cannot connect to libvirt", r.stderr)
+        r = diagint("audit", "list", "--json", env=self.env)
+        recs = json.loads(r.stdout)
+        self.assertEqual([x["action"] for x in recs], ["authorize", "inject"] * 2 + ["authorize", "capture"])
+        self.assertIn("dry run", recs[0]["evidence"])
+
+    def test_no_capture_keeps_no_short_option(self):
+        r = diagint("capture", "x", "--no-capture")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--no-capture applies to inject only", r.stderr)
+        r = diagint("inject", "x", "--dry-run", "--no-capture", "--dump-dir", "/tmp")
+        self.assertEqual(r.returncode, 2, "checked after the operand too")
+
+    def test_options_after_operands(self):
+        # Every command: an option after an operand is taken (here --help), an unknown one is named.
+        for args in (["inject", "x"], ["capture", "x"], ["send", "aws:us-east-1/i-0123456789abcdef0"],
+                     ["doctor", "libvirt:x"], ["watch"], ["dumps", "list"], ["audit", "list"], ["audit", "report"],
+                     ["audit", "verify", "/nonexistent"]):
+            r = diagint(*(args + ["--help"]), env=self.env)
+            self.assertEqual(r.returncode, 0, (args, r.stderr))
+            self.assertIn("Usage: diagint %s" % args[0], r.stdout, args)
+            r = diagint(*(args + ["--frob"]), env=self.env)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn("--frob", r.stderr, args)
+        r = diagint("inject", "x", "--timeout", "abc")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("bad --timeout", r.stderr)
+        r = diagint("inject", "-c", "qemu:///system?socket=/nonexistent/diagint-test.sock", "--", "-n",
+                    env=self.env)
+        self.assertEqual(r.returncode, 5, "after --, '-n' is a DOMAIN: %s" % r.stderr)
+
+    def test_audit_log_option_anywhere(self):
+        other = os.path.join(self.tmp, "other.jsonl")
+        r = diagint("audit", "list", "--json", "--audit-log", other)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "[]"), r.stderr)
+        self.assertIn(other, r.stderr)
+
+
+class FreshHost(unittest.TestCase):
+    """Listings where nothing was written yet: empty, status 0."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="dg-fresh-")
+        self.log = os.path.join(self.tmp, "log", "audit.jsonl")
+        self.env = dict(os.environ, DIAGINT_AUDIT_LOG=self.log)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_dumps_list_empty_and_missing(self):
+        empty = os.path.join(self.tmp, "empty")
+        os.makedirs(empty)
+        missing = os.path.join(self.tmp, "dumps")
+        conf = os.path.join(self.tmp, "diagint.conf")
+        with open(conf, "w") as f:
+            f.write("[capture]\nDestination = %s\n" % missing)
+        for args in (["--dump-dir", empty], ["--dump-dir", missing], ["--config", conf]):
+            r = diagint("dumps", "list", *args)
+            self.assertEqual(r.returncode, 0, (args, r.stderr))
+            self.assertEqual(r.stdout.split(), ["TIME", "DOMAIN", "DISK", "SIZE", "PANIC", "NAME"], args)
+            self.assertIn("0 dump(s)", r.stderr)
+            r = diagint("dumps", "list", "--json", *args)
+            self.assertEqual((r.returncode, json.loads(r.stdout)), (0, []), (args, r.stderr))
+        r = diagint("dumps", "gc", "--json", "--config", conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["evicted"], 0)
+        self.assertIn("does not exist", r.stderr)
+        self.assertFalse(os.path.exists(missing), "a listing creates nothing")
+        r = diagint("dumps", "info", "x.gcore", "--config", conf)
+        self.assertEqual(r.returncode, 2, "info of a missing directory is still an error: %s" % r.stderr)
+
+    def test_watch_fails_at_start_on_unwritable_state(self):
+        # Dry run too: the trial run shows an unwritable StateFile, before any libvirt connection.
+        conf = os.path.join(self.tmp, "diagint.conf")
+        with open(conf, "w") as f:
+            f.write("[watch]\nStateFile = /proc/version/watch.state\nSocket = %s\n" % os.path.join(self.tmp, "s"))
+        r = diagint("watch", "-n", "--config", conf, "-c", "qemu:///system?socket=/nonexistent/x.sock", env=self.env)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("/proc/version/watch.state", r.stderr)
+        self.assertIn("set StateFile", r.stderr)
+        self.assertNotIn("connect", r.stderr, "failed before connecting")
+
+    def test_audit_listings_without_a_log(self):
+        r = diagint("audit", "list", env=self.env)
+        self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
+        self.assertIn("no audit log at %s yet" % self.log, r.stderr)
+        r = diagint("audit", "list", "--json", "--result", "dry-run", env=self.env)
+        self.assertEqual((r.returncode, json.loads(r.stdout)), (0, []), r.stderr)
+        r = diagint("audit", "export", env=self.env)
+        self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
+        r = diagint("audit", "report", env=self.env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("0 records", r.stdout)
+        r = diagint("audit", "report", "--json", env=self.env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["records"], 0)
+        r = diagint("--audit-log", self.log, "audit", "list", "--json")
+        self.assertEqual((r.returncode, json.loads(r.stdout)), (0, []), r.stderr)
+        self.assertFalse(os.path.exists(os.path.dirname(self.log)), "reading creates nothing")
+        r = diagint("audit", "show", "1", env=self.env)
+        self.assertEqual(r.returncode, 4, "no such record: %s" % r.stderr)
+
+
+def default_dump_dir():
+    """The built-in default destination, as the binary says it (meson option dump_dir)."""
+    m = re.search(r"Default: Destination= in the configuration, else (\S+)", diagint("inject", "--help").stdout)
+    return m.group(1)
+
+
+class HookAnswer(unittest.TestCase):
+    """The libvirt hook at a guest's start gives inject's and doctor's answer about a missing default directory."""
+
+    XML = "<domain><name>web-1</name><uuid>3f2a6c1e-5b7d-4e21-9a0b-3c8d2e1f0a9b</uuid>" \
+          "<memory unit='KiB'>131072</memory></domain>"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="dg-hook-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def hook(self, dest, refuse=False):
+        conf = os.path.join(self.tmp, "diagint.conf")
+        with open(conf, "w") as f:
+            f.write("[capture]\nDestination = %s\n[watch]\nHookRefuseStart = %s\nSocket = %s\n"
+                    % (dest, "yes" if refuse else "no", os.path.join(self.tmp, "watch.sock")))
+        hook = os.path.join(os.environ.get("DG_BUILD_DIR", "build"), "libvirt-hook", "diagint-hook")
+        return subprocess.run([hook, "web-1", "prepare", "begin", "-"], input=self.XML, capture_output=True,
+                              text=True, timeout=30, env={"DIAGINT_CONFIG": conf})
+
+    def test_missing_named_directory_warns(self):
+        r = self.hook(os.path.join(self.tmp, "missing"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("could not be captured", r.stderr)
+        r = self.hook(os.path.join(self.tmp, "missing"), refuse=True)
+        self.assertEqual(r.returncode, 1, r.stderr)
+
+    def test_missing_default_is_created_by_the_first_capture(self):
+        if os.path.exists(default_dump_dir()):
+            self.skipTest("%s exists on this host" % default_dump_dir())
+        for refuse in (False, True):
+            r = self.hook(default_dump_dir() + "/", refuse=refuse)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("does not exist yet: the first capture creates it", r.stderr)
+            self.assertNotIn("could not be captured", r.stderr)
+        self.assertFalse(os.path.exists(default_dump_dir()), "the hook creates nothing")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ GUESTS = {
     "g-fill": (1, False),
     "g-send": (1, False),
     "g-count": (1, False),
+    "g-dry": (1, False),
     ".. évil\tname": (1, True),
 }
 HOSTILE = ".. évil\tname"
@@ -107,6 +108,13 @@ def listing(d):
     return sorted(os.listdir(d))
 
 
+def heartbeat(name):
+    """The last beat the guest printed on its console (it prints one a second)."""
+    with open(console(name), errors="replace") as f:
+        beats = re.findall(r"diagint-heartbeat (\d+)", f.read())
+    return int(beats[-1]) if beats else 0
+
+
 class Inject(unittest.TestCase):
     def check_dump(self, path, vcpus, panicked=True):
         self.assertTrue(os.path.isfile(path), path)
@@ -162,6 +170,101 @@ class Inject(unittest.TestCase):
         for step in ("lookup", "precheck", "dump", "commit", "total"):
             self.assertIn(step, rec["steps_ms"])
         return rec
+
+    def test_00_dry_run_sends_and_writes_nothing(self):
+        # -n is --dry-run, before or after DOMAIN: the guest keeps running and counts no NMI on its console,
+        # nothing is written, and each run is recorded as one dry run.
+        d = newdir("dry")
+        log = os.path.join(WORK, "audit-dry.jsonl")
+        env = dict(os.environ, DIAGINT_AUDIT_LOG=log)
+
+        def run(*args):
+            return subprocess.run([diaglab.diagint_bin()] + list(args), capture_output=True, text=True,
+                                  timeout=120, env=env)
+
+        def dry_records():
+            r = run("audit", "list", "--result", "dry-run", "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return json.loads(r.stdout)
+
+        beat = heartbeat("g-dry")
+        for args in (["inject", "-n", "g-dry"], ["inject", "--dry-run", "g-dry"], ["inject", "g-dry", "-n"],
+                     ["inject", "g-dry", "--dry-run", "--no-capture"], ["capture", "g-dry", "-n"]):
+            before = len(dry_records())
+            r = run(*(args + ["-c", LV.uri] + ([] if "--no-capture" in args else ["-d", d])))
+            self.assertEqual(r.returncode, 0, (args, r.stderr))
+            self.assertRegex(r.stdout, r"^dry run: would .*nothing was sent or written\n$", args)
+            if "--no-capture" not in args:
+                self.assertRegex(r.stdout, re.escape(d) + r"/g-dry-\d{8}-\d{6}\.gcore", args)
+            if args[0] == "inject":
+                self.assertIn("would send an NMI to g-dry", r.stdout)
+            self.assertEqual(state("g-dry"), "running (booted)", args)
+            self.assertEqual(listing(d), [], "no dump, no .partial, no sidecar: %r" % (args,))
+            recs = dry_records()
+            self.assertEqual(len(recs), before + 1, "exactly one dry-run record: %r" % (args,))
+            self.assertEqual((recs[-1]["action"], recs[-1]["target"]), (args[0], "libvirt:g-dry"))
+        # The guest was never interrupted: still running, its heartbeat still advancing.
+        deadline = time.time() + 10
+        while time.time() < deadline and heartbeat("g-dry") <= beat + 1:
+            time.sleep(0.2)
+        self.assertGreater(heartbeat("g-dry"), beat + 1, "the heartbeat keeps advancing")
+        self.assertEqual(state("g-dry"), "running (booted)")
+        # --json: the record, with where the dump would go.
+        r = run("inject", "--json", "g-dry", "-c", LV.uri, "-d", d, "--dry-run")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rec = json.loads(r.stdout)
+        self.assertTrue(rec["dry_run"])
+        self.assertFalse(rec["nmi"]["sent"])
+        self.assertIsNone(rec["dump"])
+        self.assertEqual(os.path.dirname(rec["would_write"]), d)
+        self.assertFalse(os.path.exists(rec["would_write"]))
+        self.assertEqual(listing(d), [])
+        # The same refusals as a real run, with the same statuses: nothing found (4), a destination that is
+        # missing or not writable (2, with the fix), no free name (6).
+        r = run("inject", "-n", "-c", LV.uri, "-d", d, "no-such-guest")
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("not found", r.stderr)
+        r = run("inject", "g-off", "-n", "-c", LV.uri, "-d", d)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        missing = os.path.join(WORK, "no-such-dry-dir")
+        r = run("inject", "g-dry", "-n", "-c", LV.uri, "-d", missing)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("does not exist", r.stderr)
+        self.assertIn("mkdir -p", r.stderr)
+        self.assertFalse(os.path.exists(missing))
+        r = run("capture", "g-dry", "--dry-run", "-c", LV.uri, "-d", mnt("ro"))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("not writable", r.stderr)
+        r = run("inject", "g-dry", "-n", "-c", LV.uri, "-d", mnt("small"))
+        self.assertEqual(r.returncode, 6, r.stderr)
+        self.assertIn("not enough room", r.stderr)
+        t0 = time.time()
+        for sec in range(-1, 15):
+            for n in [""] + ["-%d" % i for i in range(1, 10)]:
+                open(os.path.join(d, "g-dry-%s%s.gcore" % (stamp(t0 + sec), n)), "w").close()
+        before = listing(d)
+        r = run("inject", "g-dry", "-n", "-c", LV.uri, "-d", d)
+        self.assertEqual(r.returncode, 6, r.stderr)
+        self.assertIn("no free dump name", r.stderr)
+        self.assertEqual(listing(d), before)
+        # Retention: a dump that a real run would remove to make room is named, and kept.
+        old = os.path.join(newdir("dry-ret"), "g-dry-20200101-000000.gcore")
+        with open(old, "wb") as f:
+            f.write(b"\0" * (1 << 20))
+        conf = os.path.join(WORK, "dry-ret.conf")
+        with open(conf, "w") as f:
+            f.write("[capture]\nMaxUse = %d\n" % ((MIB << 20) + (MIB << 20) // 64 + (8 << 20) + (512 << 10)))
+        r = run("inject", "g-dry", "-n", "--config", conf, "-c", LV.uri, "-d", os.path.dirname(old))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("would remove " + old, r.stderr)
+        self.assertTrue(os.path.exists(old), "a dry run removes nothing")
+        self.assertEqual(state("g-dry"), "running (booted)")
+        # Counted by the guest (it does not panic on an NMI): two more beats, and not one NMI line.
+        self.assertEqual(diaglab.settle_nmis(console("g-dry")), 0, "NMIs on g-dry's console")
+        # Every outcome in this log is a dry run or a refusal: nothing was ever done.
+        r = run("audit", "list", "--json")
+        outcomes = [x["result"]["status"] for x in json.loads(r.stdout) if x["action"] != "authorize"]
+        self.assertEqual(set(outcomes), {"dry-run", "failed"}, outcomes)
 
     def test_01_inject_one_vcpu(self):
         d = newdir("one")

@@ -482,6 +482,19 @@ class Lifecycle(CollectdTest):
         # An action that cannot be recorded does not happen: the plugin does not start (init fails).
         self.check_bad('  AuditLog "/proc/version/audit.jsonl"\n' + targets(1), "AuditLog", "/proc/version")
 
+    def test_unwritable_state_fails_collectd_T_even_in_dry_run(self):
+        # A cooldown that cannot be kept refuses every action: that shows at start (init, collectd -T), also in
+        # the suggested first trial with DryRun, never at the first hang.
+        self.check_bad('  DryRun true\n  StateFile "/proc/version/brakes.state"\n' + targets(1), "StateFile",
+                       "/proc/version/brakes.state", "set StateFile")
+        # A missing directory is made (0755) and the state written there at start.
+        cd = Collectd("fresh", "  DryRun true\n" + targets(1), state_dir=os.path.join(TMP, "fresh-lib", "diagint"))
+        p = subprocess.run([COLLECTD, "-T", "-C", cd.conf], capture_output=True, text=True, timeout=30, env=cd.env)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        state = os.path.join(TMP, "fresh-lib", "diagint", "brakes.state")
+        self.assertTrue(os.path.isfile(state), "the state is written at start")
+        self.assertEqual(os.stat(os.path.dirname(state)).st_mode & 0o777, 0o755)
+
     def test_example_configuration_passes_collectd_T(self):
         with open(os.path.join(HERE, "..", "..", "collectd-plugin", "diagint.conf.example")) as f:
             text = f.read()

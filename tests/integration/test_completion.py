@@ -93,7 +93,8 @@ class Completion(unittest.TestCase):
     def test_inject_and_capture_options(self):
         inject = self.complete("diagint inject --")
         self.assertEqual(inject, ["--connect", "--dump-dir", "--dest", "--format", "--config", "--quiet", "--json",
-                                  "--timeout", "--dry-run", "--no-capture", "--audit-log", "--help"])
+                                  "--timeout", "--dry-run", "--no-capture", "--require-fleet", "--audit-log",
+                                  "--help"])
         capture = self.complete("diagint capture --")
         self.assertIn("--dry-run", capture)
         self.assertNotIn("--timeout", capture, "--timeout is inject's only")
@@ -104,7 +105,7 @@ class Completion(unittest.TestCase):
     def test_other_options(self):
         self.assertEqual(self.complete("diagint watch --"), ["--config", "--connect", "--dry-run", "--audit-log",
                                                               "--help"])
-        self.assertEqual(self.complete("diagint send --r"), ["--reason", "--retries"])
+        self.assertEqual(self.complete("diagint send --r"), ["--reason", "--retries", "--require-fleet"])
         self.assertEqual(self.complete("diagint doctor --a"), ["--agent-timeout", "--audit-log"])
         self.assertEqual(self.complete("diagint audit verify --"), ["--key-file", "--anchors", "--no-head", "--json",
                                                                      "--audit-log", "--help"])

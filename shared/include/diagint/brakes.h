@@ -37,7 +37,9 @@ typedef double (*dg_brakes_clock_fn)(void *userdata);
 
 struct dg_brakes;
 
-/* state_path NULL: nothing persisted (tests, dry runs). A missing state file is a first start. Unreadable lines
+/* state_path NULL: nothing persisted (tests). A missing state file is a first start; its missing directory is
+ * created (mode 0755, parents too). The state is written once here, also for a dry-run policy: a state that
+ * cannot be written fails now (DG_USAGE, with the fix), at start, not at the first action. Unreadable lines
  * are skipped and counted in *ret_skipped (may be NULL): a damaged file must not keep the watcher from starting,
  * the caller warns. clock NULL: the real wall clock. */
 int dg_brakes_new(const struct dg_brakes_policy *p, const char *state_path, dg_brakes_clock_fn clock,

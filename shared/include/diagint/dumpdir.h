@@ -33,6 +33,14 @@ struct dg_dump_slot {
 /* Open an existing directory. create=true makes it (mode 0700, parents too) when missing: used for the default
  * destination only, so that a mistyped --dump-dir is an error rather than a new directory. */
 int dg_dumpdir_open(const char *path, bool create, struct dg_dumpdir **ret, struct dg_error *err);
+/* The same without creating anything, for a dry run and for checks (doctor, the hook): when path is missing and
+ * create is true, 0 if it could be created (its nearest existing parent is a writable directory), *ret_missing is
+ * set and *ret opens that parent, for the room checks on the filesystem the directory would live on. */
+int dg_dumpdir_open_dry(const char *path, bool create, struct dg_dumpdir **ret, bool *ret_missing,
+			struct dg_error *err);
+/* Whether path names the built-in default destination (DG_DEFAULT_DUMP_DIR), trailing and doubled slashes aside:
+ * an explicit Destination= or --dump-dir equal to it behaves as the default does (created when missing). */
+bool dg_dumpdir_is_default(const char *path);
 void dg_dumpdir_free(struct dg_dumpdir *dir);
 const char *dg_dumpdir_path(const struct dg_dumpdir *dir);
 /* The open directory, for *at() calls; owned by dir. */
@@ -51,6 +59,11 @@ int dg_dumpdir_reserve(struct dg_dumpdir *dir, const char *prefix, time_t when, 
 /* Same with another extension (see dg_dumpname_ext); NULL means ".gcore". */
 int dg_dumpdir_reserve_ext(struct dg_dumpdir *dir, const char *prefix, const char *ext, time_t when,
 			   struct dg_dump_slot *slot, struct dg_error *err);
+
+/* A dry run of dg_dumpdir_reserve_ext: the first free name (slot->name, slot->path; lock_fd -1), and whether the
+ * directory would let us create it. Nothing is written. The same statuses as dg_dumpdir_reserve_ext. */
+int dg_dumpdir_peek_ext(struct dg_dumpdir *dir, const char *prefix, const char *ext, time_t when,
+			struct dg_dump_slot *slot, struct dg_error *err);
 
 /* fsync the written temporary and give it its final name. If another writer took that name meanwhile, the next
  * free -N is used and slot->name/path change. On failure the data is kept as .NAME.kept (slot->tmp_path then

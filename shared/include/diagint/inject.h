@@ -22,6 +22,9 @@ struct dg_inject_opts {
 	volatile sig_atomic_t *cancel;  /* set (e.g. by SIGINT) to abort a capture: nothing is kept */
 	bool nmi;             /* false: capture only, no interrupt */
 	bool capture;         /* false: interrupt only (--no-capture) */
+	bool dry_run;         /* check everything (the guest and its state, destination, flood limit, a free name,
+			       * room under the retention rules), send and write nothing: no NMI, no dump, no
+			       * temporary, no sidecar, no removal, no directory created */
 	double timeout;       /* seconds to wait for CRASHED after the NMI */
 	const char *trigger;  /* recorded as is: "inject", "capture", "watch", ... */
 	dg_log_fn log;
@@ -34,6 +37,9 @@ struct dg_inject_opts {
 uint64_t dg_inject_dump_bytes_needed(uint64_t ram);
 
 /* Every capture precondition (directory, a free name, room for the RAM) is checked before the NMI: a refused
- * capture never leaves a crashed guest without its dump. rec is filled as far as the run got, also on error. */
+ * capture never leaves a crashed guest without its dump. rec is filled as far as the run got, also on error.
+ * The default destination (DG_DEFAULT_DUMP_DIR, however given) is created when missing; any other must exist.
+ * A dry run returns 0 when the real run would start: rec then holds the name and path the dump would take,
+ * rec->nmi_sent and rec->captured are false. */
 int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts *opts, struct dg_dump_record *rec,
 	      struct dg_error *err);

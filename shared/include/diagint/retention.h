@@ -27,6 +27,11 @@ struct dg_retention_result {
 int dg_retention_apply(struct dg_dumpdir *dir, const struct dg_capture_policy *policy, uint64_t need, bool evict,
 		       dg_log_fn log, void *log_userdata, struct dg_retention_result *ret, struct dg_error *err);
 
+/* A dry run of dg_retention_apply(..., evict true): the same decision, nothing removed; ret->evicted and
+ * ret->freed say what would be, and the log says "would remove" for each. */
+int dg_retention_plan(struct dg_dumpdir *dir, const struct dg_capture_policy *policy, uint64_t need, dg_log_fn log,
+		      void *log_userdata, struct dg_retention_result *ret, struct dg_error *err);
+
 /* Per-domain flood limit: DG_REFUSED when `prefix` already has flood_limit dumps stamped within the last
  * flood_window seconds before now. */
 int dg_retention_flood_check(struct dg_dumpdir *dir, const struct dg_capture_policy *policy, const char *prefix,
