@@ -57,6 +57,12 @@ int dg_cmd_capture(int argc, char **argv);
 void dg_cmd_capture_help(void);
 int dg_cmd_dumps(int argc, char **argv);
 void dg_cmd_dumps_help(void);
+/* `diagint dumps show` (cli/cmd_dumps_show.c): the last DG_SHOW_TAIL kernel messages unless full_log. */
+#define DG_SHOW_TAIL 20
+struct dg_dumpdir;
+int dg_cmd_dumps_show(struct dg_dumpdir *dir, const char *name, bool json, bool full_log);
+/* `diagint dumps shrink` (cli/cmd_dumps_shrink.c); compression NULL: zlib, dump_level 0: 31. */
+int dg_cmd_dumps_shrink(struct dg_dumpdir *dir, const char *name, const char *compression, int dump_level, bool json);
 int dg_cmd_audit(int argc, char **argv);
 void dg_cmd_audit_help(void);
 int dg_cmd_send(int argc, char **argv);

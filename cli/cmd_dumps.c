@@ -24,12 +24,16 @@ void dg_cmd_dumps_help(void)
 {
 	printf("Usage: diagint dumps list [--domain NAME] [--since WHEN] [--json]\n"
 	       "       diagint dumps info NAME [--json]\n"
+	       "       diagint dumps show NAME [--log] [--json]\n"
+	       "       diagint dumps shrink NAME [--compress zlib|lzo] [--dump-level N] [--json]\n"
 	       "       diagint dumps remove NAME...\n"
 	       "       diagint dumps gc [--json]\n\n"
 	       "Review the dumps in a dump directory: the default destination (%s) unless\n"
 	       "--dest/--dump-dir or Destination= in the configuration says otherwise.\n\n"
 	       "  list     one line per dump, oldest first: time, domain, size on disk, apparent size, panic seen\n"
 	       "  info     the dump's record (its sidecar) and what is on disk\n"
+	       "  show     the guest kernel: release, panic line, each vCPU's function, the last kernel messages\n"
+	       "  shrink   makedumpfile's filtered, compressed kdump file in place of an ELF dump, once it reads back\n"
 	       "  remove   delete dumps and their sidecars\n"
 	       "  gc       apply retention now (MaxUse, KeepFree from the configuration): oldest dumps go first\n\n"
 	       "Options:\n"
@@ -38,9 +42,12 @@ void dg_cmd_dumps_help(void)
 	       "      --domain NAME     only this domain's dumps\n"
 	       "      --since WHEN      only dumps from WHEN on: YYYY-MM-DD, 'YYYY-MM-DD hh:mm:ss', or an age\n"
 	       "                        such as 90m, 12h, 7d\n"
+	       "      --log             show: the whole kernel log, not its last %d lines\n"
+	       "      --compress C      shrink: zlib (default, smaller) or lzo (faster)\n"
+	       "      --dump-level N    shrink: makedumpfile -d N, default 31 (drops zero, cache, user and free pages)\n"
 	       "  -j, --json            JSON output\n"
 	       "  -h, --help            this help\n\n",
-	       DG_DEFAULT_DUMP_DIR, DG_CONFIG_DEFAULT_PATH);
+	       DG_DEFAULT_DUMP_DIR, DG_CONFIG_DEFAULT_PATH, DG_SHOW_TAIL);
 	dg_cli_print_exit_statuses();
 }
 
@@ -241,14 +248,18 @@ int dg_cmd_dumps(int argc, char **argv)
 		{ "dump-dir", required_argument, NULL, 'd' }, { "dest", required_argument, NULL, 'D' },
 		{ "config", required_argument, NULL, 'C' },   { "domain", required_argument, NULL, 'm' },
 		{ "since", required_argument, NULL, 's' },    { "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },           { 0 },
+		{ "help", no_argument, NULL, 'h' },           { "log", no_argument, NULL, 'l' },
+		{ "compress", required_argument, NULL, 'z' }, { "dump-level", required_argument, NULL, 'L' },
+		{ 0 },
 	};
 	const char *dest = NULL, *config_path = NULL, *domain = NULL, *verb;
 	struct dg_capture_policy policy;
 	struct dg_config *cfg = NULL;
 	struct dg_dumpdir *dir = NULL;
 	struct dg_error err = { 0 };
-	bool json = false, have_since = false;
+	bool json = false, have_since = false, full_log = false;
+	const char *compress = NULL;
+	int dump_level = 0;
 	time_t since = 0;
 	int c, r = 0;
 
@@ -277,6 +288,20 @@ int dg_cmd_dumps(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'l':
+			full_log = true;
+			break;
+		case 'z':
+			compress = optarg;
+			break;
+		case 'L': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 0 || v > 31)
+				return dg_cli_usage_error("dumps", "bad --dump-level '%s': 0 to 31", optarg);
+			dump_level = v ? (int)v : -1;
+			break;
+		}
 		case 'h':
 			dg_cmd_dumps_help();
 			return 0;
@@ -287,7 +312,7 @@ int dg_cmd_dumps(int argc, char **argv)
 	if (dg_cli_refuse_overrides("dumps", &err) < 0)
 		return dg_cli_fail(&err);
 	if (optind >= argc)
-		return dg_cli_usage_error("dumps", "missing action: list, info, remove or gc");
+		return dg_cli_usage_error("dumps", "missing action: list, info, show, shrink, remove or gc");
 	verb = argv[optind++];
 	if (dg_config_load(config_path, &cfg, &err) < 0)
 		return dg_cli_fail(&err);
@@ -315,6 +340,16 @@ int dg_cmd_dumps(int argc, char **argv)
 			r = dg_cli_usage_error("dumps", "info takes one NAME");
 		else
 			r = do_info(dir, argv[optind], json);
+	} else if (!strcmp(verb, "show")) {
+		if (optind + 1 != argc)
+			r = dg_cli_usage_error("dumps", "show takes one NAME");
+		else
+			r = dg_cmd_dumps_show(dir, argv[optind], json, full_log);
+	} else if (!strcmp(verb, "shrink")) {
+		if (optind + 1 != argc)
+			r = dg_cli_usage_error("dumps", "shrink takes one NAME");
+		else
+			r = dg_cmd_dumps_shrink(dir, argv[optind], compress, dump_level, json);
 	} else if (!strcmp(verb, "remove")) {
 		if (optind >= argc)
 			r = dg_cli_usage_error("dumps", "remove needs at least one NAME");
@@ -362,7 +397,7 @@ int dg_cmd_dumps(int argc, char **argv)
 			fprintf(stderr, "retention: %u dump(s) removed, %llu bytes freed; dumps use %llu bytes\n",
 				res.evicted, (unsigned long long)res.freed, (unsigned long long)res.usage);
 	} else {
-		r = dg_cli_usage_error("dumps", "unknown action '%s': use list, info, remove or gc", verb);
+		r = dg_cli_usage_error("dumps", "unknown action '%s': use list, info, show, shrink, remove or gc", verb);
 	}
 	dg_dumpdir_free(dir);
 	dg_config_free(cfg);

@@ -30,20 +30,41 @@ static int tap_n, tap_failed;
 			printf("#   got      '%s'\n#   expected '%s'\n", a_ ? a_ : "(null)", b_ ? b_ : "(null)"); \
 	} while (0)
 
-/* A test that cannot run here says why and counts as skipped, never as passed. */
+/* In CI (DIAGINT_REQUIRE_GUEST=1, as scripts/test and .ci/run set it) nothing may be skipped: a skip fails. */
+static inline int tap_required(void)
+{
+	const char *r = getenv("DIAGINT_REQUIRE_GUEST");
+
+	return r && r[0] == '1' && !r[1];
+}
+
+/* A test that cannot run here says why and counts as skipped, never as passed; under DIAGINT_REQUIRE_GUEST=1 it
+ * fails instead. */
 #define SKIP_ALL(...)                                                                                          \
 	do {                                                                                                   \
+		if (tap_required()) {                                                                          \
+			printf("not ok 1 - required here (DIAGINT_REQUIRE_GUEST=1) but cannot run: ");         \
+			printf(__VA_ARGS__);                                                                   \
+			printf("\n1..1\n");                                                                    \
+			exit(1);                                                                               \
+		}                                                                                              \
 		printf("1..0 # SKIP ");                                                                        \
 		printf(__VA_ARGS__);                                                                           \
 		printf("\n");                                                                                  \
 		exit(0);                                                                                       \
 	} while (0)
 
-/* One check that cannot run here: counted, visibly skipped, never passed. */
+/* One check that cannot run here: counted, visibly skipped, never passed; a failure under
+ * DIAGINT_REQUIRE_GUEST=1. */
 #define SKIP_ONE(...)                                                                                          \
 	do {                                                                                                   \
 		tap_n++;                                                                                       \
-		printf("ok %d - # SKIP ", tap_n);                                                              \
+		if (tap_required()) {                                                                          \
+			tap_failed++;                                                                          \
+			printf("not ok %d - required here (DIAGINT_REQUIRE_GUEST=1) but skipped: ", tap_n);    \
+		} else {                                                                                       \
+			printf("ok %d - # SKIP ", tap_n);                                                      \
+		}                                                                                              \
 		printf(__VA_ARGS__);                                                                           \
 		printf("\n");                                                                                  \
 		fflush(stdout);                                                                                \

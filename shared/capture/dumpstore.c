@@ -56,6 +56,9 @@ int dg_dumpstore_scan(int dirfd, const char *path, struct dg_dump_list *ret, str
 			e.sidecar = true;
 			e.allocated += (uint64_t)st.st_blocks * 512;
 		}
+		snprintf(sidecar, sizeof(sidecar), "%s.dmesg", de->d_name); /* the kernel log beside it */
+		if (fstatat(dirfd, sidecar, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			e.allocated += (uint64_t)st.st_blocks * 512;
 		if (list.n == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
 			struct dg_dump_entry *v = realloc(list.v, ncap * sizeof(*v));
@@ -100,5 +103,8 @@ int dg_dumpstore_remove(int dirfd, const char *name, struct dg_error *err)
 	snprintf(sidecar, sizeof(sidecar), "%s.json", name);
 	if (unlinkat(dirfd, sidecar, 0) < 0 && errno != ENOENT)
 		return dg_error_set_errno(err, DG_FAILED, errno, "removed %s but not its sidecar", name);
+	snprintf(sidecar, sizeof(sidecar), "%s.dmesg", name);
+	if (unlinkat(dirfd, sidecar, 0) < 0 && errno != ENOENT)
+		return dg_error_set_errno(err, DG_FAILED, errno, "removed %s but not its kernel log", name);
 	return 0;
 }

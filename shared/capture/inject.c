@@ -19,6 +19,7 @@
 #include "diagint/inject.h"
 #include "diagint/retention.h"
 #include "capture/stream.h"
+#include "diagint/vmcore.h"
 
 static void logf_(const struct dg_inject_opts *o, enum dg_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -213,6 +214,20 @@ static int verify_dump(const char *path, uint64_t ram, struct dg_error *err)
 	return 0;
 }
 
+/* The stream path repairs QEMU's ELF header on the way (diagint/vmcore.h); a file libvirt wrote itself is
+ * repaired in place, before it is hashed. A failure leaves a dump crash and gdb still read: a warning. */
+static void repair_written_header(const struct dg_inject_opts *o, const char *path)
+{
+	struct dg_error e = { 0 };
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0 || dg_elfhdr_repair_fd(fd, path, &e) < 0)
+		logf_(o, DG_LOG_WARNING, "cannot rewrite the ELF header of %s for makedumpfile: %s", path,
+		      fd < 0 ? strerror(errno) : e.message);
+	if (fd >= 0)
+		close(fd);
+}
+
 static double secs_or_default(double timeout)
 {
 	return timeout > 0 ? timeout : DG_INJECT_DEFAULT_TIMEOUT;
@@ -358,6 +373,36 @@ static int plan_capture(const struct dg_inject_opts *o, struct dg_dump_record *r
 	return 0;
 }
 
+/* Shrink= in the configuration: the ELF, explained and recorded, becomes makedumpfile's filtered kdump file
+ * (diagint/vmcore.h: it moves the sidecar and the kernel log along). rec then describes the new file. A failure
+ * keeps the ELF and its record: a warning. */
+static void shrink_after(const struct dg_inject_opts *o, struct plan *pl, struct dg_dump_record *rec)
+{
+	struct dg_shrink_opts so = { .compression = pl->policy.shrink };
+	struct dg_shrink_result res;
+	struct dg_error e = { 0 };
+	double t = dg_clock_mono() * 1e3;
+
+	if (dg_vmcore_shrink(pl->dir, rec->name, &so, &res, &e) < 0) {
+		logf_(o, DG_LOG_WARNING, "Shrink=%s: %s; the ELF dump is kept at %s", pl->policy.shrink, e.message,
+		      rec->path);
+		return;
+	}
+	snprintf(rec->name, sizeof(rec->name), "%s", res.name);
+	snprintf(rec->path, sizeof(rec->path), "%s", res.path);
+	snprintf(rec->sha256, sizeof(rec->sha256), "%s", res.sha256);
+	snprintf(rec->format, sizeof(rec->format), "kdump-%s", pl->policy.shrink);
+	rec->size = res.size_after;
+	rec->allocated = res.allocated_after;
+	rec->sparse = false;
+	rec->converted = true;
+	if (rec->kernel.log_file[0])
+		snprintf(rec->kernel.log_file, sizeof(rec->kernel.log_file), "%s.dmesg", res.name);
+	dg_record_step(rec, "shrink", (dg_clock_mono() * 1e3) - t);
+	logf_(o, DG_LOG_INFO, "shrunk to %s (makedumpfile -d 31, %s): %llu bytes", res.path, pl->policy.shrink,
+	      (unsigned long long)res.size_after);
+}
+
 static int capture_stream(virDomainPtr dom, const struct dg_inject_opts *o, struct plan *pl,
 			  struct dg_dump_record *rec, struct dg_error *err)
 {
@@ -367,6 +412,7 @@ static int capture_stream(virDomainPtr dom, const struct dg_inject_opts *o, stru
 				     pl->vir_format != VIR_DOMAIN_CORE_DUMP_FORMAT_WIN_DMP,
 		.expected_bytes = pl->vir_format == VIR_DOMAIN_CORE_DUMP_FORMAT_RAW ? rec->ram_bytes : 0,
 		.cancel = o->cancel,
+		.keep_notes = pl->pipe && pl->vir_format == VIR_DOMAIN_CORE_DUMP_FORMAT_RAW,
 		.log = o->log,
 		.log_userdata = o->log_userdata,
 	};
@@ -392,6 +438,9 @@ static int capture_stream(virDomainPtr dom, const struct dg_inject_opts *o, stru
 		return r;
 	r = dg_stream_dump(dom, sink, &so, &res, err);
 	dg_sink_free(sink);
+	if (r == 0 && so.keep_notes)
+		dg_vmcore_explain_notes(res.notes, res.notes_len, rec);
+	free(res.notes);
 	if (r < 0)
 		return r;
 	rec->size = res.bytes;
@@ -562,6 +611,8 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 			r = run_dump(dom, pl.slot.tmp_path, pl.vir_format, &o, rec->ram_bytes, err);
 			if (r == 0 && pl.vir_format == VIR_DOMAIN_CORE_DUMP_FORMAT_RAW)
 				r = verify_dump(pl.slot.tmp_path, rec->ram_bytes, err);
+			if (r == 0 && pl.vir_format == VIR_DOMAIN_CORE_DUMP_FORMAT_RAW)
+				repair_written_header(&o, pl.slot.tmp_path);
 		}
 		if (r < 0) {
 			int now_state = -1, reason = 0;
@@ -598,6 +649,11 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 		}
 		rec->captured = true;
 	}
+	if (rec->captured && pl.dir && pl.vir_format == VIR_DOMAIN_CORE_DUMP_FORMAT_RAW) {
+		t = dg_clock_mono() * 1e3;
+		dg_vmcore_explain(pl.dir, rec, o.log, o.log_userdata);
+		dg_record_step(rec, "analyze", (dg_clock_mono() * 1e3) - t);
+	}
 	dg_record_step(rec, "total", (dg_clock_mono() * 1e3) - t_total);
 
 	if (rec->captured && pl.dir) {
@@ -611,6 +667,8 @@ int dg_inject(struct dg_lv *lv, const char *domain, const struct dg_inject_opts 
 		if (dg_dumpdir_write_file(pl.dir, sidecar, text, strlen(text), &serr) < 0)
 			logf_(&o, DG_LOG_WARNING, "%s; the dump itself is complete at %s", serr.message, rec->path);
 		json_object_put(j);
+		if (pl.policy.shrink[0] && pl.vir_format == VIR_DOMAIN_CORE_DUMP_FORMAT_RAW)
+			shrink_after(&o, &pl, rec);
 	}
 	r = 0;
 out:

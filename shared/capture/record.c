@@ -117,6 +117,9 @@ json_object *dg_record_to_json(const struct dg_dump_record *rec)
 	}
 	json_object_object_add(o, "steps_ms", steps);
 
+	if (rec->kernel.analyzed)
+		json_object_object_add(o, "kernel", dg_vmcore_kernel_to_json(&rec->kernel));
+
 	notes = json_object_new_array();
 	for (unsigned i = 0; i < rec->nnotes; i++)
 		json_object_array_add(notes, json_object_new_string(rec->notes[i]));

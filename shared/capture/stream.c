@@ -18,8 +18,31 @@
 #include "capture/kdumpflat.h"
 #include "diagint/lv.h"
 #include "capture/stream.h"
+#include "diagint/vmcore.h"
 
 #define CHUNK (1u << 20)
+
+/* Where the bytes go after the ELF header repair (diagint/vmcore.h): hash, then the sink or the kdump converter.
+ * The hash is of the bytes written. */
+struct out {
+	EVP_MD_CTX *md;
+	struct dg_kdumpflat *flat;
+	struct dg_sink *sink;
+	struct dg_elfhdr_stream *fix;
+};
+
+static int out_emit(void *ud, const void *buf, size_t len, struct dg_error *err)
+{
+	struct out *o = ud;
+
+	EVP_DigestUpdate(o->md, buf, len);
+	return o->flat ? dg_kdumpflat_feed(o->flat, buf, len, err) : dg_sink_write(o->sink, buf, len, err);
+}
+
+static int out_feed(struct out *o, const void *buf, size_t len, struct dg_error *err)
+{
+	return o->fix ? dg_elfhdr_stream_feed(o->fix, buf, len, err) : out_emit(o, buf, len, err);
+}
 
 struct dump_thread {
 	virDomainPtr dom;
@@ -106,6 +129,7 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 	struct dump_thread t = { .dom = dom, .format = o->format, .wake = -1 };
 	struct dg_stream_result res = { 0 };
 	struct dg_kdumpflat *flat = NULL;
+	struct out out = { .sink = sink };
 	struct dg_error first = { 0 }; /* the first failure wins: later ones are its consequences */
 	EVP_MD_CTX *md = NULL;
 	unsigned char *buf = NULL, digest[EVP_MAX_MD_SIZE];
@@ -141,6 +165,13 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 	}
 	if (o->convert_flattened) {
 		r = dg_kdumpflat_new(sink, &flat, err);
+		if (r < 0)
+			goto out;
+	}
+	out.md = md;
+	out.flat = flat;
+	if (o->format == VIR_DOMAIN_CORE_DUMP_FORMAT_RAW) {
+		r = dg_elfhdr_stream_new(out_emit, &out, &out.fix, err);
 		if (r < 0)
 			goto out;
 	}
@@ -181,9 +212,7 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 				check_cancel(o, dom, sink, &res, &failed, &first);
 				if (failed)
 					continue; /* draining: libvirt must finish, the bytes go nowhere */
-				EVP_DigestUpdate(md, buf, (size_t)n);
-				if ((flat ? dg_kdumpflat_feed(flat, buf, (size_t)n, &first)
-					  : dg_sink_write(sink, buf, (size_t)n, &first)) < 0) {
+				if (out_feed(&out, buf, (size_t)n, &first) < 0) {
 					failed = true;
 					dg_sink_abort(sink);
 					virDomainAbortJob(dom);
@@ -202,9 +231,7 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 					/* Late bytes: loop again to handle them properly. */
 					res.bytes += (uint64_t)n;
 					if (!failed) {
-						EVP_DigestUpdate(md, buf, (size_t)n);
-						if ((flat ? dg_kdumpflat_feed(flat, buf, (size_t)n, &first)
-							  : dg_sink_write(sink, buf, (size_t)n, &first)) < 0) {
+						if (out_feed(&out, buf, (size_t)n, &first) < 0) {
 							failed = true;
 							dg_sink_abort(sink);
 						}
@@ -228,6 +255,20 @@ int dg_stream_dump(virDomainPtr dom, struct dg_sink *sink, const struct dg_strea
 		dg_sink_abort(sink);
 		r = dg_lv_error_from(err, t.error, DG_FAILED, "memory dump of the guest failed");
 		goto out;
+	}
+	if (out.fix && dg_elfhdr_stream_end(out.fix, err) < 0) {
+		dg_sink_abort(sink);
+		r = -DG_FAILED;
+		goto out;
+	}
+	res.elf_repaired = out.fix && dg_elfhdr_stream_repaired(out.fix);
+	if (o->keep_notes && out.fix) {
+		size_t len = 0;
+		const unsigned char *notes = dg_elfhdr_stream_notes(out.fix, &len);
+		if (notes && (res.notes = malloc(len))) {
+			memcpy(res.notes, notes, len);
+			res.notes_len = len;
+		}
 	}
 	if (flat && dg_kdumpflat_end(flat, err) < 0) {
 		dg_sink_abort(sink);
@@ -254,6 +295,9 @@ out:
 		virFreeError(t.error);
 	if (ret)
 		*ret = res;
+	else
+		free(res.notes);
+	dg_elfhdr_stream_free(out.fix);
 	dg_kdumpflat_free(flat);
 	EVP_MD_CTX_free(md);
 	free(buf);

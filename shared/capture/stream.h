@@ -22,13 +22,17 @@ struct dg_stream_opts {
 	bool convert_flattened;         /* kdump formats: write a normal kdump file (sink must be seekable) */
 	uint64_t expected_bytes;        /* for progress; 0 = unknown */
 	volatile sig_atomic_t *cancel;  /* non-zero: stop, drop what was written */
+	bool keep_notes;                /* elf: hand the PT_NOTE segments back in the result (caller frees) */
 	dg_log_fn log;
 	void *log_userdata;
 };
 
 struct dg_stream_result {
 	uint64_t bytes;                  /* bytes libvirt produced */
-	char sha256[DG_SHA256_HEX_LEN + 1]; /* of those bytes */
+	char sha256[DG_SHA256_HEX_LEN + 1]; /* of the bytes written (after the ELF header repair) */
+	bool elf_repaired;               /* QEMU's ELF header rewritten so makedumpfile reads it (diagint/vmcore.h) */
+	unsigned char *notes;            /* keep_notes: the notes as they went by, NULL if they did not all come */
+	size_t notes_len;
 	double seconds;
 	bool cancelled;
 };

@@ -26,6 +26,7 @@ enum field {
 	F_FLOOD_LIMIT = 1u << 5,
 	F_FLOOD_WINDOW = 1u << 6,
 	F_STALL = 1u << 7,
+	F_SHRINK = 1u << 8,
 };
 
 struct section_policy {
@@ -186,9 +187,18 @@ static int on_entry(void *user, const char *section, const char *key, const char
 		    s->p.stall_timeout > 86400)
 			FAIL("StallTimeout '%s' is not a duration from 0.1 s to 1 day (e.g. 60, 5m)", value);
 		s->set |= F_STALL;
+	} else if (!strcasecmp(key, "Shrink")) {
+		bool on;
+		if (!strcmp(value, "zlib") || !strcmp(value, "lzo"))
+			snprintf(s->p.shrink, sizeof(s->p.shrink), "%s", value);
+		else if (dg_config_parse_bool(value, &on) == 0)
+			snprintf(s->p.shrink, sizeof(s->p.shrink), "%s", on ? "zlib" : "");
+		else
+			FAIL("Shrink '%s' is not no, zlib, lzo (or yes: zlib)", value);
+		s->set |= F_SHRINK;
 	} else {
 		FAIL("unknown key '%s' in [%s] (known: Destination, Format, Sparse, MaxUse, KeepFree, FloodLimit, "
-		     "FloodWindow, StallTimeout)", key, section);
+		     "FloodWindow, StallTimeout, Shrink)", key, section);
 	}
 	return 1;
 }
@@ -366,6 +376,8 @@ static void overlay(struct dg_capture_policy *p, const struct section_policy *s)
 		p->flood_window = s->p.flood_window;
 	if (s->set & F_STALL)
 		p->stall_timeout = s->p.stall_timeout;
+	if (s->set & F_SHRINK)
+		memcpy(p->shrink, s->p.shrink, sizeof(p->shrink));
 }
 
 void dg_config_capture_policy(const struct dg_config *cfg, const char *domain, struct dg_capture_policy *ret)

@@ -285,6 +285,35 @@ static void check_nmi_panic(struct dg_doctor_run *run, struct agent *a)
 			       "kernel.unknown_nmi_panic reads '%.20s', not 0 or 1", buf);
 }
 
+/* VMCOREINFO in the dump: what lets diagint explain it without a debug vmlinux (diagint/vmcore.h). The domain
+ * must ask QEMU for it and the guest kernel must hand it over through fw_cfg (the qemu_fw_cfg module). */
+static void check_vmcoreinfo(struct dg_doctor_run *run, struct agent *a, const struct dg_domxml *x)
+{
+	struct dg_error e = { 0 };
+	char buf[64];
+
+	if (!x->vmcoreinfo) {
+		dg_doctor_emit(run, "vmcoreinfo", DG_DOCTOR_WARN,
+			       "add <vmcoreinfo state='on'/> to the domain's <features> (applies at the next start)",
+			       "no <vmcoreinfo/> feature: dumps carry no VMCOREINFO, so no kernel log, panic line or "
+			       "symbols beside them without the guest's debug vmlinux");
+		return;
+	}
+	if (!a->up) {
+		not_checked(run, "vmcoreinfo", a, "the guest's qemu_fw_cfg module (VMCOREINFO)");
+		return;
+	}
+	if (agent_read_file(a, "/sys/firmware/qemu_fw_cfg/rev", buf, sizeof(buf), &e) < 0)
+		dg_doctor_emit(run, "vmcoreinfo", DG_DOCTOR_WARN,
+			       "load qemu_fw_cfg in the guest (modprobe qemu_fw_cfg; list it in /etc/modules-load.d/)",
+			       "<vmcoreinfo/> is on but the guest shows no /sys/firmware/qemu_fw_cfg: the kernel does "
+			       "not hand its VMCOREINFO to QEMU, dumps will not explain themselves");
+	else
+		dg_doctor_emit(run, "vmcoreinfo", DG_DOCTOR_OK, NULL,
+			       "<vmcoreinfo/> on and qemu_fw_cfg loaded: dumps carry VMCOREINFO (kernel log, panic "
+			       "line and symbols beside each capture)");
+}
+
 static void check_crashkernel(struct dg_doctor_run *run, struct agent *a, const struct dg_domxml *x)
 {
 	static const char fix[] = "reserve memory for the kdump kernel: add crashkernel=256M (or the size your "
@@ -664,6 +693,7 @@ int dg_doctor_check_libvirt(struct dg_lv *lv, const char *domain, const char *ta
 	}
 	check_agent(&run, &a, &x, running);
 	check_nmi_panic(&run, &a);
+	check_vmcoreinfo(&run, &a, &x);
 	check_crashkernel(&run, &a, &x);
 	check_kdump(&run, &a);
 	check_vmcore_space(&run, &a, (uint64_t)info.maxMem * 1024);

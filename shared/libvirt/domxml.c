@@ -129,6 +129,7 @@ int dg_domxml_parse_len(const char *xml, size_t len, struct dg_domxml *ret, stru
 	xpath_raw(ctx, "string(/domain/uuid)", d.uuid, sizeof(d.uuid));
 	d.memory_bytes = memory_bytes(ctx);
 	d.panic = xpath_exists(ctx, "/domain/devices/panic");
+	d.vmcoreinfo = xpath_exists(ctx, "/domain/features/vmcoreinfo[not(@state='off')]");
 	xpath_text(ctx, "string(/domain/devices/panic[1]/@model)", d.panic_model, sizeof(d.panic_model));
 	xpath_text(ctx, "/domain/on_crash", d.on_crash, sizeof(d.on_crash));
 	d.agent_channel = xpath_exists(ctx, "/domain/devices/channel/target[@type='virtio' and "

@@ -54,6 +54,7 @@ OCI_USER = "ocid1.user.oc1..aaaalabuser"
 OCI_PASSPHRASE = "lab pass; phrase #1"
 OS_USER, OS_PASSWORD, OS_PROJECT = "labuser", "lab-password", "labproject"
 OS_APPCRED_ID, OS_APPCRED_SECRET = "a1b2c3d4appcred", "appcred-secret"
+GCP_COMPUTE_SCOPES = ("https://www.googleapis.com/auth/cloud-platform", "https://www.googleapis.com/auth/compute")
 
 
 def _key_pem(key, password=None):
@@ -91,6 +92,9 @@ def _write(path, text, mode=0o600):
         f.write(text)
     os.chmod(path, mode)
     return path
+
+
+DROP = ("drop",)  # a route's answer: close the connection without answering
 
 
 class _TLSServer(http.server.ThreadingHTTPServer):
@@ -153,6 +157,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _dispatch(self, method):
         lab = self.server.lab
+        # One handler object serves one connection: requests_served > 1 means a reused (keep-alive) connection.
+        self.requests_served = getattr(self, "requests_served", 0) + 1
         body = self._read_body()
         url = urllib.parse.urlsplit(self.path)
         try:
@@ -162,6 +168,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except Exception as e:  # a lab bug shows as a 599 the test will notice
             out = (599, {}, ("lab error: %r" % e).encode())
         if out is None:
+            return
+        if out is DROP:
+            # Read, then closed without a byte of answer: what a server (or a load balancer's idle timeout) does
+            # to a keep-alive connection that a client reuses at the wrong moment.
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             return
         status, headers, payload = out
         if headers.get("_truncate"):
@@ -190,9 +205,11 @@ class Lab:
         self.scripts = {}
         self.stop_event = threading.Event()
         self.issued_tokens = set()
+        self.token_expiry = {}  # token -> time.time() after which the lab refuses it, as the real services do
         self.token_lifetime = 3600
         self.token_suffix = ""  # appended to every access_token handed out: a hostile token endpoint
         self.failures = []  # authentication failures the lab saw: (kind, why)
+        self.drops = []  # (instance, connection reused?) for every request closed unanswered by a "drop" script
         self.gcp_permissions = ["compute.instances.sendDiagnosticInterrupt"]
         self.instance_state = {}  # instance -> state string for dry runs
         # Other read-only request kinds, added by modules beside this one (doctorlab.py for `diagint doctor`):
@@ -266,6 +283,7 @@ class Lab:
             self.counts.clear()
             self.scripts.clear()
             self.failures.clear()
+            self.drops.clear()
             self.instance_state.clear()
             self.token_suffix = ""
         for s in (self.https, self.rogue, self.http):
@@ -274,7 +292,10 @@ class Lab:
 
     def script(self, instance, responses):
         """Answers for an instance's interrupt (and dry-run) requests, in order; the last one repeats.
-        Each is a dict: status, code (provider error code), message, headers, body, stall (seconds), truncate."""
+        Each is a dict: status, code (provider error code), message, headers, body, stall (seconds), truncate,
+        drop ("reused": a request that arrives on a reused keep-alive connection is read, counted and the
+        connection closed without an answer, while one on a fresh connection gets the rest of the entry as its
+        answer; "always": closed unanswered either way). Every drop is listed in lab.drops."""
         with self.lock:
             self.scripts[instance] = list(responses)
 
@@ -382,10 +403,16 @@ class Lab:
             return self.nova(h, method, p, body)
         return 404, {}, b"no such lab endpoint"
 
-    def _scripted(self, instance, render):
+    def _scripted(self, instance, render, h=None):
         s = self._next(instance)
         if s is None:
             return None
+        if s.get("drop"):
+            reused = h is not None and getattr(h, "requests_served", 1) > 1
+            if s["drop"] == "always" or reused:
+                with self.lock:
+                    self.drops.append((instance, reused))
+                return DROP
         if "stall" in s:
             return self._stall(s["stall"])
         out = render(s)
@@ -428,7 +455,15 @@ class Lab:
         req = botocore.awsrequest.AWSRequest(method="POST", url="https://%s/" % h.headers["Host"], data=body,
                                              headers=headers)
         creds = botocore.credentials.Credentials(cred[0], secret, sent_token if sent_token else None)
-        when = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
+        try:
+            when = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
+        except ValueError:
+            self._fail("aws", "bad X-Amz-Date %r" % amz_date)
+            return err(400, "IncompleteSignature", "bad X-Amz-Date")
+        # AWS refuses a request signed more than 5 minutes from its own clock (a replay window, and a bad clock).
+        if abs((datetime.datetime.utcnow() - when).total_seconds()) > 300:
+            self._fail("aws", "X-Amz-Date %s is more than 5 minutes off" % amz_date)
+            return err(400, "RequestExpired", "Request has expired.")
         # mock.patch swaps a module global: one signature at a time.
         with self.sign_lock, mock.patch.object(botocore.auth, "datetime") as dt:
             dt.datetime.utcnow.return_value = when
@@ -462,7 +497,7 @@ class Lab:
                 return out[0], out[1], s["body"].encode()
             return out
 
-        out = self._scripted(inst, render) if inst in self.scripts else None
+        out = self._scripted(inst, render, h) if inst in self.scripts else None
         if out is not None or inst in self.scripts:
             return out
         if dry:
@@ -497,11 +532,16 @@ class Lab:
         return 404, {}, b""
 
     # --- Google -----------------------------------------------------------------------------------------
-    def _issue(self):
-        t = "ya29.lab-" + uuid.uuid4().hex
+    def _issue(self, prefix="ya29.lab-"):
+        t = prefix + uuid.uuid4().hex
         with self.lock:
             self.issued_tokens.add(t)
+            self.token_expiry[t] = time.time() + self.token_lifetime
         return t
+
+    def token_valid(self, t):
+        with self.lock:
+            return t in self.issued_tokens and time.time() < self.token_expiry.get(t, 0)
 
     def gcp_token(self, h, body):
         form = dict(urllib.parse.parse_qsl(body.decode()))
@@ -513,6 +553,11 @@ class Lab:
                                       audience=self.base + "/token", issuer=GCP_SA_EMAIL)
                 if hdr.get("kid") != "labkey1" or "scope" not in claims or claims["exp"] - claims["iat"] != 3600:
                     raise ValueError("claims %r header %r" % (claims, hdr))
+                # Google issues a token for the scopes asked; one without Compute Engine's would be refused there.
+                if not set(claims["scope"].split()) & set(GCP_COMPUTE_SCOPES):
+                    self._fail("gcp.token", "scope %r" % claims["scope"])
+                    return 400, {"Content-Type": "application/json"}, json.dumps(
+                        {"error": "invalid_scope", "error_description": "no Compute Engine scope"}).encode()
             except Exception as e:
                 self._fail("gcp.token", repr(e))
                 return 400, {"Content-Type": "application/json"}, json.dumps(
@@ -555,8 +600,8 @@ class Lab:
             return status, {"Content-Type": "application/json"}, json.dumps(d).encode()
 
         auth = h.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or auth[7:] not in self.issued_tokens:
-            self._fail("gcp", "bad bearer token")
+        if not auth.startswith("Bearer ") or not self.token_valid(auth[7:]):
+            self._fail("gcp", "bad or expired bearer token")
             return gerr(401, "authError", "Request had invalid authentication credentials.")
         kind = {"sendDiagnosticInterrupt": "gcp.interrupt", "testIamPermissions": "gcp.testperm", None: "gcp.get"}
         if action not in kind or (action and method != "POST") or (not action and method != "GET"):
@@ -576,7 +621,7 @@ class Lab:
             return out[0], out[1], s["body"].encode() if "body" in s else out[2]
 
         if inst in self.scripts:
-            return self._scripted(inst, render)
+            return self._scripted(inst, render, h)
         if action is None:
             return 200, {"Content-Type": "application/json"}, json.dumps(
                 dict({"id": "123", "name": inst, "status": self.instance_state.get(inst, "RUNNING")},
@@ -644,7 +689,7 @@ class Lab:
             return out[0], out[1], s["body"].encode() if "body" in s else out[2]
 
         if inst in self.scripts:
-            return self._scripted(inst, render)
+            return self._scripted(inst, render, h)
         return self._oci_instance(inst, rid)
 
     def _oci_instance(self, inst, rid):
@@ -673,9 +718,7 @@ class Lab:
             self._fail("keystone", "bad credentials")
             return 401, {"Content-Type": "application/json"}, b'{"error":{"code":401,"title":"Unauthorized"}}'
         self._count(kind)
-        tok = "gAAAAlab" + uuid.uuid4().hex
-        with self.lock:
-            self.issued_tokens.add(tok)
+        tok = self._issue("gAAAAlab")
         exp = (datetime.datetime.utcnow() + datetime.timedelta(seconds=self.token_lifetime)).strftime(
             "%Y-%m-%dT%H:%M:%S.000000Z")
         compute = self.base + "/compute/v2.1"
@@ -693,8 +736,8 @@ class Lab:
         sid = parts[0]
         rid = "req-" + str(uuid.uuid4())
         hdrs = {"Content-Type": "application/json", "x-openstack-request-id": rid, "x-compute-request-id": rid}
-        if h.headers.get("X-Auth-Token") not in self.issued_tokens:
-            self._fail("nova", "bad token")
+        if not self.token_valid(h.headers.get("X-Auth-Token")):
+            self._fail("nova", "bad or expired token")
             return 401, hdrs, b'{"error": {"code": 401, "title": "Unauthorized"}}'
         if h.headers.get("OpenStack-API-Version") != "compute 2.17":
             return 400, hdrs, b'{"badRequest": {"message": "microversion 2.17 needed", "code": 400}}'
@@ -720,7 +763,7 @@ class Lab:
                 {name: {"message": s.get("message", "scripted"), "code": st}}).encode()
 
         if sid in self.scripts:
-            return self._scripted(sid, render)
+            return self._scripted(sid, render, h)
         return (202, hdrs, b"") if kind == "os.interrupt" else self._nova_server(sid, hdrs)
 
     def _nova_server(self, sid, hdrs):

@@ -1,6 +1,8 @@
 """`diagint inject` / `diagint capture` against real QEMU guests under a private libvirtd.
 
-Every dump is read back with pyelftools, an independent ELF reader. Guest states are read with virsh."""
+Every dump is read back with pyelftools, an independent ELF reader. Guest states are read with virsh. NMIs are
+counted on the consoles of guests that do not panic on them (diaglab.nmi_count): exactly one per inject or send,
+none for a capture, a dry run or a refusal (judged once the guest has beaten twice more)."""
 import glob
 import hashlib
 import json
@@ -14,6 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+import auditcheck  # noqa: E402
 import diaglab  # noqa: E402
 
 diaglab.require_guest_or_skip()
@@ -29,8 +32,9 @@ GUESTS = {
     "g-nonmi": (1, False),
     "g-refuse": (1, True),
     "g-fill": (1, False),
-    "g-send": (1, True),
-    "g-dry": (1, True),
+    "g-send": (1, False),
+    "g-count": (1, False),
+    "g-dry": (1, False),
     ".. évil\tname": (1, True),
 }
 HOSTILE = ".. évil\tname"
@@ -123,7 +127,22 @@ class Inject(unittest.TestCase):
                         "a PT_LOAD from physical 0 covers the guest's RAM: %r" % facts["loads"])
         if panicked:
             self.assertTrue(diaglab.file_contains(path, diaglab.NMI_PANIC_TEXT), "panic text in the dump")
+        else:
+            # The oracle calibrated: the bare literal is in every dump (the kernel's .rodata), the full printk
+            # line only in the log buffer of a guest that panicked.
+            self.assertTrue(diaglab.file_contains(path, b"NMI: Not continuing"), "the literal in .rodata")
+            self.assertFalse(diaglab.file_contains(path, diaglab.NMI_PANIC_TEXT), "no panic line: none happened")
         return facts
+
+    def assert_nmis(self, name, before, delivered):
+        """Exactly `delivered` NMIs reached guest `name` (one that does not panic) since its count was `before`."""
+        self.assertEqual(diaglab.settle_nmis(console(name)) - before, delivered,
+                         "NMIs on the console of %s" % name)
+
+    def assert_no_nmi_panicking_guest(self, name):
+        """A guest that panics on an NMI has no console line for it: that it beats on proves none arrived."""
+        diaglab.settle_nmis(console(name))
+        self.assertEqual(state(name), "running (booted)", "no NMI was sent")
 
     def check_sidecar(self, path, name, vcpus, panicked, trigger="inject"):
         with open(path + ".json") as f:
@@ -153,8 +172,8 @@ class Inject(unittest.TestCase):
         return rec
 
     def test_00_dry_run_sends_and_writes_nothing(self):
-        # -n is --dry-run, before or after DOMAIN: a guest that panics on an NMI keeps running, nothing is written,
-        # and each run is recorded as one dry run.
+        # -n is --dry-run, before or after DOMAIN: the guest keeps running and counts no NMI on its console,
+        # nothing is written, and each run is recorded as one dry run.
         d = newdir("dry")
         log = os.path.join(WORK, "audit-dry.jsonl")
         env = dict(os.environ, DIAGINT_AUDIT_LOG=log)
@@ -240,6 +259,8 @@ class Inject(unittest.TestCase):
         self.assertIn("would remove " + old, r.stderr)
         self.assertTrue(os.path.exists(old), "a dry run removes nothing")
         self.assertEqual(state("g-dry"), "running (booted)")
+        # Counted by the guest (it does not panic on an NMI): two more beats, and not one NMI line.
+        self.assertEqual(diaglab.settle_nmis(console("g-dry")), 0, "NMIs on g-dry's console")
         # Every outcome in this log is a dry run or a refusal: nothing was ever done.
         r = run("audit", "list", "--json")
         outcomes = [x["result"]["status"] for x in json.loads(r.stdout) if x["action"] != "authorize"]
@@ -266,8 +287,9 @@ class Inject(unittest.TestCase):
         self.assertLess(st.st_blocks * 512, st.st_size - (32 << 20), "at least 32 MiB of holes")
         self.assertEqual(rec["nmi"]["panic_event"], "crashed/panicked")
         self.assertEqual(state("g-one"), "crashed (panicked)")
-        self.assertEqual(listing(d), sorted([os.path.basename(path), os.path.basename(path) + ".json"]),
-                         "no temporaries left")
+        self.assertEqual(listing(d), sorted([os.path.basename(path), os.path.basename(path) + ".json",
+                                             os.path.basename(path) + ".dmesg"]),
+                         "no temporaries left; the dump, its record and the guest's kernel log")
         print("# g-one: nmi %.1f ms, NMI->panic event %.1f ms, dump %.0f ms, size %d for RAM %d (+%d)" % (
             rec["steps_ms"]["nmi"], rec["steps_ms"]["wait_panic"], rec["steps_ms"]["dump"],
             rec["dump"]["size"], MIB << 20, rec["dump"]["size"] - (MIB << 20)))
@@ -297,7 +319,8 @@ class Inject(unittest.TestCase):
         path = r.stdout.strip()
         self.assertRegex(os.path.basename(path), r"^g-one-\d{8}-\d{6}-3\.gcore$")
         self.assertIn("already crashed", r.stderr)
-        self.assertEqual(set(listing(d)) - before, {os.path.basename(path), os.path.basename(path) + ".json"})
+        self.assertEqual(set(listing(d)) - before, {os.path.basename(path), os.path.basename(path) + ".json",
+                                                    os.path.basename(path) + ".dmesg"})
         for name in before:
             self.assertEqual(os.path.getsize(os.path.join(d, name)), 0, "existing files untouched")
         self.check_dump(path, 1)
@@ -314,7 +337,7 @@ class Inject(unittest.TestCase):
         self.assertEqual(r.returncode, 6, r.stderr)
         self.assertIn("no free dump name", r.stderr)
         self.assertEqual(listing(d), before, "nothing written")
-        self.assertEqual(state("g-refuse"), "running (booted)", "no NMI was sent")
+        self.assert_no_nmi_panicking_guest("g-refuse")
 
     def test_05_no_room_refused_before_nmi(self):
         d = mnt("small")
@@ -323,7 +346,7 @@ class Inject(unittest.TestCase):
         self.assertIn("not enough room", r.stderr)
         self.assertEqual(r.stderr.count("\n"), 1, "one-line error")
         self.assertEqual(listing(d), [])
-        self.assertEqual(state("g-refuse"), "running (booted)")
+        self.assert_no_nmi_panicking_guest("g-refuse")
 
     def test_06_missing_and_unwritable_dir(self):
         missing = os.path.join(WORK, "no-such-dir")
@@ -336,12 +359,13 @@ class Inject(unittest.TestCase):
         r = diagint("inject", "-c", LV.uri, "-d", ro, "g-refuse")
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("not writable", r.stderr)
-        self.assertEqual(state("g-refuse"), "running (booted)")
+        self.assert_no_nmi_panicking_guest("g-refuse")
 
     def test_07_filesystem_fills_during_dump(self):
         # Room at the check, none when the dump is written: the guest ignores the NMI (no panic), so the wait
         # gives us time to fill the filesystem between the precheck and the dump.
         d = mnt("fill")
+        nmis = diaglab.nmi_count(console("g-fill"))
         p = subprocess.Popen([diaglab.diagint_bin(), "inject", "-c", LV.uri, "-d", d, "--timeout", "4", "g-fill"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 10
@@ -355,12 +379,14 @@ class Inject(unittest.TestCase):
         self.assertIn("No space left on device", err)
         self.assertEqual(listing(d), ["filler"], "no half file under a final name, no temporary left")
         self.assertEqual(state("g-fill"), "running (unpaused)", "the guest keeps running")
+        self.assert_nmis("g-fill", nmis, 1)
 
     def test_07b_destination_the_daemon_cannot_see(self):
         # A filesystem mounted after libvirtd started is not in the daemon's mount namespace. diagint reads the
         # dump from a FIFO and writes the file itself, so the dump still lands where the user asked.
         d = os.path.join(WORK, "late-mount")
         os.makedirs(d)
+        nmis = diaglab.nmi_count(console("g-nonmi"))
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs", d], check=True)
         try:
             r = diagint("capture", "-c", LV.uri, "-d", d, "g-nonmi")
@@ -369,9 +395,11 @@ class Inject(unittest.TestCase):
         finally:
             subprocess.run(["umount", d], check=True)
         self.assertEqual(os.listdir(d), [], "nothing was written underneath the mount")
+        self.assert_nmis("g-nonmi", nmis, 0)
 
     def test_08_no_panic_captures_anyway(self):
         d = newdir("nonmi")
+        nmis = diaglab.nmi_count(console("g-nonmi"))
         r = diagint("inject", "-c", LV.uri, "-d", d, "--timeout", "2", "g-nonmi")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("no panic", r.stderr)
@@ -383,6 +411,7 @@ class Inject(unittest.TestCase):
         self.assertTrue(rec["notes"])
         self.assertGreaterEqual(rec["steps_ms"]["wait_panic"], 1900)
         self.assertTrue(state("g-nonmi").startswith("running"), "a guest that ignored the NMI keeps running")
+        self.assert_nmis("g-nonmi", nmis, 1)
 
     def test_09_hostile_name_stays_inside_dir(self):
         d = newdir("hostile")
@@ -406,8 +435,19 @@ class Inject(unittest.TestCase):
         self.assertEqual(state("g-refuse"), "crashed (panicked)")
         self.assertEqual(set(glob.glob(os.path.join(WORK, "dumps-*", "*"))), before)
 
+    def test_10b_no_capture_delivers_exactly_one(self):
+        # Counted by the guest: one NMI, however long diagint waits for a panic that does not come.
+        nmis = diaglab.nmi_count(console("g-count"))
+        r = diagint("inject", "-c", LV.uri, "--no-capture", "--timeout", "3", "g-count")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertIn("no panic", r.stderr)
+        self.assert_nmis("g-count", nmis, 1)
+        self.assertTrue(state("g-count").startswith("running"), state("g-count"))
+
     def test_11_capture_without_nmi(self):
         d = newdir("capture")
+        nmis = diaglab.nmi_count(console("g-nonmi"))
         r = diagint("capture", "-c", LV.uri, "-d", d, "--json", "g-nonmi")
         self.assertEqual(r.returncode, 0, r.stderr)
         rec = json.loads(r.stdout)
@@ -415,6 +455,7 @@ class Inject(unittest.TestCase):
         self.check_dump(rec["dump"]["path"], 1, panicked=False)
         self.check_sidecar(rec["dump"]["path"], "g-nonmi", 1, False, trigger="capture")
         self.assertTrue(state("g-nonmi").startswith("running"))
+        self.assert_nmis("g-nonmi", nmis, 0)
 
     def test_12_unknown_and_inactive_domains(self):
         r = diagint("inject", "-c", LV.uri, "-d", WORK, "no-such-guest")
@@ -428,17 +469,20 @@ class Inject(unittest.TestCase):
 
     def test_12b_send_libvirt_target(self):
         # The provider interface's libvirt member, as the collectd plugin uses it: NMI only, no capture.
+        # g-send does not panic on an NMI: its console counts them. A dry run: it beats on, no NMI line.
+        nmis = diaglab.nmi_count(console("g-send"))
         r = diagint("send", "--dry-run", "--json", "-c", LV.uri, "libvirt:g-send")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertEqual(state("g-send"), "running (booted)", "a dry run interrupts nothing")
+        res = json.loads(r.stdout.splitlines()[0])
+        self.assertEqual((res["status"], res["sent"], res["dry_run"]), ("ok", False, True), res)
+        self.assert_nmis("g-send", nmis, 0)
         r = diagint("send", "--json", "-c", LV.uri, "libvirt:g-send")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         res = json.loads(r.stdout.splitlines()[0])
-        self.assertEqual(res["target"], "libvirt:g-send")
-        deadline = time.time() + 10
-        while time.time() < deadline and state("g-send") != "crashed (panicked)":
-            time.sleep(0.1)
-        self.assertEqual(state("g-send"), "crashed (panicked)", "the real guest panicked on the NMI")
+        self.assertEqual((res["target"], res["status"], res["sent"], res["message"]),
+                         ("libvirt:g-send", "ok", True, "NMI injected"), res)
+        self.assert_nmis("g-send", nmis, 1)
+        self.assertEqual(state("g-send"), "running (booted)", "it logged the NMI and went on")
         r = diagint("send", "-c", LV.uri, "libvirt:no-such-guest")
         self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
 
@@ -458,8 +502,32 @@ class Inject(unittest.TestCase):
         self.assertEqual(recs[-1]["dump"]["path"], r.stdout.strip())
         with open(r.stdout.strip() + ".json") as f:
             self.assertEqual(recs[-1]["dump"]["sha256"], json.load(f)["dump"]["sha256"])
+        # Recomputed here, not taken from the sidecar: the record names the bytes on disk.
+        h = hashlib.sha256()
+        with open(r.stdout.strip(), "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        self.assertEqual(recs[-1]["dump"]["sha256"], h.hexdigest())
         v = subprocess.run([diaglab.diagint_bin(), "audit", "verify"], capture_output=True, text=True, env=env)
         self.assertEqual(v.returncode, 0, v.stderr)
+        # The chain read by a reader that shares no code with diagint (hashlib), head included.
+        self.assertEqual(auditcheck.verify(log), recs)
+
+    def test_13b_both_audit_readers_see_tampering(self):
+        # The independent reader can fail: one byte changed in an earlier record, and both readers say so.
+        log = os.path.join(WORK, "audit.jsonl")
+        with open(log, "rb") as f:
+            lines = f.read().split(b"\n")
+        self.assertGreaterEqual(len(lines), 3, "test_13 wrote records")
+        bad = os.path.join(WORK, "audit-tampered.jsonl")
+        lines[0] = lines[0].replace(b'"libvirt:', b'"libvirX:', 1)
+        with open(bad, "wb") as f:
+            f.write(b"\n".join(lines))
+        with self.assertRaisesRegex(auditcheck.AuditChainError, r":2 \(seq 2\): prev"):
+            auditcheck.verify(bad, head=False)
+        v = subprocess.run([diaglab.diagint_bin(), "audit", "verify", bad], capture_output=True, text=True,
+                           env=dict(os.environ, DIAGINT_AUDIT_LOG=bad))
+        self.assertNotEqual(v.returncode, 0, v.stdout + v.stderr)
 
 
 if __name__ == "__main__":

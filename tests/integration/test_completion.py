@@ -111,14 +111,16 @@ class Completion(unittest.TestCase):
                                                                      "--audit-log", "--help"])
 
     def test_verbs(self):
-        self.assertEqual(self.complete("diagint dumps "), ["list", "info", "remove", "gc"])
-        self.assertEqual(self.complete("diagint dumps --json "), ["list", "info", "remove", "gc"])
-        self.assertEqual(self.complete("diagint dumps --domain web-1 "), ["list", "info", "remove", "gc"],
+        self.assertEqual(self.complete("diagint dumps "), ["list", "info", "show", "shrink", "remove", "gc"])
+        self.assertEqual(self.complete("diagint dumps --json "), ["list", "info", "show", "shrink", "remove", "gc"])
+        self.assertEqual(self.complete("diagint dumps --domain web-1 "), ["list", "info", "show", "shrink", "remove", "gc"],
                          "an option's value is not the verb")
         self.assertEqual(self.complete("diagint audit "),
                          ["list", "show", "report", "export", "verify", "repair", "rotate"])
         self.assertEqual(self.complete("diagint audit re"), ["report", "repair"])
         self.assertEqual(self.complete("diagint dumps list "), [])
+        self.assertEqual(self.complete("diagint dumps shrink --compress "), ["zlib", "lzo"])
+        self.assertEqual(self.complete("diagint dumps show --l"), ["--log"])
 
     def test_values(self):
         self.assertEqual(self.complete("diagint inject --format kdump-"), ["kdump-zlib", "kdump-lzo", "kdump-snappy"])
@@ -182,7 +184,8 @@ class Completion(unittest.TestCase):
             "inject": (inject, set(self.complete("diagint inject --"))),
             # capture shares inject's table; --timeout and --no-capture are refused there
             "capture": (inject - {"--timeout", "--no-capture"}, set(self.complete("diagint capture --"))),
-            "dumps": (table("cmd_dumps.c"), set(self.complete("diagint dumps --"))),
+            "dumps": (table("cmd_dumps.c"), set(self.complete("diagint dumps --")) |
+                      set(self.complete("diagint dumps show --")) | set(self.complete("diagint dumps shrink --"))),
             "audit": (table("cmd_audit.c"), audit),
             "send": (table("cmd_send.c"), set(self.complete("diagint send --"))),
             "watch": (table("cmd_watch.c"), set(self.complete("diagint watch --"))),

@@ -251,6 +251,7 @@ class Doctor(unittest.TestCase):
         ready, nonmi = (checks(d) for d in docs)
         self.assertEqual(ready["guest-agent"]["level"], "ok", ready["guest-agent"])
         self.assertEqual(ready["unknown-nmi-panic"]["level"], "ok", ready["unknown-nmi-panic"])
+        self.assertEqual(ready["vmcoreinfo"]["level"], "ok", ready["vmcoreinfo"])  # qemu_fw_cfg loaded
         self.assertEqual(nonmi["unknown-nmi-panic"]["level"], "fail", nonmi["unknown-nmi-panic"])
         self.assertIn("unknown_nmi_panic=0", nonmi["unknown-nmi-panic"]["message"])
         self.assertEqual(ready["crashkernel"]["level"], "warn")  # the test guest reserves none

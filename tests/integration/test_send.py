@@ -524,6 +524,171 @@ class OpenStack(SendTest):
         self.assertEqual((LAB.count("os.get"), LAB.count("os.interrupt")), (1, 0))
 
 
+class ResendGuard(SendTest):
+    """libcurl sends a request again by itself when a reused keep-alive connection closes before any answer
+    (Curl_retry_request): safe for a GET, a second interrupt for us. The lab reads each interrupt that arrives on a
+    reused connection and closes it unanswered; with --parallel 1 every later target goes out on the connection the
+    one before used (or, for GCP and OpenStack, the token request). The guard (http.c, CURLOPT_PREREQFUNCTION) must
+    stop the resend: each target reaches the lab exactly once, and the ones dropped say that their interrupt may
+    have been delivered (status 5, unavailable, never retried). Without the guard the resend arrives on a fresh
+    connection, the lab answers it, and the count is 2."""
+
+    DROPPED = "no answer from %s at 127.0.0.1:%d after the request was sent (the connection closed and " \
+              "libcurl wanted to resend it): the interrupt may have been delivered. Not resent"
+
+    def check(self, kind, api, targets, instances, extra=()):
+        for i in instances:
+            LAB.script(i, [{"drop": "reused", "status": 200}])
+        r = self.send("--json", "--parallel", "1", "--retries", "3", *extra, *targets)
+        res = r.json()
+        self.assertEqual([x["target"] for x in res], targets, r)
+        # Server side: every target's interrupt arrived exactly once, resend or not.
+        self.assertEqual([LAB.count(kind, i) for i in instances], [1] * len(instances), (LAB.drops, r))
+        dropped = [i for i, _reused in LAB.drops]
+        self.assertTrue(dropped, "the lab dropped nothing: no connection was reused (%r)" % r)
+        self.assertEqual([reused for _i, reused in LAB.drops], [True] * len(dropped), "only reused ones dropped")
+        self.assertEqual(len(set(dropped)), len(dropped), LAB.drops)
+        for inst, x in zip(instances, res):
+            if inst in dropped:
+                self.assertEqual((x["status"], x["exit"], x["sent"], x["attempts"]), ("unavailable", 5, True, 1), x)
+                self.assertIn(self.DROPPED % (api, LAB.port), x["message"])
+                self.assertIn("check the instance's console before sending again", x["message"])
+            else:
+                self.assertEqual((x["status"], x["exit"], x["sent"]), ("ok", 0, True), x)
+        # The first failed target decides the exit status.
+        self.assertEqual(r.rc, 5, r)
+        self.assertNoAuthFailures()
+        # The record of each dropped one says the same: an outcome nobody can know, not a failure to send.
+        with open(self.env["DIAGINT_AUDIT_LOG"]) as f:
+            recs = [json.loads(x) for x in f if x.strip()]
+        outcomes = {x["target"]: x["result"] for x in recs if x["action"] == "send"}
+        for t, inst in zip(targets, instances):
+            if inst in dropped:
+                self.assertIn("may have been delivered", outcomes[t]["error"], outcomes[t])
+        return res
+
+    def test_aws(self):
+        self.aws_env()
+        insts = ["i-%017x" % (0x2000 + i) for i in range(4)]
+        res = self.check("aws.interrupt", "the EC2 API", ["aws:us-east-1/" + i for i in insts], insts)
+        # The first goes out on a new connection and is answered; the second reuses it and is dropped; the third
+        # needs a new connection (the guard closed the old one), the fourth reuses that one.
+        self.assertEqual([x["exit"] for x in res], [0, 5, 0, 5], res)
+
+    def test_gcp(self):
+        self.env["GOOGLE_APPLICATION_CREDENTIALS"] = LAB.write_gcp_service_account()
+        res = self.check("gcp.interrupt", "the Compute Engine API", [GCP_T % i for i in range(1, 5)],
+                         ["web-%d" % i for i in range(1, 5)])
+        # The token request opened the connection: the first interrupt already reuses it.
+        self.assertEqual([x["exit"] for x in res], [5, 0, 5, 0], res)
+        self.assertEqual(LAB.count("gcp.token.jwt"), 1)
+
+    def test_oci(self):
+        self.env["OCI_CLI_CONFIG_FILE"] = LAB.write_oci_config()
+        self.env["OCI_CLI_PROFILE"] = "LAB"
+        insts = [OCI_I % i for i in range(1, 5)]
+        res = self.check("oci.interrupt", "the OCI Compute API", ["oci:us-ashburn-1/" + i for i in insts], insts,
+                         extra=("--endpoint", "oci=" + LAB.base))
+        self.assertEqual([x["exit"] for x in res], [0, 5, 0, 5], res)
+
+    def test_openstack(self):
+        self.env.update(LAB.openstack_env())
+        insts = [OS_S % i for i in range(1, 5)]
+        res = self.check("os.interrupt", "the Nova API", ["openstack:" + i for i in insts], insts)
+        self.assertEqual([x["exit"] for x in res], [5, 0, 5, 0], res)
+        self.assertEqual(LAB.count("os.token.password"), 1)
+
+    def test_fresh_connection_closed_unanswered(self):
+        # Not reused: libcurl does not resend by itself, and diagint does not either.
+        self.aws_env()
+        LAB.script(AWS_I, [{"drop": "always"}])
+        r = self.send("--json", "--retries", "3", "aws:us-east-1/" + AWS_I)
+        self.assertEqual(r.rc, 5, r)
+        x = r.json()[0]
+        self.assertEqual((x["status"], x["sent"], x["attempts"]), ("unavailable", True, 1), x)
+        self.assertIn("the interrupt may have been delivered", x["message"])
+        self.assertEqual((LAB.count("aws.interrupt", AWS_I), LAB.drops), (1, [(AWS_I, False)]))
+
+
+class LabRefuses(SendTest):
+    """The lab's own checks can fail: requests made here by hand, with botocore and PyJWT, that a real service
+    would refuse (a stale signing date, a token for another scope, an expired token) are refused by the lab too."""
+
+    def post(self, path, body, headers):
+        import http.client
+        import ssl
+        ctx = ssl.create_default_context(cafile=LAB.cacert)
+        c = http.client.HTTPSConnection("127.0.0.1", LAB.port, context=ctx, timeout=10)
+        try:
+            c.request("POST" if body is not None else "GET", path, body=body, headers=headers)
+            resp = c.getresponse()
+            return resp.status, resp.read().decode()
+        finally:
+            c.close()
+
+    def aws_signed(self, when):
+        import datetime
+        from unittest import mock
+        import botocore.auth
+        import botocore.awsrequest
+        import botocore.credentials
+        body = "Action=SendDiagnosticInterrupt&Version=2016-11-15&InstanceId=" + AWS_I
+        req = botocore.awsrequest.AWSRequest(method="POST", url="https://127.0.0.1:%d/" % LAB.port, data=body,
+                                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+        creds = botocore.credentials.Credentials(AWS_KEY, AWS_SECRET, AWS_TOKEN)
+        with LAB.sign_lock, mock.patch.object(botocore.auth, "datetime") as dt:
+            dt.datetime.utcnow.return_value = when
+            dt.datetime.strftime = datetime.datetime.strftime
+            botocore.auth.SigV4Auth(creds, "ec2", "us-east-1").add_auth(req)
+        return self.post("/", body, dict(req.headers))
+
+    def test_aws_request_date_must_be_current(self):
+        import datetime
+        now = datetime.datetime.utcnow()
+        self.assertEqual(self.aws_signed(now)[0], 200)
+        self.assertEqual(LAB.count("aws.interrupt", AWS_I), 1)
+        for skew in (-6, 6):   # minutes: a replayed request, a clock ahead
+            status, body = self.aws_signed(now + datetime.timedelta(minutes=skew))
+            self.assertEqual(status, 400, body)
+            self.assertIn("<Code>RequestExpired</Code>", body)
+        self.assertEqual(LAB.count("aws.interrupt", AWS_I), 1, "refused before it counts as an interrupt")
+        self.assertEqual(len(LAB.failures), 2, LAB.failures)
+
+    def gcp_token(self, scope):
+        import time
+        import urllib.parse
+        import jwt as pyjwt
+        now = int(time.time())
+        assertion = pyjwt.encode({"iss": cloudlab.GCP_SA_EMAIL, "aud": LAB.base + "/token", "scope": scope,
+                                  "iat": now, "exp": now + 3600}, LAB.sa_key, algorithm="RS256",
+                                 headers={"kid": "labkey1"})
+        form = urllib.parse.urlencode({"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                       "assertion": assertion})
+        return self.post("/token", form, {"Content-Type": "application/x-www-form-urlencoded"})
+
+    def test_gcp_token_scope_and_expiry(self):
+        import time
+        status, body = self.gcp_token("https://www.googleapis.com/auth/devstorage.read_only")
+        self.assertEqual((status, json.loads(body)["error"]), (400, "invalid_scope"), body)
+        LAB.token_lifetime = 1
+        try:
+            status, body = self.gcp_token("https://www.googleapis.com/auth/cloud-platform")
+        finally:
+            LAB.token_lifetime = 3600
+        self.assertEqual(status, 200, body)
+        tok = json.loads(body)["access_token"]
+        path = "/compute/v1/projects/lab-project/zones/us-central1-a/instances/web-1"
+        self.assertEqual(self.post(path, None, {"Authorization": "Bearer " + tok})[0], 200)
+        time.sleep(1.2)
+        self.assertEqual(self.post(path, None, {"Authorization": "Bearer " + tok})[0], 401, "expired")
+        # And what diagint asks for is a scope the lab accepts.
+        self.env["GOOGLE_APPLICATION_CREDENTIALS"] = LAB.write_gcp_service_account()
+        LAB.failures.clear()
+        r = self.send(GCP_T % 1)
+        self.assertEqual(r.rc, 0, r)
+        self.assertNoAuthFailures()
+
+
 class Mixed(SendTest):
     def test_every_provider_in_one_run(self):
         self.aws_env()

@@ -10,8 +10,11 @@ same audit log (one chain for any number of writers: checked at the end):
                           `virsh inject-nmi` makes opi-1 panic -> nothing captured;
   - gl  (glx-* glin-*):   a glob list: glin-1 is watched (operator NMI -> captured), glout-1 is not (no dump);
   - pz  (pz-*):           heartbeat probe; pz-1 is paused (`virsh suspend`) for longer than interval x misses and
-                          resumed: a paused guest is not a hung guest (no NMI, no dump, it runs on).
-The watchdog guests come last: i6300esb's default 30 s timeout runs while the others are tested."""
+                          resumed: a paused guest is not a hung guest (no NMI, no dump, it runs on);
+  - dr  (dr-*):           DryRun = yes, heartbeat probe: dr-1's heartbeat stops -> "would send an NMI", audited as a
+                          dry run; its console counts no NMI, no dump is written.
+The watchdog guests come last: i6300esb's default 30 s timeout runs while the others are tested. The guests that
+must not be interrupted (wdc-1, wdi-1, pz-1) do not panic on an NMI: their consoles count NMIs (none)."""
 import glob
 import hashlib
 import json
@@ -63,6 +66,7 @@ POLICIES = {
     "gl": ("glx-* glin-*", ""),
     # 4 misses: a guest slowed down by 7 others booting on 2 cores must not look hung before the test pauses it.
     "pz": ("pz-*", HEARTBEAT.format(misses=4)),
+    "dr": ("dr-*", "DryRun = yes\n" + HEARTBEAT.format(misses=3)),
 }
 PZ_INTERVAL, PZ_MISSES = 1, 4
 
@@ -112,13 +116,18 @@ def setUpModule():
         EVENTS = subprocess.Popen(["stdbuf", "-oL", "virsh", "-c", LV.uri, "event", "--event", "watchdog", "--loop",
                                    "--timestamp"], stdout=out, stderr=subprocess.STDOUT)
     # The watchdog guests first: their 30 s timers run while everything else is tested.
-    LV.create(diaglab.domain_xml("wdc-1", GUEST, console("wdc-1"), memory_mib=MIB, watchdog_hang=True))
-    LV.create(diaglab.domain_xml("wdi-1", GUEST, console("wdi-1"), memory_mib=MIB, watchdog_hang=True))
+    LV.create(diaglab.domain_xml("wdc-1", GUEST, console("wdc-1"), memory_mib=MIB, watchdog_hang=True,
+                                 nmi_panics=False))
+    LV.create(diaglab.domain_xml("wdi-1", GUEST, console("wdi-1"), memory_mib=MIB, watchdog_hang=True,
+                                 nmi_panics=False))
     # Persistent, so that AfterCapture = destroy leaves it defined and "shut off" for virsh domstate to say so.
     LV.define(diaglab.domain_xml("cb-1", GUEST, console("cb-1"), memory_mib=MIB, heartbeat_stop_after=5))
     LV.virsh("start", "cb-1")
-    for name in ("glin-1", "glout-1", "opi-1", "pz-1"):
+    for name in ("glin-1", "glout-1", "opi-1"):
         LV.create(diaglab.domain_xml(name, GUEST, console(name), memory_mib=MIB))
+    LV.create(diaglab.domain_xml("pz-1", GUEST, console("pz-1"), memory_mib=MIB, nmi_panics=False))
+    LV.create(diaglab.domain_xml("dr-1", GUEST, console("dr-1"), memory_mib=MIB, nmi_panics=False,
+                                 heartbeat_stop_after=8))
 
 
 def tearDownModule():
@@ -243,7 +252,8 @@ class WatchPolicy(unittest.TestCase):
         self.assertEqual(watcher_acts("glout-1"), [])
         for w in WATCHERS.values():
             self.assertNotIn("glout-1", w.text(), "watcher %s mentions glout-1" % w.tag)
-        self.assertEqual(len(dumps_of("glin-1")), 1)
+        watchlab.wait_quiet(WATCHERS["gl"], "glin-1")
+        self.assertEqual(len(watchlab.dump_files(dumps_dir("gl"), "glin-1")), 2, "one dump and its sidecar")
         for name in ("glin-1", "glout-1"):
             LV.virsh("destroy", name)
 
@@ -312,8 +322,9 @@ class WatchPolicy(unittest.TestCase):
         rec = audit_records("libvirt:cb-1")[-1]
         self.assertEqual(rec["reason"], "watch: AfterCapture")
         cb.wait_for(r"cb-1: stopped; no longer watching it", 10)
-        # Its own NMI's panic was not captured a third time.
-        self.assertEqual(len(dumps_of("cb-1")), 2)
+        # Its own NMI's panic was not captured a third time (nor is a third being written).
+        watchlab.wait_quiet(cb, "cb-1")
+        self.assertEqual(len(watchlab.dump_files(dumps_dir("cb"), "cb-1")), 4, "two dumps, two sidecars")
         self.assertEqual([a for a in acts if a[0] in ("capture", "inject")], [("capture", "ok"), ("inject", "ok")])
 
     def test_5_paused_guest_is_not_a_hang(self):
@@ -338,8 +349,8 @@ class WatchPolicy(unittest.TestCase):
         self.assertEqual(no_action_lines(pz.text(), "pz-1"), [], "the watcher acted on a paused guest")
         self.assertEqual(dumps_of("pz-1"), [])
         self.assertEqual(watcher_acts("pz-1"), [], "nothing decided, nothing audited")
-        with open(console("pz-1"), errors="replace") as f:
-            self.assertNotIn("Kernel panic", f.read())
+        # Counted by the guest (its console would say "Kernel panic" of nothing: see diaglab): no NMI reached it.
+        self.assertEqual(diaglab.settle_nmis(console("pz-1")), 0, "NMIs on pz-1's console")
         LV.virsh("destroy", "pz-1")
 
     def test_6_on_watchdog_capture(self):
@@ -364,6 +375,9 @@ class WatchPolicy(unittest.TestCase):
         n = beats("wdc-1")
         self.assertTrue(wait_beats("wdc-1", n + 2, 30), "wdc-1 beats on after its capture")
         self.assertTrue(LV.state("wdc-1").startswith("running"), LV.state("wdc-1"))
+        watchlab.wait_quiet(wdc, "wdc-1")
+        self.assertEqual(diaglab.settle_nmis(console("wdc-1")), 0, "NMIs on wdc-1's console")
+        self.assertEqual(len(watchlab.dump_files(dumps_dir("wdc"), "wdc-1")), 2, "one dump and its sidecar")
 
     def test_7_on_watchdog_ignore(self):
         # The watchdog fired (libvirt says so to anyone listening) ...
@@ -381,11 +395,29 @@ class WatchPolicy(unittest.TestCase):
         ign = WATCHERS["ign"]
         ign.wait_for(r"wdi-1: watchdog fired \(action \d+\); OnWatchdog = ignore: not acting", 5)
         self.assertEqual(no_action_lines(ign.text(), "wdi-1"), [], "the watcher acted on an ignored watchdog")
-        self.assertEqual(dumps_of("wdi-1"), [])
+        self.assertEqual(watchlab.dump_files(path("dumps-ign"), "wdi-1"), [])
+        self.assertEqual(diaglab.settle_nmis(console("wdi-1")), 0, "NMIs on wdi-1's console")
         self.assertEqual(watcher_acts("wdi-1"), [])
         self.assertTrue(LV.state("wdi-1").startswith("running"), LV.state("wdi-1"))
         with open(path("virsh-events.log"), errors="replace") as f:
             self.assertIn("'watchdog' for domain 'wdc-1'", f.read(), "the same event the other watcher acted on")
+
+    def test_7b_dry_run(self):
+        dr = WATCHERS["dr"]
+        dr.wait_for(r"dr-1: first heartbeat seen", 60)
+        self.assertTrue(diaglab.wait_for_console(console("dr-1"), "heartbeat stops", 90))
+        dr.wait_for(r"dr-1: dry run: would send an NMI and capture", 30)
+        # Judged by the guest, not by reading its state at once: its kernel runs on (only its heartbeat stopped),
+        # so an NMI would be on its console within milliseconds; none came in 3 s of quiet.
+        watchlab.wait_quiet(dr, "dr-1")
+        self.assertEqual(diaglab.quiet_nmis(console("dr-1")), 0, "NMIs on dr-1's console")
+        self.assertEqual(watchlab.dump_files(dumps_dir("dr"), "dr-1"), [])
+        self.assertTrue(LV.state("dr-1").startswith("running"), LV.state("dr-1"))
+        acts = watcher_acts("dr-1")
+        self.assertTrue(acts, "the dry run is audited")
+        self.assertEqual({status for _a, status in acts}, {"dry-run"}, acts)
+        self.assertNotRegex(dr.text(), r"dr-1: (sending|capturing|capture done|inject done)")
+        LV.virsh("destroy", "dr-1")
 
     def test_8_audit_chain(self):
         # Five watchers wrote to one audit log at once: one unbroken chain.

@@ -93,6 +93,44 @@ def wait_dumps(directory, name, count, timeout, watcher=None):
         name, len(dumps_in(directory, name)), timeout, count, watcher.text() if watcher else ""))
 
 
+def dump_files(directory, name):
+    """Every file of a dump of domain name in directory: finished ones, their sidecars, and the hidden
+    .NAME.partial of one still being written (a duplicate capture is one of those until it ends)."""
+    return sorted(glob.glob(os.path.join(directory, name + "-*.gcore*")) +
+                  glob.glob(os.path.join(directory, "." + name + "-*.partial")))
+
+
+def wait_quiet(watcher, name, quiet=3.0, timeout=60):
+    """Return once the watcher's log has had no new line about domain name for `quiet` seconds (at least `quiet`
+    seconds from now): a second, wrong, action on it would have started by then."""
+    def about():
+        return len([ln for ln in watcher.text().splitlines() if re.search(r"\b%s: " % re.escape(name), ln)])
+    n, since = about(), time.time()
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = about()
+        if m != n:
+            n, since = m, time.time()
+        elif time.time() - since >= quiet:
+            return
+        time.sleep(0.1)
+    raise AssertionError("%s: still busy with %s after %s s:\n%s" % (watcher._name(), name, timeout, watcher.text()))
+
+
+def audit_actions(audit_path, target, actions=("capture", "inject")):
+    """(action, status) of the watcher's records about target whose action is one of actions."""
+    out = []
+    try:
+        with open(audit_path) as f:
+            for line in f:
+                r = json.loads(line)
+                if r.get("target") == target and r["actor"]["component"] == "watcher" and r["action"] in actions:
+                    out.append((r["action"], r["result"]["status"]))
+    except FileNotFoundError:
+        pass
+    return out
+
+
 def sidecar(dump):
     with open(dump + ".json") as f:
         return json.load(f)

@@ -85,6 +85,13 @@ static void pure(void)
 		      !x.panic && !x.on_crash[0] && !x.agent_channel && !x.agent_state[0] && !x.os_cmdline[0] &&
 		      !x.serial_log[0],
 	      "no panic, no on_crash, another channel only");
+	CHECK(!x.vmcoreinfo, "no <vmcoreinfo/> feature");
+	CHECK(dg_domxml_parse("<domain><features><acpi/><vmcoreinfo state='on'/></features></domain>", &x,
+				     &err) == 0 && x.vmcoreinfo, "<vmcoreinfo state='on'/>");
+	CHECK(dg_domxml_parse("<domain><features><vmcoreinfo/></features></domain>", &x, &err) == 0 &&
+		      x.vmcoreinfo, "<vmcoreinfo/> without a state is on");
+	CHECK(dg_domxml_parse("<domain><features><vmcoreinfo state='off'/></features></domain>", &x, &err) == 0 &&
+		      !x.vmcoreinfo, "<vmcoreinfo state='off'/>");
 	CHECK(dg_domxml_parse("<domain><name>web-1</name><uuid>3f2a6c1e-5b7d-4e21-9a0b-3c8d2e1f0a9b</uuid>"
 			      "<memory unit='KiB'>131072</memory></domain>", &x, &err) == 0 &&
 		      !strcmp(x.name, "web-1") && !strcmp(x.uuid, "3f2a6c1e-5b7d-4e21-9a0b-3c8d2e1f0a9b") &&

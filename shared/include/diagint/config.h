@@ -25,6 +25,7 @@ struct dg_capture_policy {
 	unsigned flood_limit;       /* at most this many dumps per domain per flood_window; 0 = no limit */
 	unsigned flood_window;      /* seconds */
 	double stall_timeout;       /* seconds a |COMMAND may stop reading before it is killed */
+	char shrink[8];             /* "" (keep the ELF), "zlib" or "lzo": `dumps shrink` after every ELF capture */
 };
 
 struct dg_config;

@@ -18,6 +18,7 @@ struct dg_domxml {
 	char agent_state[32];       /* its target's state attribute in live XML: "connected", "disconnected", "" */
 	char os_cmdline[1024];      /* <os><cmdline> of direct kernel boot, "" when none */
 	char serial_log[1024];      /* the file the serial port (or a file console) writes to, "" when none */
+	bool vmcoreinfo;            /* <features><vmcoreinfo/> (not state='off'): dumps carry VMCOREINFO */
 };
 /* xml: a whole <domain> document (len bytes). DG_FAILED when it cannot be parsed or has no <domain> root. */
 int dg_domxml_parse_len(const char *xml, size_t len, struct dg_domxml *ret, struct dg_error *err);

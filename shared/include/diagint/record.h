@@ -10,6 +10,7 @@
 
 #include "diagint/dumpname.h"
 #include "diagint/hash.h"
+#include "diagint/vmcore.h"
 
 /* What one interrupt/capture did: printed by --json and kept beside the dump as NAME.gcore.json. */
 
@@ -50,6 +51,7 @@ struct dg_dump_record {
 	unsigned nsteps;
 	char notes[DG_RECORD_NOTES_MAX][256]; /* warnings the user should see again later ("no panic within 10 s") */
 	unsigned nnotes;
+	struct dg_vmcore_kernel kernel; /* the dump explained (ELF dumps with VMCOREINFO): the sidecar's `kernel` */
 };
 
 void dg_record_init(struct dg_dump_record *rec, const char *trigger);
