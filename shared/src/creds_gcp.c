@@ -231,51 +231,24 @@ out:
 	return r;
 }
 
-int dg_gcp_auth_token(struct dg_gcp_auth *a, struct dg_http *http, const char *cacert, struct dg_error *err)
+int dg_gcp_token_answer(struct dg_gcp_auth *a, const struct dg_http_resp *resp, time_t now, struct dg_error *err)
 {
-	struct dg_http_req req = { 0 };
-	struct dg_http_resp resp = { 0 };
 	json_object *j = NULL, *v;
 	const char *tok, *e1, *e2;
-	time_t now = time(NULL);
 	int64_t expires_in = 3600;
-	int r;
+	int r = 0;
 
-	if (dg_token_fresh(a->token, a->expires, now))
-		return 0;
-	r = token_request(a, cacert, &req, err);
-	if (r < 0) {
-		dg_http_req_clear(&req);
-		return r;
-	}
-	r = dg_http_do(http, &req, &resp, err);
-	if (r < 0)
-		return r;
-	if (resp.status == 0) {
-		if (a->kind == DG_GCP_METADATA)
-			r = dg_error_set(err, DG_DENIED,
-					 "no Google credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, gcloud's "
-					 "application default credentials do not exist (gcloud auth application-default "
-					 "login), and the metadata server %s did not answer (%s)",
-					 a->metadata_host, resp.error);
-		else {
-			bool retry;
-			r = dg_http_transport_error(&resp, true, "the Google token endpoint",
-						    "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", err, &retry);
-		}
-		goto out;
-	}
-	j = resp.body ? json_tokener_parse(resp.body) : NULL;
-	if (resp.status != 200) {
+	j = resp->body ? json_tokener_parse(resp->body) : NULL;
+	if (resp->status != 200) {
 		e1 = j ? jstr(j, "error") : NULL;
 		e2 = j ? jstr(j, "error_description") : NULL;
-		r = dg_error_set(err, resp.status >= 500 ? DG_UNAVAILABLE : DG_DENIED,
-				 "cannot get a Google access token for %s: HTTP %ld %s%s%s", a->source, resp.status,
+		r = dg_error_set(err, resp->status >= 500 ? DG_UNAVAILABLE : DG_DENIED,
+				 "cannot get a Google access token for %s: HTTP %ld %s%s%s", a->source, resp->status,
 				 e1 ? e1 : "", e2 ? ": " : "", e2 ? e2 : "");
 		goto out;
 	}
 	if (a->kind == DG_GCP_METADATA) {
-		const char *flavor = dg_http_resp_header(&resp, "metadata-flavor");
+		const char *flavor = dg_http_resp_header(resp, "metadata-flavor");
 		if (!flavor || strcmp(flavor, "Google")) {
 			r = dg_error_set(err, DG_DENIED, "%s answered without Metadata-Flavor: Google: not a GCE metadata "
 					 "server", a->metadata_host);
@@ -305,6 +278,41 @@ int dg_gcp_auth_token(struct dg_gcp_auth *a, struct dg_http *http, const char *c
 	a->fetches++;
 out:
 	json_object_put(j);
+	return r;
+}
+
+int dg_gcp_auth_token(struct dg_gcp_auth *a, struct dg_http *http, const char *cacert, struct dg_error *err)
+{
+	struct dg_http_req req = { 0 };
+	struct dg_http_resp resp = { 0 };
+	time_t now = time(NULL);
+	int r;
+
+	if (dg_token_fresh(a->token, a->expires, now))
+		return 0;
+	r = token_request(a, cacert, &req, err);
+	if (r < 0) {
+		dg_http_req_clear(&req);
+		return r;
+	}
+	r = dg_http_do(http, &req, &resp, err);
+	if (r < 0)
+		return r;
+	if (resp.status == 0) {
+		if (a->kind == DG_GCP_METADATA)
+			r = dg_error_set(err, DG_DENIED,
+					 "no Google credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, gcloud's "
+					 "application default credentials do not exist (gcloud auth application-default "
+					 "login), and the metadata server %s did not answer (%s)",
+					 a->metadata_host, resp.error);
+		else {
+			bool retry;
+			r = dg_http_transport_error(&resp, true, "the Google token endpoint",
+						    "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", err, &retry);
+		}
+	} else {
+		r = dg_gcp_token_answer(a, &resp, now, err);
+	}
 	dg_http_resp_clear(&resp);
 	return r;
 }

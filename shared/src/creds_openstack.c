@@ -176,47 +176,24 @@ static char *find_compute(json_object *token, const char *iface, const char *reg
 	return NULL;
 }
 
-int dg_os_auth_token(struct dg_os_auth *a, struct dg_http *http, const char *cacert, struct dg_error *err)
+int dg_os_token_answer(struct dg_os_auth *a, const struct dg_http_resp *resp, time_t now, struct dg_error *err)
 {
-	struct dg_http_req req;
-	struct dg_http_resp resp;
 	json_object *j = NULL, *tok, *v;
 	const char *subject;
-	char url[1024];
-	time_t now = time(NULL);
 	int r = 0;
 
-	if (dg_token_fresh(a->token, a->expires, now))
-		return 0;
-	snprintf(url, sizeof(url), "%s/auth/tokens", a->auth_url);
-	if (!dg_http_req_init(&req, "POST", url) || !dg_http_req_header(&req, "Content-Type: application/json") ||
-	    !dg_http_req_header(&req, "Accept: application/json") || !dg_http_req_body(&req, a->body, strlen(a->body))) {
-		dg_http_req_clear(&req);
-		return dg_error_set(err, DG_FAILED, "out of memory");
-	}
-	req.idempotent = true; /* a token request changes nothing */
-	req.secret_body = true;
-	req.cacert = cacert;
-	r = dg_http_do(http, &req, &resp, err);
-	if (r < 0)
-		return r;
-	if (resp.status == 0) {
-		bool retry;
-		r = dg_http_transport_error(&resp, true, "Keystone (OS_AUTH_URL)", "OS_CACERT", err, &retry);
-		goto out;
-	}
-	subject = dg_http_resp_header(&resp, "x-subject-token");
-	if (resp.status == 401 || resp.status == 403) {
+	subject = dg_http_resp_header(resp, "x-subject-token");
+	if (resp->status == 401 || resp->status == 403) {
 		r = dg_error_set(err, DG_DENIED, "Keystone refused %s (HTTP %ld): check the OS_* credentials",
-				 a->source, resp.status);
+				 a->source, resp->status);
 		goto out;
 	}
-	if (resp.status != 201 && resp.status != 200) {
-		r = dg_error_set(err, resp.status >= 500 ? DG_UNAVAILABLE : DG_FAILED, "Keystone answered HTTP %ld to "
-				 "the token request for %s", resp.status, a->source);
+	if (resp->status != 201 && resp->status != 200) {
+		r = dg_error_set(err, resp->status >= 500 ? DG_UNAVAILABLE : DG_FAILED, "Keystone answered HTTP %ld to "
+				 "the token request for %s", resp->status, a->source);
 		goto out;
 	}
-	j = resp.body ? json_tokener_parse(resp.body) : NULL;
+	j = resp->body ? json_tokener_parse(resp->body) : NULL;
 	if (!subject || !*subject || !j || !json_object_object_get_ex(j, "token", &tok)) {
 		r = dg_error_set(err, DG_FAILED, "Keystone's answer has no token (X-Subject-Token and a token body)");
 		goto out;
@@ -243,6 +220,38 @@ int dg_os_auth_token(struct dg_os_auth *a, struct dg_http *http, const char *cac
 	a->fetches++;
 out:
 	json_object_put(j);
+	return r;
+}
+
+int dg_os_auth_token(struct dg_os_auth *a, struct dg_http *http, const char *cacert, struct dg_error *err)
+{
+	struct dg_http_req req;
+	struct dg_http_resp resp;
+	char url[1024];
+	time_t now = time(NULL);
+	int r = 0;
+
+	if (dg_token_fresh(a->token, a->expires, now))
+		return 0;
+	snprintf(url, sizeof(url), "%s/auth/tokens", a->auth_url);
+	if (!dg_http_req_init(&req, "POST", url) || !dg_http_req_header(&req, "Content-Type: application/json") ||
+	    !dg_http_req_header(&req, "Accept: application/json") || !dg_http_req_body(&req, a->body, strlen(a->body))) {
+		dg_http_req_clear(&req);
+		return dg_error_set(err, DG_FAILED, "out of memory");
+	}
+	req.idempotent = true; /* a token request changes nothing */
+	req.secret_body = true;
+	req.cacert = cacert;
+	r = dg_http_do(http, &req, &resp, err);
+	if (r < 0)
+		return r;
+	if (resp.status == 0) {
+		bool retry;
+		r = dg_http_transport_error(&resp, true, "Keystone (OS_AUTH_URL)", "OS_CACERT", err, &retry);
+		goto out;
+	}
+	r = dg_os_token_answer(a, &resp, now, err);
+out:
 	dg_http_resp_clear(&resp);
 	return r;
 }
