@@ -253,9 +253,10 @@ static void gcp_judge(void *ctx, const struct dg_target *t, const struct dg_step
 		dg_verdict_set(v, DG_FAILED, "Compute Engine refused the request: HTTP %ld %s", resp->status,
 			       detail[0] ? detail : excerpt);
 	}
-	if (e.request_id[0])
+	if (e.request_id[0]) {
 		snprintf(v->err.request_id, sizeof(v->err.request_id), "%s", e.request_id);
-	else
+		dg_error_one_line(v->err.request_id);
+	} else
 		dg_verdict_request_id_header(v, resp, (const char *const[]){ "x-goog-request-id", "x-request-id", NULL });
 	json_object_put(j);
 }
