@@ -36,9 +36,8 @@ static inline void fz_reply_parse(const uint8_t *data, size_t size, struct fz_re
 	if (strchr(line, ' '))
 		flags = strtol(strchr(line, ' ') + 1, NULL, 10);
 	/* judge() is only called with an answer: a status from 100 to 999 */
-	status = status < 0 ? -status : status;
 	if (status < 100 || status > 999)
-		status = 100 + status % 900;
+		status = 100 + (long)((unsigned long)status % 900);
 	out->resp.status = status;
 	out->resp.sent = true;
 	out->dry_run = flags & 1;
