@@ -267,6 +267,11 @@ int dg_gcp_token_answer(struct dg_gcp_auth *a, const struct dg_http_resp *resp, 
 	}
 	if (j && json_object_object_get_ex(j, "expires_in", &v))
 		expires_in = json_object_get_int64(v);
+	/* Google says 3599: anything past a day (INT64_MAX overflowed now + expires_in) is held to a day. */
+	if (expires_in < 0)
+		expires_in = 0;
+	if (expires_in > 86400)
+		expires_in = 86400;
 	if (a->token)
 		dg_secret_free(a->token, strlen(a->token));
 	a->token = strdup(tok);

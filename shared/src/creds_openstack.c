@@ -151,26 +151,32 @@ out:
 	return r;
 }
 
+/* A member's text, "" when absent or JSON null (json_object_get_string(NULL) is NULL). */
+static const char *jtext(json_object *o, const char *key)
+{
+	json_object *v;
+	const char *s = json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+
+	return s ? s : "";
+}
+
 static char *find_compute(json_object *token, const char *iface, const char *region)
 {
-	json_object *cat, *svc, *v, *eps, *ep;
+	json_object *cat, *svc, *eps, *ep;
 
 	if (!json_object_object_get_ex(token, "catalog", &cat) || !json_object_is_type(cat, json_type_array))
 		return NULL;
 	for (size_t i = 0; i < json_object_array_length(cat); i++) {
 		svc = json_object_array_get_idx(cat, i);
-		if (!json_object_object_get_ex(svc, "type", &v) || strcmp(json_object_get_string(v), "compute") ||
-		    !json_object_object_get_ex(svc, "endpoints", &eps))
+		if (strcmp(jtext(svc, "type"), "compute") || !json_object_object_get_ex(svc, "endpoints", &eps) ||
+		    !json_object_is_type(eps, json_type_array))
 			continue;
 		for (size_t k = 0; k < json_object_array_length(eps); k++) {
 			ep = json_object_array_get_idx(eps, k);
-			if (!json_object_object_get_ex(ep, "interface", &v) || strcmp(json_object_get_string(v), iface))
+			if (strcmp(jtext(ep, "interface"), iface) || (region && strcmp(jtext(ep, "region"), region)))
 				continue;
-			if (region && (!json_object_object_get_ex(ep, "region", &v) ||
-				       strcmp(json_object_get_string(v), region)))
-				continue;
-			if (json_object_object_get_ex(ep, "url", &v))
-				return strdup(json_object_get_string(v));
+			if (jtext(ep, "url")[0])
+				return strdup(jtext(ep, "url"));
 		}
 	}
 	return NULL;
@@ -209,7 +215,7 @@ int dg_os_token_answer(struct dg_os_auth *a, const struct dg_http_resp *resp, ti
 	a->compute_url = find_compute(tok, a->interface, a->region);
 	a->expires = now + 3600;
 	if (json_object_object_get_ex(tok, "expires_at", &v)) {
-		time_t t = dg_parse_iso8601(json_object_get_string(v));
+		time_t t = json_object_get_string(v) ? dg_parse_iso8601(json_object_get_string(v)) : -1;
 		if (t > 0)
 			a->expires = t;
 	}
