@@ -15,6 +15,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define DG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/common_interface_defs.h>
+#define DG_ASAN 1
+#endif
+#endif
+
 #ifndef FUZZ_NAME
 #error "FUZZ_NAME: the harness's name (its corpus directory)"
 #endif
@@ -34,18 +44,26 @@ static unsigned nseeds;
 static const uint8_t *cur;
 static size_t cur_len;
 
-static void on_crash(int sig)
+static void save_input(void)
 {
 	static const char msg[] = "fuzz driver: crashed; the input is in ./fuzz-crash-" FUZZ_NAME "\n";
-	int fd = open("fuzz-crash-" FUZZ_NAME, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int fd;
 
+	if (!cur)
+		return;
+	fd = open("fuzz-crash-" FUZZ_NAME, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd >= 0) {
-		if (cur && write(fd, cur, cur_len) < 0) {
+		if (write(fd, cur, cur_len) < 0) {
 		}
 		close(fd);
 	}
 	if (write(2, msg, sizeof(msg) - 1) < 0) {
 	}
+}
+
+static void on_crash(int sig)
+{
+	save_input();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -216,9 +234,13 @@ int main(int argc, char **argv)
 	char dir[4000];
 	uint8_t *buf;
 
-	signal(SIGABRT, on_crash);
+	signal(SIGABRT, on_crash); /* a broken invariant */
+#ifdef DG_ASAN
+	__sanitizer_set_death_callback(save_input); /* ASan keeps its own SEGV report */
+#else
 	signal(SIGSEGV, on_crash);
 	signal(SIGBUS, on_crash);
+#endif
 	if (argc > 1) { /* reproduce: run the given files */
 		for (int i = 1; i < argc; i++) {
 			size_t len;
