@@ -298,6 +298,7 @@ int main(int argc, char **argv)
             head = open(log + ".head", "rb").read()
             add("audit_verify", data + b"\n%%\n" + head)
             add("audit_verify", data)
+            add("audit_query", data)
             lines = data.split(b"\n")
             add("audit_verify", b"\n".join(lines[:1] + lines[2:]) + b"\n%%\n" + head)  # a record cut out
             add("audit_verify", data[:-20] + b"\n%%\n" + head)                         # torn tail
@@ -305,6 +306,38 @@ int main(int argc, char **argv)
                 add("audit_line", line)
             add("audit_line", head)
     add("audit_line", '{"v":1,"seq":0,"sha256":"' + "0" * 64 + '"}\n')
+
+
+def anchor_seeds():
+    """Announcements as tests/test_audit_anchor.c writes them: syslog, auditd (TRUSTED_APP, hex log=), forged."""
+    log = "/var/log/diagint/audit.jsonl"
+    h1, h2 = "a" * 64, "c" * 64
+    op = 'op=diagint-audit-head log="%s" seq=%d sha256="%s"'
+    add("audit_anchor", "Nov 22 10:00:00 kvm7 diagint[7]: " + op % (log, 9, h2) + "\n")
+    add("audit_anchor", "type=TRUSTED_APP msg=audit(1795341600.000:5): pid=7 uid=0 auid=4294967295 "
+        "ses=4294967295 msg='op=diagint-audit-head log=%s seq=3 sha256=\"%s\" exe=\"/usr/bin/diagint\" "
+        "hostname=? addr=? terminal=? res=success'\n" % (log.encode().hex().upper(), h1))
+    add("audit_anchor", "Nov 22 10:00:01 kvm7 diagint[8]: " + op % ("/tmp/other", 4, h1) + "\n" +
+        'op=diagint-audit-head log="%s" seq=x sha256=zz\n' % log +
+        'op=diagint-audit-head log="%s" seq=1 sha256=%s\n' % (log, h2))
+    add("audit_anchor", "type=USER_MSG msg=audit(1795341600.000:6): pid=9 uid=1000 msg='" + op % (log, 5, h1) +
+        "'\n")
+
+
+def imds_seeds():
+    """The credentials document as the cloud lab's metadata service (and EC2) writes it."""
+    add("imds_aws", '{\n  "Code" : "Success",\n  "LastUpdated" : "2026-12-06T15:00:00Z",\n  "Type" : "AWS-HMAC",\n'
+        '  "AccessKeyId" : "ASIALAB",\n  "SecretAccessKey" : "lab-secret",\n  "Token" : "lab-session-token",\n'
+        '  "Expiration" : "2026-12-06T21:00:00Z"\n}\n')
+    add("imds_aws", '{"Code":"AssumeRoleUnauthorizedAccess","Message":"denied","LastUpdated":"2026-12-06T15:00:00Z"}')
+    add("imds_aws", '{"Code":"Success","AccessKeyId":"A","SecretAccessKey":"s","Expiration":"2026-12-06T21:00:00+00:00"}')
+
+
+def heartbeat_seeds():
+    add("heartbeat", "Welcome\nvm login: ")
+    add("heartbeat", "kernel: Linux\n\n%%\nvm login: \n")
+    add("heartbeat", "log\0in: x login:\n%%\nlog")
+    add("heartbeat", "vm log\n%%\nin: ")
 
 
 def main():
@@ -319,6 +352,9 @@ def main():
     xml_seeds()
     kdump_seeds()
     audit_seeds()
+    anchor_seeds()
+    imds_seeds()
+    heartbeat_seeds()
     for d in sorted(os.listdir(CORPUS)):
         print("%-16s %3d seeds" % (d, len(os.listdir(os.path.join(CORPUS, d)))))
 
