@@ -153,7 +153,9 @@ int dg_audit_head_parse(const char *text, size_t len, const unsigned char *key, 
 	if (!o || json_tokener_get_parse_end(tok) != len || !json_object_is_type(o, json_type_object) ||
 	    !json_object_object_get_ex(o, "seq", &seq) || !json_object_is_type(seq, json_type_int) ||
 	    !json_object_object_get_ex(o, "sha256", &sha) || !json_object_is_type(sha, json_type_string) ||
-	    json_object_get_string_len(sha) != DG_SHA256_HEX_LEN || json_object_get_int64(seq) < 0) {
+	    json_object_get_string_len(sha) != DG_SHA256_HEX_LEN ||
+	    strspn(json_object_get_string(sha), "0123456789abcdef") != DG_SHA256_HEX_LEN ||
+	    json_object_get_int64(seq) < 0) {
 		r = dg_error_set(err, DG_FAILED, "the head anchor is not a diagint audit head");
 		goto out;
 	}

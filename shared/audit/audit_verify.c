@@ -42,8 +42,9 @@ static void note(struct dg_audit_verify_result *res, const char *fmt, ...)
 	if (res->nnotes >= DG_AUDIT_VERIFY_NOTES)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(res->notes[res->nnotes++], sizeof(res->notes[0]), fmt, ap);
+	vsnprintf(res->notes[res->nnotes], sizeof(res->notes[0]), fmt, ap);
 	va_end(ap);
+	dg_error_one_line(res->notes[res->nnotes++]); /* it may quote a record: a reviewer's terminal shows it */
 }
 
 static int bad(struct verifier *v, const char *file, uint64_t line, uint64_t seq, const char *fmt, ...)
@@ -59,6 +60,7 @@ static int bad(struct verifier *v, const char *file, uint64_t line, uint64_t seq
 	va_start(ap, fmt);
 	vsnprintf(v->res->problem, sizeof(v->res->problem), fmt, ap);
 	va_end(ap);
+	dg_error_one_line(v->res->problem); /* it may quote a record: a reviewer's terminal shows it */
 	return -DG_FAILED;
 }
 

@@ -4,12 +4,20 @@
 
 #include "diagint/error.h"
 
+void dg_error_one_line(char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = *s == '\t' || *s == '\n' || *s == '\r' ? ' ' : '?';
+}
+
 int dg_error_setv(struct dg_error *err, enum dg_status status, const char *fmt, va_list ap)
 {
 	if (err) {
 		err->status = status;
 		err->sys_errno = 0;
 		vsnprintf(err->message, sizeof(err->message), fmt, ap);
+		dg_error_one_line(err->message);
 	}
 	return -(int)status;
 }

@@ -107,6 +107,8 @@ int dg_config_parse_seconds(const char *text, double *ret)
 	if (errno || end == text || !isfinite(v) || v < 0)
 		return -EINVAL;
 	if (!strcmp(end, "ms")) {
+		if (v / 1000 > 366 * 86400.0) /* the year's bound below holds for milliseconds too */
+			return -ERANGE;
 		*ret = v / 1000;
 		return 0;
 	}

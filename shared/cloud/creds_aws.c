@@ -250,13 +250,39 @@ static int imds_call(struct dg_http *http, const char *cacert, const char *metho
 	return r;
 }
 
+int dg_aws_imds_document(const char *doc, struct dg_aws_creds *ret, char *why, size_t why_len)
+{
+	json_object *j = json_tokener_parse(doc), *v;
+	const char *code, *id, *secret, *tok, *exp;
+	int r = 0;
+
+	code = j && json_object_object_get_ex(j, "Code", &v) ? json_object_get_string(v) : NULL;
+	id = j && json_object_object_get_ex(j, "AccessKeyId", &v) ? json_object_get_string(v) : NULL;
+	secret = j && json_object_object_get_ex(j, "SecretAccessKey", &v) ? json_object_get_string(v) : NULL;
+	tok = j && json_object_object_get_ex(j, "Token", &v) ? json_object_get_string(v) : NULL;
+	exp = j && json_object_object_get_ex(j, "Expiration", &v) ? json_object_get_string(v) : NULL;
+	if (!id || !secret || (code && strcmp(code, "Success"))) {
+		snprintf(why, why_len, "credentials document is unusable (Code %.40s)", code ? code : "missing");
+		goto out;
+	}
+	if (set_keys(ret, id, secret, tok) < 0) {
+		r = -DG_FAILED;
+		goto out;
+	}
+	ret->expiration = exp ? dg_parse_iso8601(exp) : 0;
+	if (ret->expiration < 0)
+		ret->expiration = 0;
+	r = 1;
+out:
+	json_object_put(j);
+	return r;
+}
+
 static int from_imds(struct dg_http *http, const char *cacert, struct dg_aws_creds *ret, bool *found, char *why,
 		     size_t why_len, struct dg_error *err)
 {
 	const char *base = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-	char *token = NULL, *roles = NULL, *doc = NULL, path[512], role[200];
-	json_object *j = NULL, *v;
-	const char *code, *id, *secret, *tok, *exp;
+	char *token = NULL, *roles = NULL, *doc = NULL, path[512], role[200], doc_why[200];
 	int r = 0;
 
 	*found = false;
@@ -275,28 +301,19 @@ static int from_imds(struct dg_http *http, const char *cacert, struct dg_aws_cre
 	snprintf(path, sizeof(path), "/latest/meta-data/iam/security-credentials/%s", role);
 	if (imds_call(http, cacert, "GET", base, path, token, &doc, why, why_len) < 0)
 		goto out;
-	j = json_tokener_parse(doc);
-	code = j && json_object_object_get_ex(j, "Code", &v) ? json_object_get_string(v) : NULL;
-	id = j && json_object_object_get_ex(j, "AccessKeyId", &v) ? json_object_get_string(v) : NULL;
-	secret = j && json_object_object_get_ex(j, "SecretAccessKey", &v) ? json_object_get_string(v) : NULL;
-	tok = j && json_object_object_get_ex(j, "Token", &v) ? json_object_get_string(v) : NULL;
-	exp = j && json_object_object_get_ex(j, "Expiration", &v) ? json_object_get_string(v) : NULL;
-	if (!id || !secret || (code && strcmp(code, "Success"))) {
-		snprintf(why, why_len, "the role %.100s credentials document is unusable (Code %.40s)", role,
-			 code ? code : "missing");
-		goto out;
-	}
-	if (set_keys(ret, id, secret, tok) < 0) {
+	r = dg_aws_imds_document(doc, ret, doc_why, sizeof(doc_why));
+	if (r < 0) {
 		r = dg_error_set(err, DG_FAILED, "out of memory");
 		goto out;
 	}
-	ret->expiration = exp ? dg_parse_iso8601(exp) : 0;
-	if (ret->expiration < 0)
-		ret->expiration = 0;
+	if (r == 0) {
+		snprintf(why, why_len, "the role %.100s %s", role, doc_why);
+		goto out;
+	}
+	r = 0;
 	snprintf(ret->source, sizeof(ret->source), "instance metadata (IMDSv2) at %.40s, role %.160s", base, role);
 	*found = true;
 out:
-	json_object_put(j);
 	if (token)
 		dg_secret_free(token, strlen(token));
 	free(roles);

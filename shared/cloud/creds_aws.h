@@ -29,6 +29,11 @@ int dg_aws_creds_resolve(struct dg_http *http, const char *cacert, struct dg_aws
 /* Usable at `now`: no expiry, or more than 5 minutes left (botocore's mandatory refresh window is 10 min
  * before; a run lasts seconds). */
 bool dg_aws_creds_fresh(const struct dg_aws_creds *c, time_t now);
+/* The instance metadata service's credentials document (JSON: Code, AccessKeyId, SecretAccessKey, Token,
+ * Expiration) read into ret: 1 when usable, 0 when not (why says so), -DG_FAILED out of memory. The part of the
+ * metadata lookup after the transfers; also the fuzz harness's entry. */
+int dg_aws_imds_document(const char *doc, struct dg_aws_creds *ret, char *why, size_t why_len);
+
 /* Wipes the secrets. Accepts NULL and a zeroed struct. */
 void dg_aws_creds_clear(struct dg_aws_creds *c);
 

@@ -231,14 +231,66 @@ out:
 	return r;
 }
 
+int dg_gcp_token_answer(struct dg_gcp_auth *a, const struct dg_http_resp *resp, time_t now, struct dg_error *err)
+{
+	json_object *j = NULL, *v;
+	const char *tok, *e1, *e2;
+	int64_t expires_in = 3600;
+	int r = 0;
+
+	j = resp->body ? json_tokener_parse(resp->body) : NULL;
+	if (resp->status != 200) {
+		e1 = j ? jstr(j, "error") : NULL;
+		e2 = j ? jstr(j, "error_description") : NULL;
+		r = dg_error_set(err, resp->status >= 500 ? DG_UNAVAILABLE : DG_DENIED,
+				 "cannot get a Google access token for %s: HTTP %ld %s%s%s", a->source, resp->status,
+				 e1 ? e1 : "", e2 ? ": " : "", e2 ? e2 : "");
+		goto out;
+	}
+	if (a->kind == DG_GCP_METADATA) {
+		const char *flavor = dg_http_resp_header(resp, "metadata-flavor");
+		if (!flavor || strcmp(flavor, "Google")) {
+			r = dg_error_set(err, DG_DENIED, "%s answered without Metadata-Flavor: Google: not a GCE metadata "
+					 "server", a->metadata_host);
+			goto out;
+		}
+	}
+	tok = j ? jstr(j, "access_token") : NULL;
+	if (!tok || !*tok) {
+		r = dg_error_set(err, DG_DENIED, "the token answer for %s has no access_token", a->source);
+		goto out;
+	}
+	if (!dg_http_token_valid(tok)) {
+		r = dg_error_set(err, DG_FAILED, "the token answer for %s holds an access_token that is not a token "
+				 "(control characters or spaces, or longer than 8192): refusing to send it on", a->source);
+		goto out;
+	}
+	if (j && json_object_object_get_ex(j, "expires_in", &v))
+		expires_in = json_object_get_int64(v);
+	/* Google says 3599: anything past a day (INT64_MAX overflowed now + expires_in) is held to a day. */
+	if (expires_in < 0)
+		expires_in = 0;
+	if (expires_in > 86400)
+		expires_in = 86400;
+	if (a->token)
+		dg_secret_free(a->token, strlen(a->token));
+	a->token = strdup(tok);
+	if (!a->token) {
+		r = dg_error_set(err, DG_FAILED, "out of memory");
+		goto out;
+	}
+	a->expires = now + expires_in;
+	a->fetches++;
+out:
+	json_object_put(j);
+	return r;
+}
+
 int dg_gcp_auth_token(struct dg_gcp_auth *a, struct dg_http *http, const char *cacert, struct dg_error *err)
 {
 	struct dg_http_req req = { 0 };
 	struct dg_http_resp resp = { 0 };
-	json_object *j = NULL, *v;
-	const char *tok, *e1, *e2;
 	time_t now = time(NULL);
-	int64_t expires_in = 3600;
 	int r;
 
 	if (dg_token_fresh(a->token, a->expires, now))
@@ -263,48 +315,9 @@ int dg_gcp_auth_token(struct dg_gcp_auth *a, struct dg_http *http, const char *c
 			r = dg_http_transport_error(&resp, true, "the Google token endpoint",
 						    "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", err, &retry);
 		}
-		goto out;
+	} else {
+		r = dg_gcp_token_answer(a, &resp, now, err);
 	}
-	j = resp.body ? json_tokener_parse(resp.body) : NULL;
-	if (resp.status != 200) {
-		e1 = j ? jstr(j, "error") : NULL;
-		e2 = j ? jstr(j, "error_description") : NULL;
-		r = dg_error_set(err, resp.status >= 500 ? DG_UNAVAILABLE : DG_DENIED,
-				 "cannot get a Google access token for %s: HTTP %ld %s%s%s", a->source, resp.status,
-				 e1 ? e1 : "", e2 ? ": " : "", e2 ? e2 : "");
-		goto out;
-	}
-	if (a->kind == DG_GCP_METADATA) {
-		const char *flavor = dg_http_resp_header(&resp, "metadata-flavor");
-		if (!flavor || strcmp(flavor, "Google")) {
-			r = dg_error_set(err, DG_DENIED, "%s answered without Metadata-Flavor: Google: not a GCE metadata "
-					 "server", a->metadata_host);
-			goto out;
-		}
-	}
-	tok = j ? jstr(j, "access_token") : NULL;
-	if (!tok || !*tok) {
-		r = dg_error_set(err, DG_DENIED, "the token answer for %s has no access_token", a->source);
-		goto out;
-	}
-	if (!dg_http_token_valid(tok)) {
-		r = dg_error_set(err, DG_FAILED, "the token answer for %s holds an access_token that is not a token "
-				 "(control characters or spaces, or longer than 8192): refusing to send it on", a->source);
-		goto out;
-	}
-	if (j && json_object_object_get_ex(j, "expires_in", &v))
-		expires_in = json_object_get_int64(v);
-	if (a->token)
-		dg_secret_free(a->token, strlen(a->token));
-	a->token = strdup(tok);
-	if (!a->token) {
-		r = dg_error_set(err, DG_FAILED, "out of memory");
-		goto out;
-	}
-	a->expires = now + expires_in;
-	a->fetches++;
-out:
-	json_object_put(j);
 	dg_http_resp_clear(&resp);
 	return r;
 }

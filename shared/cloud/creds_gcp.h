@@ -43,6 +43,9 @@ int dg_gcp_auth_init(struct dg_gcp_auth *a, struct dg_error *err);
 /* A valid token in a->token: the cached one while fresh, else a new one. cacert: for https token endpoints. */
 int dg_gcp_auth_token(struct dg_gcp_auth *a, struct dg_http *http, const char *cacert, struct dg_error *err);
 void dg_gcp_auth_clear(struct dg_gcp_auth *a);
+/* The token endpoint's (or metadata server's) HTTP answer, read into a->token and a->expires (the part of
+ * dg_gcp_auth_token after the transfer; also the fuzz harness's entry). */
+int dg_gcp_token_answer(struct dg_gcp_auth *a, const struct dg_http_resp *resp, time_t now, struct dg_error *err);
 
 /* A cached token is used while more than DG_TOKEN_REFRESH_MARGIN seconds remain. */
 bool dg_token_fresh(const char *token, time_t expires, time_t now);

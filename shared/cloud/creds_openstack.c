@@ -151,37 +151,88 @@ out:
 	return r;
 }
 
+/* A member's text, "" when absent or JSON null (json_object_get_string(NULL) is NULL). */
+static const char *jtext(json_object *o, const char *key)
+{
+	json_object *v;
+	const char *s = json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+
+	return s ? s : "";
+}
+
 static char *find_compute(json_object *token, const char *iface, const char *region)
 {
-	json_object *cat, *svc, *v, *eps, *ep;
+	json_object *cat, *svc, *eps, *ep;
 
 	if (!json_object_object_get_ex(token, "catalog", &cat) || !json_object_is_type(cat, json_type_array))
 		return NULL;
 	for (size_t i = 0; i < json_object_array_length(cat); i++) {
 		svc = json_object_array_get_idx(cat, i);
-		if (!json_object_object_get_ex(svc, "type", &v) || strcmp(json_object_get_string(v), "compute") ||
-		    !json_object_object_get_ex(svc, "endpoints", &eps))
+		if (strcmp(jtext(svc, "type"), "compute") || !json_object_object_get_ex(svc, "endpoints", &eps) ||
+		    !json_object_is_type(eps, json_type_array))
 			continue;
 		for (size_t k = 0; k < json_object_array_length(eps); k++) {
 			ep = json_object_array_get_idx(eps, k);
-			if (!json_object_object_get_ex(ep, "interface", &v) || strcmp(json_object_get_string(v), iface))
+			if (strcmp(jtext(ep, "interface"), iface) || (region && strcmp(jtext(ep, "region"), region)))
 				continue;
-			if (region && (!json_object_object_get_ex(ep, "region", &v) ||
-				       strcmp(json_object_get_string(v), region)))
-				continue;
-			if (json_object_object_get_ex(ep, "url", &v))
-				return strdup(json_object_get_string(v));
+			if (jtext(ep, "url")[0])
+				return strdup(jtext(ep, "url"));
 		}
 	}
 	return NULL;
+}
+
+int dg_os_token_answer(struct dg_os_auth *a, const struct dg_http_resp *resp, time_t now, struct dg_error *err)
+{
+	json_object *j = NULL, *tok, *v;
+	const char *subject;
+	int r = 0;
+
+	subject = dg_http_resp_header(resp, "x-subject-token");
+	if (resp->status == 401 || resp->status == 403) {
+		r = dg_error_set(err, DG_DENIED, "Keystone refused %s (HTTP %ld): check the OS_* credentials",
+				 a->source, resp->status);
+		goto out;
+	}
+	if (resp->status != 201 && resp->status != 200) {
+		r = dg_error_set(err, resp->status >= 500 ? DG_UNAVAILABLE : DG_FAILED, "Keystone answered HTTP %ld to "
+				 "the token request for %s", resp->status, a->source);
+		goto out;
+	}
+	j = resp->body ? json_tokener_parse(resp->body) : NULL;
+	if (!subject || !*subject || !j || !json_object_object_get_ex(j, "token", &tok)) {
+		r = dg_error_set(err, DG_FAILED, "Keystone's answer has no token (X-Subject-Token and a token body)");
+		goto out;
+	}
+	if (!dg_http_token_valid(subject)) {
+		r = dg_error_set(err, DG_FAILED, "Keystone's X-Subject-Token is not a token (control characters or "
+				 "spaces, or longer than 8192): refusing to send it on");
+		goto out;
+	}
+	wipe_free(a->token);
+	free(a->compute_url);
+	a->token = strdup(subject);
+	a->compute_url = find_compute(tok, a->interface, a->region);
+	a->expires = now + 3600;
+	if (json_object_object_get_ex(tok, "expires_at", &v)) {
+		time_t t = json_object_get_string(v) ? dg_parse_iso8601(json_object_get_string(v)) : -1;
+		if (t > 0)
+			a->expires = t;
+	}
+	if (!a->token) {
+		r = dg_error_set(err, DG_FAILED, "out of memory");
+		goto out;
+	}
+	a->fetches++;
+out:
+	json_object_put(j);
+	return r;
 }
 
 int dg_os_auth_token(struct dg_os_auth *a, struct dg_http *http, const char *cacert, struct dg_error *err)
 {
 	struct dg_http_req req;
 	struct dg_http_resp resp;
-	json_object *j = NULL, *tok, *v;
-	const char *subject;
 	char url[1024];
 	time_t now = time(NULL);
 	int r = 0;
@@ -205,44 +256,8 @@ int dg_os_auth_token(struct dg_os_auth *a, struct dg_http *http, const char *cac
 		r = dg_http_transport_error(&resp, true, "Keystone (OS_AUTH_URL)", "OS_CACERT", err, &retry);
 		goto out;
 	}
-	subject = dg_http_resp_header(&resp, "x-subject-token");
-	if (resp.status == 401 || resp.status == 403) {
-		r = dg_error_set(err, DG_DENIED, "Keystone refused %s (HTTP %ld): check the OS_* credentials",
-				 a->source, resp.status);
-		goto out;
-	}
-	if (resp.status != 201 && resp.status != 200) {
-		r = dg_error_set(err, resp.status >= 500 ? DG_UNAVAILABLE : DG_FAILED, "Keystone answered HTTP %ld to "
-				 "the token request for %s", resp.status, a->source);
-		goto out;
-	}
-	j = resp.body ? json_tokener_parse(resp.body) : NULL;
-	if (!subject || !*subject || !j || !json_object_object_get_ex(j, "token", &tok)) {
-		r = dg_error_set(err, DG_FAILED, "Keystone's answer has no token (X-Subject-Token and a token body)");
-		goto out;
-	}
-	if (!dg_http_token_valid(subject)) {
-		r = dg_error_set(err, DG_FAILED, "Keystone's X-Subject-Token is not a token (control characters or "
-				 "spaces, or longer than 8192): refusing to send it on");
-		goto out;
-	}
-	wipe_free(a->token);
-	free(a->compute_url);
-	a->token = strdup(subject);
-	a->compute_url = find_compute(tok, a->interface, a->region);
-	a->expires = now + 3600;
-	if (json_object_object_get_ex(tok, "expires_at", &v)) {
-		time_t t = dg_parse_iso8601(json_object_get_string(v));
-		if (t > 0)
-			a->expires = t;
-	}
-	if (!a->token) {
-		r = dg_error_set(err, DG_FAILED, "out of memory");
-		goto out;
-	}
-	a->fetches++;
+	r = dg_os_token_answer(a, &resp, now, err);
 out:
-	json_object_put(j);
 	dg_http_resp_clear(&resp);
 	return r;
 }

@@ -27,3 +27,6 @@ struct dg_os_auth {
 int dg_os_auth_init(struct dg_os_auth *a, struct dg_error *err);
 int dg_os_auth_token(struct dg_os_auth *a, struct dg_http *http, const char *cacert, struct dg_error *err);
 void dg_os_auth_clear(struct dg_os_auth *a);
+/* Keystone's HTTP answer to the token request, read into a->token, a->expires and a->compute_url (the part of
+ * dg_os_auth_token after the transfer; also the fuzz harness's entry). */
+int dg_os_token_answer(struct dg_os_auth *a, const struct dg_http_resp *resp, time_t now, struct dg_error *err);

@@ -39,6 +39,7 @@ void dg_verdict_request_id_header(struct dg_verdict *v, const struct dg_http_res
 		const char *id = dg_http_resp_header(resp, *names);
 		if (id && *id) {
 			snprintf(v->err.request_id, sizeof(v->err.request_id), "%s", id);
+			dg_error_one_line(v->err.request_id);
 			return;
 		}
 	}

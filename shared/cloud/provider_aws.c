@@ -246,9 +246,10 @@ static void aws_judge(void *ctx, const struct dg_target *t, const struct dg_step
 		dg_verdict_set(v, DG_FAILED, "EC2 refused the request: HTTP %ld %s%s%s", resp->status,
 			       c[0] ? c : (ans.parsed ? "" : excerpt), ans.message[0] ? ": " : "", ans.message);
 	}
-	if (ans.request_id[0])
+	if (ans.request_id[0]) {
 		snprintf(v->err.request_id, sizeof(v->err.request_id), "%s", ans.request_id);
-	else
+		dg_error_one_line(v->err.request_id);
+	} else
 		dg_verdict_request_id_header(v, resp, (const char *const[]){ "x-amzn-requestid", "x-amz-request-id", NULL });
 }
 

@@ -203,7 +203,9 @@ static void gcp_judge(void *ctx, const struct dg_target *t, const struct dg_step
 		} else if (step->index == 0) {
 			json_object *st;
 			const char *status = j && json_object_object_get_ex(j, "status", &st) ? json_object_get_string(st)
-											     : "UNKNOWN";
+											     : NULL;
+			if (!status) /* absent or JSON null */
+				status = "UNKNOWN";
 			if (strcmp(status, "RUNNING"))
 				dg_verdict_set(v, DG_NOTFOUND, "dry run: instance %s is %s; a diagnostic interrupt needs "
 					       "it RUNNING", t->part[2], status);
@@ -216,9 +218,10 @@ static void gcp_judge(void *ctx, const struct dg_target *t, const struct dg_step
 			bool granted = false;
 			if (j && json_object_object_get_ex(j, "permissions", &list) &&
 			    json_object_is_type(list, json_type_array))
-				for (size_t i = 0; i < json_object_array_length(list); i++)
-					granted |= !strcmp(json_object_get_string(json_object_array_get_idx(list, i)),
-							   PERMISSION);
+				for (size_t i = 0; i < json_object_array_length(list); i++) {
+					const char *p = json_object_get_string(json_object_array_get_idx(list, i));
+					granted |= p && !strcmp(p, PERMISSION);
+				}
 			if (granted)
 				dg_verdict_set(v, DG_OK, "dry run: instance RUNNING and %s granted; nothing was sent",
 					       PERMISSION);
@@ -253,9 +256,10 @@ static void gcp_judge(void *ctx, const struct dg_target *t, const struct dg_step
 		dg_verdict_set(v, DG_FAILED, "Compute Engine refused the request: HTTP %ld %s", resp->status,
 			       detail[0] ? detail : excerpt);
 	}
-	if (e.request_id[0])
+	if (e.request_id[0]) {
 		snprintf(v->err.request_id, sizeof(v->err.request_id), "%s", e.request_id);
-	else
+		dg_error_one_line(v->err.request_id);
+	} else
 		dg_verdict_request_id_header(v, resp, (const char *const[]){ "x-goog-request-id", "x-request-id", NULL });
 	json_object_put(j);
 }

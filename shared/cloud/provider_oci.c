@@ -134,19 +134,26 @@ out:
 	return r;
 }
 
+/* A member's text, "" when absent or JSON null (json_object_get_string(NULL) is NULL). */
+static const char *jtext(json_object *j, const char *key)
+{
+	json_object *x;
+	const char *s = j && json_object_object_get_ex(j, key, &x) ? json_object_get_string(x) : NULL;
+
+	return s ? s : "";
+}
+
 static void oci_judge(void *ctx, const struct dg_target *t, const struct dg_step *step, const struct dg_http_resp *resp,
 		      struct dg_verdict *v)
 {
 	struct oci *o = ctx;
-	json_object *j = resp->body && resp->body_len ? json_tokener_parse(resp->body) : NULL, *x;
-	const char *code = j && json_object_object_get_ex(j, "code", &x) ? json_object_get_string(x) : "";
-	const char *msg = j && json_object_object_get_ex(j, "message", &x) ? json_object_get_string(x) : "";
+	json_object *j = resp->body && resp->body_len ? json_tokener_parse(resp->body) : NULL;
+	const char *code = jtext(j, "code"), *msg = jtext(j, "message");
 	char detail[700];
 
 	snprintf(detail, sizeof(detail), "%s%s%s", code, code[0] && msg[0] ? ": " : "", msg);
 	if (resp->status == 200) {
-		const char *state = j && json_object_object_get_ex(j, "lifecycleState", &x) ? json_object_get_string(x) : "";
-		const char *id = j && json_object_object_get_ex(j, "id", &x) ? json_object_get_string(x) : "";
+		const char *state = jtext(j, "lifecycleState"), *id = jtext(j, "id");
 
 		if (!step->dry_run && strcmp(id, t->part[1]))
 			/* OCI answers the action with the instance itself: anything else is not OCI saying yes. */

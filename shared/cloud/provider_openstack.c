@@ -136,7 +136,7 @@ static void os_judge(void *ctx, const struct dg_target *t, const struct dg_step 
 		const char *status = "UNKNOWN";
 		bool locked = false;
 		if (j && json_object_object_get_ex(j, "server", &srv)) {
-			if (json_object_object_get_ex(srv, "status", &x))
+			if (json_object_object_get_ex(srv, "status", &x) && json_object_get_string(x))
 				status = json_object_get_string(x);
 			if (json_object_object_get_ex(srv, "locked", &x))
 				locked = json_object_get_boolean(x);

@@ -26,6 +26,10 @@ struct dg_error {
 	char request_id[128];              /* provider request id, when a remote API answered */
 };
 
+/* Make text one safe line in place: tab, CR and LF become spaces, other control characters and DEL '?'. Every
+ * message and request id passes through it, since they quote remote answers and files (a terminal shows them). */
+void dg_error_one_line(char *s);
+
 /* Fill err (may be NULL) and return -status, so callers can write `return dg_error_set(err, ...)`. */
 int dg_error_set(struct dg_error *err, enum dg_status status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
