@@ -30,9 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conf_path = fz_write_file("config", b, blen);
 	setenv("AWS_SHARED_CREDENTIALS_FILE", cred_path, 1);
 	setenv("AWS_CONFIG_FILE", conf_path, 1);
-	/* What the source text may say: where and which profile. */
-	snprintf(known, sizeof(known), "shared credentials file config file %s %s profile 'default'", cred_path,
-		 conf_path);
+	/* What the source text may say: where and which profile (from_ini's "%s %s, profile '%s'"). */
+	snprintf(known, sizeof(known), "shared credentials file %s, profile 'default'|config file %s, profile 'default'",
+		 cred_path, conf_path);
 	r = dg_aws_creds_resolve(NULL, NULL, &c, &err);
 	fz_check_status(r, &err);
 	if (r == 0) {
