@@ -237,13 +237,16 @@ int dg_audit_parse_time(const char *text, time_t now, char *out, size_t outlen, 
 		ts.tv_sec = mktime(&tm);
 	} else if (text[0] == '-') {
 		char *end;
-		long long v;
+		long long v, mult;
 
 		errno = 0;
 		v = strtoll(text + 1, &end, 10);
 		if (errno || end == text + 1 || v < 0 || strlen(end) != 1 || !strchr("smhd", *end))
 			goto bad;
-		v *= *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : 86400;
+		mult = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : 86400;
+		if (v > 36500LL * 86400 / mult) /* a century back at most: v * mult and now - v cannot overflow */
+			goto bad;
+		v *= mult;
 		ts.tv_sec = now - (time_t)v;
 	} else {
 		size_t i;
@@ -253,7 +256,8 @@ int dg_audit_parse_time(const char *text, time_t now, char *out, size_t outlen, 
 
 			memset(&tm, 0, sizeof(tm));
 			rest = strptime(text, formats[i], &tm);
-			if (!rest || (*rest && strcmp(rest, "Z")))
+			/* Years 1970-9999 only: the canonical text compares in time order with four digits. */
+			if (!rest || (*rest && strcmp(rest, "Z")) || tm.tm_year < 70 || tm.tm_year > 8099)
 				continue;
 			tm.tm_isdst = -1;
 			ts.tv_sec = *rest == 'Z' ? timegm(&tm) : mktime(&tm);
