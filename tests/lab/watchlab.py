@@ -96,7 +96,9 @@ def wait_dumps(directory, name, count, timeout, watcher=None):
 def dump_files(directory, name):
     """Every file of a dump of domain name in directory: finished ones, their sidecars, and the hidden
     .NAME.partial of one still being written (a duplicate capture is one of those until it ends)."""
-    return sorted(glob.glob(os.path.join(directory, name + "-*.gcore*")) +
+    # The kernel log written beside each analysed dump (NAME.gcore.dmesg) is the analysis' product, checked by
+    # test_dump_analysis: here a dump is its .gcore, its sidecar and any hidden .partial.
+    return sorted([f for f in glob.glob(os.path.join(directory, name + "-*.gcore*")) if not f.endswith(".dmesg")] +
                   glob.glob(os.path.join(directory, "." + name + "-*.partial")))
 
 
