@@ -123,8 +123,10 @@ class GuestTest(unittest.TestCase):
         self.assertEqual(diaglab.settle_nmis(console) - before, 1, "NMIs on the guest's console")
         gcores = glob.glob(os.path.join(dumps, "*.gcore"))
         self.assertEqual(len(gcores), 1, os.listdir(dumps))
+        # The dump, its sidecar and the analysis' kernel log (issue 14): nothing else, no second dump.
         self.assertEqual(sorted(os.listdir(dumps)), sorted([os.path.basename(gcores[0]),
-                                                            os.path.basename(gcores[0]) + ".json"]))
+                                                            os.path.basename(gcores[0]) + ".json",
+                                                            os.path.basename(gcores[0]) + ".dmesg"]))
         recs = [r for r in cd.records() if r["action"] == "inject"]
         self.assertEqual(len(recs), 1, cd.records())
         self.assertEqual(recs[0]["result"]["status"], "ok", recs[0])
