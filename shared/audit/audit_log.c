@@ -614,6 +614,20 @@ static void advance_head(struct dg_audit_log *log, const struct dg_audit_head *h
 	flock(log->head_fd, LOCK_UN);
 }
 
+/* Under the log's lock, before anything is appended: learn the end, write the writer's own notices (a cut torn
+ * line, a gap, a head problem), and undo the cut when its notice could not be written. */
+static int catch_up(struct dg_audit_log *log, struct pending *pend, struct dg_error *err)
+{
+	int r = sync_tail(log, pend, err);
+
+	if (r == 0)
+		r = write_notices(log, pend, err);
+	if (r < 0)
+		restore_torn(log, pend);
+	pending_clear(pend);
+	return r;
+}
+
 int dg_audit_append(struct dg_audit_log *log, const struct dg_audit_event *ev, struct dg_audit_head *ret_head,
 		    struct dg_error *err)
 {
@@ -624,12 +638,7 @@ int dg_audit_append(struct dg_audit_log *log, const struct dg_audit_event *ev, s
 	r = lock_current(log, err);
 	if (r < 0)
 		return r;
-	r = sync_tail(log, &pend, err);
-	if (r == 0)
-		r = write_notices(log, &pend, err);
-	if (r < 0)
-		restore_torn(log, &pend);
-	pending_clear(&pend);
+	r = catch_up(log, &pend, err);
 	if (r == 0)
 		r = write_record(log, ev, err);
 	mine = log->last;
@@ -667,12 +676,7 @@ int dg_audit_repair(struct dg_audit_log *log, int *ret_notices, struct dg_error 
 	if (r < 0)
 		return r;
 	log->known = false; /* read the end afresh even if we wrote it */
-	r = sync_tail(log, &pend, err);
-	if (r == 0)
-		r = write_notices(log, &pend, err);
-	if (r < 0)
-		restore_torn(log, &pend);
-	pending_clear(&pend);
+	r = catch_up(log, &pend, err);
 	mine = log->last;
 	if (r == 0 && !(log->flags & DG_AUDIT_NO_FSYNC) && fdatasync(log->fd) < 0)
 		r = dg_error_set_errno(err, DG_FAILED, errno, "cannot flush the audit log %s", log->path);
@@ -722,12 +726,7 @@ int dg_audit_rotate(struct dg_audit_log *log, char *ret_rotated, struct dg_error
 	r = lock_current(log, err);
 	if (r < 0)
 		return r;
-	r = sync_tail(log, &pend, err);
-	if (r == 0)
-		r = write_notices(log, &pend, err);
-	if (r < 0)
-		restore_torn(log, &pend);
-	pending_clear(&pend);
+	r = catch_up(log, &pend, err);
 	if (r < 0)
 		goto out;
 	if (!(log->flags & DG_AUDIT_NO_FSYNC) && fdatasync(log->fd) < 0) {
