@@ -553,6 +553,8 @@ int dg_brakes_request(struct dg_brakes *b, const char *target, enum dg_brakes_ac
 	if (captures)
 		b->in_flight++;
 	decide(&d, DG_BRAKES_GO, 0, "every brake passed");
+	d.granted_at = now;
+	d.prev_last = prev_last;
 out:
 	pthread_mutex_unlock(&b->lock);
 	if (r == 0 && ret)
@@ -565,5 +567,42 @@ void dg_brakes_release(struct dg_brakes *b)
 	pthread_mutex_lock(&b->lock);
 	if (b->in_flight)
 		b->in_flight--;
+	pthread_mutex_unlock(&b->lock);
+}
+
+int dg_brakes_cancel(struct dg_brakes *b, const char *target, enum dg_brakes_action action, bool captures,
+		     const struct dg_brakes_decision *d, struct dg_error *err)
+{
+	struct target *t;
+	int r;
+
+	if (!d || d->verdict != DG_BRAKES_GO)
+		return 0;
+	pthread_mutex_lock(&b->lock);
+	t = find(b, target, false);
+	/* Only our own mark: a later GO for the target (another thread) keeps its own. */
+	if (t && action == DG_BRAKES_INTERRUPT && t->last == d->granted_at)
+		t->last = d->prev_last;
+	for (size_t i = b->nactions; i-- > 0;)
+		if (!b->actions[i].dry && b->actions[i].when == d->granted_at) {
+			b->actions[i] = b->actions[--b->nactions];
+			break;
+		}
+	if (captures && b->in_flight)
+		b->in_flight--;
+	r = save(b, b->clock(b->clock_ud), err);
+	pthread_mutex_unlock(&b->lock);
+	return r;
+}
+
+void dg_brakes_get_policy(struct dg_brakes *b, const char *target, struct dg_brakes_policy *ret)
+{
+	struct target *t;
+
+	pthread_mutex_lock(&b->lock);
+	*ret = b->p;
+	t = target ? find(b, target, false) : NULL;
+	if (t && t->cooldown >= 0)
+		ret->cooldown = t->cooldown;
 	pthread_mutex_unlock(&b->lock);
 }

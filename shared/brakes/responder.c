@@ -3,7 +3,8 @@
  * report per episode and kind of refusal, and when to ask again. The policy for storms is the one both detectors
  * share: a refused hang is asked about again each interval while it lasts, because a storm (or a rate limit, or a
  * full audit log) may pass while the guest stays hung; saying so once per episode keeps a storm over many guests
- * from flooding the log and the audit trail. */
+ * from flooding the log and the audit trail. The fleet (fleet.h) is asked after the local brakes and before the
+ * record; every way it can say no is a refusal like the local ones, and the local GO is taken back then. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,9 +14,19 @@
 #include "diagint/clock.h"
 #include "diagint/responder.h"
 
+/* The fleet's storm view as the last tick left it. */
+enum fleet_view { VIEW_UNKNOWN, VIEW_CALM, VIEW_STORM };
+
 struct dg_responder {
 	struct dg_responder_opts o;
+	struct dg_responder_fleet_ops fops;
 	pthread_mutex_t lock;
+	pthread_cond_t wake; /* the fleet thread's: stop */
+	pthread_t thread;
+	bool thread_running, stop;
+	enum fleet_view view;
+	double view_at;      /* responder clock */
+	char view_msg[DG_ERROR_MSG_MAX];
 };
 
 int dg_responder_new(const struct dg_responder_opts *o, struct dg_responder **ret, struct dg_error *err)
@@ -28,7 +39,22 @@ int dg_responder_new(const struct dg_responder_opts *o, struct dg_responder **re
 	if (!r)
 		return dg_error_set(err, DG_FAILED, "out of memory");
 	r->o = *o;
+	r->o.fleet_ops = NULL; /* copied below: the caller's table need not outlive this call */
+	if (o->fleet_ops)
+		r->fops = *o->fleet_ops;
+	if (!r->fops.claim)
+		r->fops.claim = dg_fleet_claim;
+	if (!r->fops.unclaim)
+		r->fops.unclaim = dg_fleet_unclaim;
+	if (!r->fops.set)
+		r->fops.set = dg_fleet_set;
+	if (!r->fops.publish)
+		r->fops.publish = dg_fleet_publish;
+	if (!r->fops.counts)
+		r->fops.counts = dg_fleet_counts;
+	snprintf(r->view_msg, sizeof(r->view_msg), "the fleet's storm view is not known yet");
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->wake, NULL);
 	*ret = r;
 	return 0;
 }
@@ -37,6 +63,14 @@ void dg_responder_free(struct dg_responder *r)
 {
 	if (!r)
 		return;
+	if (r->thread_running) {
+		pthread_mutex_lock(&r->lock);
+		r->stop = true;
+		pthread_cond_signal(&r->wake);
+		pthread_mutex_unlock(&r->lock);
+		pthread_join(r->thread, NULL);
+	}
+	pthread_cond_destroy(&r->wake);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -133,11 +167,63 @@ static enum dg_responder_outcome refusal(enum dg_brakes_verdict v)
 	}
 }
 
+/* A view older than this was not refreshed by the fleet thread (stuck, or never started): unknown. */
+static double view_max_age(const struct dg_responder *r)
+{
+	return 3 * r->o.interval + 60;
+}
+
+/* The fleet's brakes, after a local GO: the fleet-wide storm (interrupts only, as the local storm brake), then
+ * the claim. ACTED here means "the fleet says go" (req->claim WON). */
+static enum dg_responder_outcome ask_fleet(struct dg_responder *r, struct dg_responder_request *req,
+					   struct dg_error *err)
+{
+	struct dg_fleet_request fr = { 0 };
+	struct dg_brakes_policy p;
+	struct dg_error e = { 0 };
+	enum fleet_view view;
+	double now = now_of(r);
+
+	if (req->action == DG_BRAKES_INTERRUPT) {
+		pthread_mutex_lock(&r->lock);
+		view = now - r->view_at > view_max_age(r) ? VIEW_UNKNOWN : r->view;
+		if (view == VIEW_UNKNOWN && r->view != VIEW_UNKNOWN)
+			snprintf(r->view_msg, sizeof(r->view_msg), "the fleet's storm view was not refreshed for "
+				 "%.0f s", now - r->view_at);
+		if (view != VIEW_CALM)
+			dg_error_set(err, DG_UNAVAILABLE, "%s%s", r->view_msg,
+				     view == VIEW_UNKNOWN ? ": no automatic interrupt until the fleet answers" : "");
+		pthread_mutex_unlock(&r->lock);
+		if (view == VIEW_STORM)
+			return DG_RESPONDER_STORM;
+		if (view == VIEW_UNKNOWN)
+			return DG_RESPONDER_NO_FLEET;
+	}
+	dg_brakes_get_policy(r->o.brakes, req->target, &p);
+	fr.target = req->fleet_target ? req->fleet_target : req->target;
+	fr.action = req->action == DG_BRAKES_INTERRUPT ? "interrupt" : "capture";
+	/* No cooldown still needs a lease: a minute keeps two monitors from acting on one hang at once. */
+	fr.cooldown = p.cooldown >= 1 ? p.cooldown : 60;
+	fr.max_actions = p.max_actions;
+	fr.window = p.window >= 1 ? p.window : 1;
+	if (r->fops.claim(r->o.fleet, &fr, &req->claim, &e) < 0) {
+		memset(&req->claim, 0, sizeof(req->claim));
+		dg_error_set(err, e.status, "fleet brakes could not be consulted: %.900s: no automatic action",
+			     e.message);
+		return DG_RESPONDER_NO_FLEET;
+	}
+	if (req->claim.verdict == DG_FLEET_WON)
+		return DG_RESPONDER_ACTED;
+	dg_error_set(err, DG_REFUSED, "%s", req->claim.reason);
+	return req->claim.verdict == DG_FLEET_RATE ? DG_RESPONDER_RATE : DG_RESPONDER_CLAIMED;
+}
+
 /* Everything from the brakes' answer to the action. *msg: what a report says. */
 static enum dg_responder_outcome ask_and_act(struct dg_responder *r, struct dg_episode *e, unsigned gen,
 					     struct dg_responder_request *req, int *ret_act, struct dg_error *err)
 {
 	struct dg_brakes_decision *d = &req->decision;
+	enum dg_responder_outcome o;
 
 	if (dg_brakes_request(r->o.brakes, req->target, req->action, req->captures, d, err) < 0)
 		return DG_RESPONDER_FAILED;
@@ -149,6 +235,17 @@ static enum dg_responder_outcome ask_and_act(struct dg_responder *r, struct dg_e
 		dg_error_set(err, DG_UNAVAILABLE, "%s", d->reason);
 		return refusal(d->verdict);
 	}
+	if (r->o.fleet) {
+		o = ask_fleet(r, req, err);
+		if (o != DG_RESPONDER_ACTED) {
+			struct dg_error ce = { 0 };
+			/* Not acting after all: no local cooldown, window place or capture slot for it. A state file
+			 * that cannot be written keeps the mark: the safe side. */
+			dg_brakes_cancel(r->o.brakes, req->target, req->action, req->captures, d, &ce);
+			snprintf(d->reason, sizeof(d->reason), "%.*s", (int)sizeof(d->reason) - 1, err->message);
+			return o;
+		}
+	}
 	/* Settled from here on, so that no second decision starts while this one records and acts. */
 	pthread_mutex_lock(&r->lock);
 	if (e->gen == gen)
@@ -158,6 +255,7 @@ static enum dg_responder_outcome ask_and_act(struct dg_responder *r, struct dg_e
 	if (r->o.ops.record(r->o.userdata, req, err) < 0) {
 		if (req->captures)
 			dg_brakes_release(r->o.brakes);
+		dg_responder_unclaim(r, req);
 		pthread_mutex_lock(&r->lock);
 		if (e->gen == gen)
 			e->settled = false;
@@ -189,6 +287,7 @@ enum dg_responder_outcome dg_responder_decide(struct dg_responder *r, struct dg_
 	if (!req->evidence)
 		req->evidence = evidence;
 	memset(&req->decision, 0, sizeof(req->decision));
+	memset(&req->claim, 0, sizeof(req->claim));
 
 	o = ask_and_act(r, e, gen, req, &act, &err);
 	now = now_of(r);
@@ -214,10 +313,102 @@ enum dg_responder_outcome dg_responder_decide(struct dg_responder *r, struct dg_
 	return o;
 }
 
+void dg_responder_unclaim(struct dg_responder *r, const struct dg_responder_request *req)
+{
+	struct dg_error e = { 0 };
+
+	if (r->o.fleet && req->claim.verdict == DG_FLEET_WON && req->claim.lease)
+		r->fops.unclaim(r->o.fleet, &req->claim, &e); /* best effort: else the lease ends it */
+}
+
+void dg_responder_fleet_set(struct dg_responder *r, const char *fleet_target, bool watched, bool suspect)
+{
+	if (r->o.fleet)
+		r->fops.set(r->o.fleet, fleet_target, watched, suspect);
+}
+
+int dg_responder_fleet_tick(struct dg_responder *r, struct dg_error *err)
+{
+	struct dg_brakes_policy p;
+	uint64_t watched = 0, suspect = 0;
+	double interval, ttl;
+	enum fleet_view view = VIEW_UNKNOWN;
+	char msg[sizeof(r->view_msg)];
+	struct dg_error e = { 0 };
+	int rc;
+
+	if (!r->o.fleet)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	interval = r->o.interval;
+	pthread_mutex_unlock(&r->lock);
+	/* A few intervals: one missed publish does not drop this monitor's targets from the fleet's view. */
+	ttl = 3 * interval > 10 ? 3 * interval : 10;
+	rc = r->fops.publish(r->o.fleet, ttl, &e);
+	if (rc == 0)
+		rc = r->fops.counts(r->o.fleet, &watched, &suspect, &e);
+	dg_brakes_get_policy(r->o.brakes, NULL, &p);
+	if (rc < 0) {
+		snprintf(msg, sizeof(msg), "fleet brakes could not be consulted (the fleet-wide storm view): %.900s",
+			 e.message);
+		dg_error_set(err, e.status ? e.status : DG_UNAVAILABLE, "%s", msg);
+	} else if (p.storm_percent < 100 && watched >= p.storm_min_targets && watched > 0 &&
+		   (double)suspect * 100 > p.storm_percent * (double)watched) {
+		view = VIEW_STORM;
+		snprintf(msg, sizeof(msg), "fleet storm brake: %llu of %llu watched targets across the fleet look hung "
+			 "(more than %.3g%%): a common fault is more likely than guest faults; not interrupting any guest",
+			 (unsigned long long)suspect, (unsigned long long)watched, p.storm_percent);
+	} else {
+		view = VIEW_CALM;
+		snprintf(msg, sizeof(msg), "%llu of %llu watched targets across the fleet look hung",
+			 (unsigned long long)suspect, (unsigned long long)watched);
+	}
+	pthread_mutex_lock(&r->lock);
+	r->view = view;
+	r->view_at = now_of(r);
+	snprintf(r->view_msg, sizeof(r->view_msg), "%s", msg);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+static void *fleet_loop(void *arg)
+{
+	struct dg_responder *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		struct timespec ts;
+		double interval = r->o.interval > 0.1 ? r->o.interval : 0.1;
+
+		pthread_mutex_unlock(&r->lock);
+		dg_responder_fleet_tick(r, NULL);
+		pthread_mutex_lock(&r->lock);
+		if (r->stop)
+			break;
+		ts = dg_clock_deadline(CLOCK_REALTIME, interval);
+		pthread_cond_timedwait(&r->wake, &r->lock, &ts);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+int dg_responder_fleet_start(struct dg_responder *r, struct dg_error *err)
+{
+	int e;
+
+	if (!r->o.fleet || r->thread_running)
+		return 0;
+	e = pthread_create(&r->thread, NULL, fleet_loop, r);
+	if (e)
+		return dg_error_set_errno(err, DG_FAILED, e, "cannot start the fleet thread");
+	r->thread_running = true;
+	return 0;
+}
+
 const char *dg_responder_outcome_name(enum dg_responder_outcome o)
 {
 	static const char *const names[] = { "acted", "dry-run", "cooldown", "rate", "storm", "busy", "unrecorded",
-					     "failed" };
+					     "failed", "claimed", "no-fleet" };
 
 	return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
 }

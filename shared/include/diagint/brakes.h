@@ -76,6 +76,8 @@ struct dg_brakes_decision {
 	enum dg_brakes_verdict verdict;
 	double retry_after;  /* seconds until this brake could let it through (0 for storm/busy: unknown) */
 	char reason[256];    /* one line for the log and the audit record */
+	double granted_at;   /* GO: when it was recorded, and the target's interrupt before it (dg_brakes_cancel) */
+	double prev_last;
 };
 
 /* Ask to act. GO: the action is recorded (cooldown starts, counts in the window, state saved) and, when it
@@ -85,6 +87,13 @@ struct dg_brakes_decision {
 int dg_brakes_request(struct dg_brakes *b, const char *target, enum dg_brakes_action action, bool captures,
 		      struct dg_brakes_decision *ret, struct dg_error *err);
 void dg_brakes_release(struct dg_brakes *b);
+/* Take back a GO whose action did not happen because a later brake (the fleet's, fleet.h) refused it: its
+ * cooldown, its place in the window and its capture slot (when it captured), state saved. A refusal elsewhere
+ * must not start a local cooldown for an interrupt no one sent. 0 or -status (state file). */
+int dg_brakes_cancel(struct dg_brakes *b, const char *target, enum dg_brakes_action action, bool captures,
+		     const struct dg_brakes_decision *d, struct dg_error *err);
+/* The policy as it applies to target (its own cooldown when it has one); target NULL: the policy. */
+void dg_brakes_get_policy(struct dg_brakes *b, const char *target, struct dg_brakes_policy *ret);
 
 /* Seconds left of the target's cooldown (0: none). */
 double dg_brakes_cooldown_left(struct dg_brakes *b, const char *target);

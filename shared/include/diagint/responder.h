@@ -5,6 +5,7 @@
 
 #include "diagint/brakes.h"
 #include "diagint/error.h"
+#include "diagint/fleet.h"
 
 /* The responder: where every detector (the watcher's probes and events, the collectd plugin's missing values,
  * pings and notifications) hands a suspected hang. It owns, once for all of them:
@@ -16,6 +17,12 @@
  *   - the storm policy: while the hang lasts it is asked about again each interval (a storm, a rate limit, a
  *     cooldown, a full audit log may pass), and each kind of refusal is reported once per episode;
  *   - retry timing: not before the brake may let go, and not more often than the interval.
+ *
+ * With a fleet (fleet.h, docs/fleet.md) it also asks every other monitor, after the local brakes said GO and before
+ * the record: the fleet-wide storm view (published by a thread of its own each interval), then one claim per
+ * target (the cooldown as its lease, MaxActions per ActionWindow as fleet-wide slots). A claim held by another
+ * monitor, a fleet-wide rate, a fleet that cannot answer: no automatic action, reported once per episode, asked
+ * again each interval; the local GO is taken back (dg_brakes_cancel).
  *
  * An acted-on, dry-run or failed episode is settled: nothing more until the target is seen alive again.
  * Time and actions are injected, so one unit test drives the policy both detectors share. Thread-safe: episodes
@@ -44,6 +51,9 @@ enum dg_responder_outcome {
 	DG_RESPONDER_BUSY,       /* every capture slot taken */
 	DG_RESPONDER_UNRECORDED, /* the authorizing record could not be written: nothing done; asked again later */
 	DG_RESPONDER_FAILED,     /* the brakes' state is unusable, or act() failed: settled */
+	DG_RESPONDER_CLAIMED,    /* the fleet: another monitor holds the target's claim ("claimed by M at T") */
+	DG_RESPONDER_NO_FLEET,   /* the fleet could not be consulted (no quorum, unreachable, refused us), or its
+				  * storm view is unknown: no automatic action; asked again later */
 };
 
 /* One decision: what the callbacks see. */
@@ -53,7 +63,9 @@ struct dg_responder_request {
 	bool captures;                  /* takes a capture slot (the caller releases it when the capture ends) */
 	const char *evidence;           /* NULL: the episode's */
 	void *data;                     /* the caller's, for its callbacks */
+	const char *fleet_target;       /* the fleet's name for it ("libvirt-uuid:UUID"); NULL: target */
 	struct dg_brakes_decision decision; /* set by dg_responder_decide */
+	struct dg_fleet_claim claim;    /* set by dg_responder_decide with a fleet: WON when it holds the claim */
 };
 
 struct dg_responder_ops {
@@ -69,11 +81,23 @@ struct dg_responder_ops {
 		       const char *message);
 };
 
+/* The fleet calls (fleet.h), replaceable for the unit tests; NULL members: fleet.h's own. */
+struct dg_responder_fleet_ops {
+	int (*claim)(struct dg_fleet *f, const struct dg_fleet_request *req, struct dg_fleet_claim *ret,
+		     struct dg_error *err);
+	int (*unclaim)(struct dg_fleet *f, const struct dg_fleet_claim *c, struct dg_error *err);
+	int (*set)(struct dg_fleet *f, const char *target, bool watched, bool suspect);
+	int (*publish)(struct dg_fleet *f, double ttl, struct dg_error *err);
+	int (*counts)(struct dg_fleet *f, uint64_t *ret_watched, uint64_t *ret_suspect, struct dg_error *err);
+};
+
 struct dg_responder_opts {
 	struct dg_brakes *brakes;
 	double interval; /* seconds: a refused episode is asked again no more often than this */
 	struct dg_responder_ops ops;
 	void *userdata;
+	struct dg_fleet *fleet; /* NULL: the local brakes alone decide (no request is made); owned by the caller */
+	const struct dg_responder_fleet_ops *fleet_ops; /* NULL: fleet.h's */
 };
 
 struct dg_responder;
@@ -103,5 +127,20 @@ bool dg_responder_alive(struct dg_responder *r, struct dg_episode *e, unsigned s
 enum dg_responder_outcome dg_responder_decide(struct dg_responder *r, struct dg_episode *e,
 					      struct dg_responder_request *req, int *ret_act);
 
-/* "acted", "dry-run", "cooldown", "rate", "storm", "busy", "unrecorded", "failed". */
+/* Give back the claim of a decision whose action certainly did not happen (the target was not found, the
+ * provider refused before any interrupt): another monitor may act at once. Never after an interrupt that may have
+ * been delivered. No-op without a fleet or a won claim. */
+void dg_responder_unclaim(struct dg_responder *r, const struct dg_responder_request *req);
+
+/* The fleet's storm view (no-op without a fleet): what this monitor watches and suspects, by the fleet's name
+ * of each target. Local only; published by the fleet thread. */
+void dg_responder_fleet_set(struct dg_responder *r, const char *fleet_target, bool watched, bool suspect);
+/* One publish and one count (blocks up to the fleet's CommandTimeout, twice): the storm view for the next
+ * decisions. 0, or -status: the view is unknown and no automatic interrupt is made until one succeeds. The
+ * fleet thread calls it each interval; unit tests call it themselves. */
+int dg_responder_fleet_tick(struct dg_responder *r, struct dg_error *err);
+/* Start the fleet thread (no-op without a fleet): a tick now, then each interval, until dg_responder_free. */
+int dg_responder_fleet_start(struct dg_responder *r, struct dg_error *err);
+
+/* "acted", "dry-run", "cooldown", "rate", "storm", "busy", "unrecorded", "failed", "claimed", "no-fleet". */
 const char *dg_responder_outcome_name(enum dg_responder_outcome o);
