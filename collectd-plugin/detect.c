@@ -148,6 +148,7 @@ static void dg_cd_mark_locked(struct dg_cd_target *t)
 	if (want != t->marked) {
 		t->marked = want;
 		dg_brakes_set_suspect(dg_cd.brakes, t->interrupt, want);
+		dg_responder_fleet_set(dg_cd.responder, t->interrupt, true, want);
 	}
 }
 

@@ -104,6 +104,7 @@ struct dg_cd_state {
 	unsigned queue_size;
 	bool check_at_start;  /* run diagint doctor's checks for every target when the worker starts */
 	struct dg_send_opts send_opts; /* as the sender has them, for the start-up checks */
+	struct dg_fleet_config *fleet_cfg; /* <Fleet>: NULL, the local brakes alone */
 	struct dg_cd_target *targets;
 	size_t n_targets;
 	bool configured;
@@ -114,7 +115,8 @@ struct dg_cd_state {
 	struct dg_cd_map by_host;
 	struct dg_cd_map by_ping;
 	struct dg_brakes *brakes;
-	struct dg_responder *responder; /* hits, brakes, record before the action, reports (worker.c) */
+	struct dg_responder *responder; /* hits, brakes, fleet, record before the action, reports (worker.c) */
+	struct dg_fleet *fleet;
 	struct dg_sender *sender;
 	struct dg_lv *lv;
 	struct dg_audit_log *audit;

@@ -233,6 +233,39 @@ static int dg_cd_config_environment(oconfig_item_t *ci)
 	return 0;
 }
 
+/* <Fleet>: [fleet]'s keys (fleet.h), parsed by the core; the values of one key are joined with spaces. */
+static int dg_cd_config_fleet(oconfig_item_t *ci)
+{
+	char v[4096], e[512] = "unknown option: see collectd-diagint(5)";
+	int r = 0;
+
+	if (!dg_cd.fleet_cfg && !(dg_cd.fleet_cfg = malloc(sizeof(*dg_cd.fleet_cfg))))
+		return -1;
+	dg_fleet_config_default(dg_cd.fleet_cfg);
+	for (int i = 0; i < ci->children_num && r == 0; i++) {
+		oconfig_item_t *c = &ci->children[i];
+		size_t n = 0;
+		for (int k = 0; k < c->values_num && n < sizeof(v); k++) {
+			oconfig_value_t *x = &c->values[k];
+			n += (size_t)(x->type == OCONFIG_TYPE_NUMBER ?
+				      snprintf(v + n, sizeof(v) - n, "%s%g", k ? " " : "", x->value.number) :
+				      snprintf(v + n, sizeof(v) - n, "%s%s", k ? " " : "",
+					       x->type == OCONFIG_TYPE_STRING ? x->value.string :
+					       x->value.boolean ? "yes" : "no"));
+		}
+		if (!c->values_num || n >= sizeof(v) ||
+		    dg_fleet_config_entry(dg_cd.fleet_cfg, c->key, n ? v : "", e, sizeof(e)) <= 0)
+			r = -1;
+		if (r)
+			ERROR(DG_CD_PLUGIN " plugin: <Fleet> %s: %s", c->key, e);
+	}
+	if (r == 0 && dg_fleet_config_check(dg_cd.fleet_cfg, e, sizeof(e)) < 0) {
+		ERROR(DG_CD_PLUGIN " plugin: <Fleet>: %s", e);
+		r = -1;
+	}
+	return r;
+}
+
 static int dg_cd_init(void);
 static int dg_cd_shutdown(void);
 
@@ -287,6 +320,8 @@ static int dg_cd_config(oconfig_item_t *ci)
 			dg_cd.queue_size = (unsigned)d;
 		} else if (!strcasecmp(c->key, "Target"))
 			r = dg_cd_config_target(c);
+		else if (!strcasecmp(c->key, "Fleet"))
+			r = dg_cd_config_fleet(c);
 		else {
 			ERROR(DG_CD_PLUGIN " plugin: unknown option \"%s\": see collectd-diagint(5) for the options of "
 			      "<Plugin diagint>.", c->key);
@@ -340,10 +375,26 @@ static int dg_cd_init(void)
 	{
 		struct dg_responder_opts ro = { .brakes = dg_cd.brakes, .ops = dg_cd_responder_ops,
 						.interval = CDTIME_T_TO_DOUBLE(plugin_get_interval()) };
+		char monitor[DG_FLEET_MONITOR_MAX];
+		dg_fleet_monitor_name(dg_cd.fleet_cfg, "collectd", monitor, sizeof(monitor));
+		if (dg_cd.fleet_cfg && dg_fleet_new(dg_cd.fleet_cfg, monitor, &dg_cd.fleet, &err) < 0) {
+			ERROR(DG_CD_PLUGIN " plugin: <Fleet>: %s", err.message);
+			return -1;
+		}
+		ro.fleet = dg_cd.fleet;
 		if (dg_responder_new(&ro, &dg_cd.responder, &err) < 0) {
 			ERROR(DG_CD_PLUGIN " plugin: %s", err.message);
 			return -1;
 		}
+		for (size_t i = 0; i < dg_cd.n_targets && dg_cd.fleet; i++)
+			dg_responder_fleet_set(dg_cd.responder, dg_cd.targets[i].interrupt, true, false);
+		if (dg_responder_fleet_start(dg_cd.responder, &err) < 0) {
+			ERROR(DG_CD_PLUGIN " plugin: %s", err.message);
+			return -1;
+		}
+		if (dg_cd.fleet)
+			INFO(DG_CD_PLUGIN " plugin: fleet brakes on etcd (%s ...) as %s: no automatic interrupt while it "
+			     "cannot answer", dg_cd.fleet_cfg->endpoints[0], monitor);
 	}
 
 	so.reason = "collectd";
@@ -417,6 +468,8 @@ static int dg_cd_shutdown(void)
 	dg_sender_free(dg_cd.sender);
 	dg_lv_free(dg_cd.lv);
 	dg_responder_free(dg_cd.responder);
+	dg_fleet_free(dg_cd.fleet); /* withdraws this monitor's storm entries */
+	free(dg_cd.fleet_cfg);
 	dg_brakes_free(dg_cd.brakes);
 	dg_audit_log_free(dg_cd.audit);
 	for (size_t i = 0; i < dg_cd.n_targets; i++)

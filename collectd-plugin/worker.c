@@ -145,6 +145,8 @@ static int dg_cd_act(void *ud, const struct dg_responder_request *req, struct dg
 	if (t->capture)
 		dg_brakes_release(dg_cd.brakes);
 	ok = res.status == DG_OK;
+	if (!ok && (!res.sent || res.status == DG_NOTFOUND || res.status == DG_DENIED || res.status == DG_USAGE))
+		dg_responder_unclaim(dg_cd.responder, req); /* certainly no interrupt: another monitor may act */
 
 	pthread_mutex_lock(&dg_cd.lock);
 	dg_cd.inflight[0] = 0;
@@ -174,6 +176,7 @@ static enum dg_cd_counter dg_cd_counter_of(enum dg_responder_outcome o)
 	case DG_RESPONDER_DRY_RUN:
 		return DG_CD_DRY_RUN;
 	case DG_RESPONDER_COOLDOWN:
+	case DG_RESPONDER_CLAIMED: /* another monitor's cooldown */
 		return DG_CD_SUPP_COOLDOWN;
 	case DG_RESPONDER_RATE:
 		return DG_CD_SUPP_RATE;

@@ -27,6 +27,13 @@ struct dg_responder {
 	enum fleet_view view;
 	double view_at;      /* responder clock */
 	char view_msg[DG_ERROR_MSG_MAX];
+	/* dg_responder_fleet_set's changes since the last tick, in order: the fleet's own mutex is held for a
+	 * whole publish, and a detector's callback must never wait for etcd. */
+	struct pending {
+		char *target;
+		bool watched, suspect;
+	} *pend;
+	size_t npend, cap;
 };
 
 int dg_responder_new(const struct dg_responder_opts *o, struct dg_responder **ret, struct dg_error *err)
@@ -70,6 +77,9 @@ void dg_responder_free(struct dg_responder *r)
 		pthread_mutex_unlock(&r->lock);
 		pthread_join(r->thread, NULL);
 	}
+	for (size_t i = 0; i < r->npend; i++)
+		free(r->pend[i].target);
+	free(r->pend);
 	pthread_cond_destroy(&r->wake);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
@@ -323,8 +333,43 @@ void dg_responder_unclaim(struct dg_responder *r, const struct dg_responder_requ
 
 void dg_responder_fleet_set(struct dg_responder *r, const char *fleet_target, bool watched, bool suspect)
 {
-	if (r->o.fleet)
-		r->fops.set(r->o.fleet, fleet_target, watched, suspect);
+	char *t;
+
+	if (!r->o.fleet || !(t = strdup(fleet_target)))
+		return; /* out of memory: that target's entry stays as it was (the view is a few targets off) */
+	pthread_mutex_lock(&r->lock);
+	if (r->npend == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 64;
+		struct pending *p = realloc(r->pend, cap * sizeof(*p));
+		if (!p) {
+			pthread_mutex_unlock(&r->lock);
+			free(t);
+			return;
+		}
+		r->pend = p;
+		r->cap = cap;
+	}
+	r->pend[r->npend++] = (struct pending){ t, watched, suspect };
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Hand the changes since the last tick to the fleet (its own table; no request). */
+static void apply_pending(struct dg_responder *r)
+{
+	struct pending *p;
+	size_t n;
+
+	pthread_mutex_lock(&r->lock);
+	p = r->pend;
+	n = r->npend;
+	r->pend = NULL;
+	r->npend = r->cap = 0;
+	pthread_mutex_unlock(&r->lock);
+	for (size_t i = 0; i < n; i++) {
+		r->fops.set(r->o.fleet, p[i].target, p[i].watched, p[i].suspect);
+		free(p[i].target);
+	}
+	free(p);
 }
 
 int dg_responder_fleet_tick(struct dg_responder *r, struct dg_error *err)
@@ -344,6 +389,7 @@ int dg_responder_fleet_tick(struct dg_responder *r, struct dg_error *err)
 	pthread_mutex_unlock(&r->lock);
 	/* A few intervals: one missed publish does not drop this monitor's targets from the fleet's view. */
 	ttl = 3 * interval > 10 ? 3 * interval : 10;
+	apply_pending(r);
 	rc = r->fops.publish(r->o.fleet, ttl, &e);
 	if (rc == 0)
 		rc = r->fops.counts(r->o.fleet, &watched, &suspect, &e);

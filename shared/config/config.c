@@ -126,7 +126,7 @@ static int on_entry(void *user, const char *section, const char *key, const char
 					  ctx->error[0] ? 0 : sizeof(ctx->error));
 		if (r == 0)
 			FAIL("unknown key '%s' in [fleet] (known: Endpoints, CACert, Cert, Key, User, Password, KeyPrefix, "
-			     "DialTimeout, CommandTimeout, RequireFleet)", key);
+			     "DialTimeout, CommandTimeout, RequireFleet, Monitor)", key);
 		return r > 0;
 	}
 	if (!strcasecmp(section, "capture"))

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "diagint/config.h"
 #include "diagint/fleet.h"
@@ -99,6 +100,14 @@ int dg_fleet_config_entry(struct dg_fleet_config *c, const char *key, const char
 			c->dial_timeout = d;
 		else
 			c->command_timeout = d;
+	} else if (!strcasecmp(key, "Monitor")) {
+		if (!*value || strlen(value) >= sizeof(c->monitor) || strchr(value, '/'))
+			return fail(errbuf, len, "Monitor '%s' must be 1 to 127 printable bytes without '/' (e.g. watch@%s)",
+				    value, "kvm7");
+		for (const char *p = value; *p; p++)
+			if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+				return fail(errbuf, len, "Monitor '%s' must be printable, without spaces%s", value, "");
+		snprintf(c->monitor, sizeof(c->monitor), "%s", value);
 	} else if (!strcasecmp(key, "RequireFleet")) {
 		if (dg_config_parse_bool(value, &c->require_fleet) < 0)
 			return fail(errbuf, len, "RequireFleet '%s' is not a boolean (yes/no)%s", value, "");
@@ -106,6 +115,22 @@ int dg_fleet_config_entry(struct dg_fleet_config *c, const char *key, const char
 		return 0;
 	}
 	return 1;
+}
+
+void dg_fleet_monitor_name(const struct dg_fleet_config *c, const char *kind, char *buf, size_t len)
+{
+	char host[128] = "localhost";
+
+	if (c && c->monitor[0]) {
+		snprintf(buf, len, "%s", c->monitor);
+		return;
+	}
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	snprintf(buf, len, "%s@%s", kind, host);
+	for (char *p = buf; *p; p++)
+		if (*p == '/' || (unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '_';
 }
 
 int dg_fleet_config_check(const struct dg_fleet_config *c, char *errbuf, size_t len)

@@ -300,7 +300,7 @@ static struct {
 	int nslots;
 	bool down;        /* no quorum: every call fails */
 	uint64_t watched, suspect;
-	int claims_asked, unclaims, publishes;
+	int claims_asked, unclaims, publishes, sets_watched, sets_suspect;
 	int64_t next_lease;
 } etcd;
 
@@ -370,8 +370,8 @@ static int fake_set(struct dg_fleet *f, const char *target, bool watched, bool s
 {
 	(void)f;
 	(void)target;
-	(void)watched;
-	(void)suspect;
+	etcd.sets_watched += watched;
+	etcd.sets_suspect += suspect;
 	return 0;
 }
 
@@ -548,7 +548,11 @@ static void test_fleet_storm_and_rate(void)
 	reset_etcd();
 	etcd.watched = 10;
 	etcd.suspect = 6;
+	dg_responder_fleet_set(r, "vm-1", true, false);
+	dg_responder_fleet_set(r, "vm-2", true, true);
+	CHECK(etcd.sets_watched == 0, "a set waits for the tick (a detector's callback never waits for etcd)");
 	dg_responder_fleet_tick(r, NULL);
+	CHECK(etcd.sets_watched == 2 && etcd.sets_suspect == 1 && etcd.publishes == 1, "then it is published");
 	dg_responder_hit(r, &e, 1, 1, 0, "hung");
 	CHECK(dg_responder_decide(r, &e, &req, NULL) == DG_RESPONDER_STORM, "6 of 10 across the fleet: storm");
 	CHECK(strstr(seen.last_message, "6 of 10") != NULL, "says the fleet's counts: %s", seen.last_message);

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -323,6 +324,20 @@ static void test_config(void)
 	fc = dg_config_fleet(cfg);
 	CHECK(r == 0 && !strcmp(fc->key_prefix, "/diagint/") && fc->dial_timeout == 2 && fc->command_timeout == 5 &&
 	      !fc->require_fleet, "defaults as etcdctl's: 2 s dial, 5 s command; prefix /diagint/");
+	{
+		char name[DG_FLEET_MONITOR_MAX], host[128] = "";
+		gethostname(host, sizeof(host) - 1);
+		dg_fleet_monitor_name(fc, "watch", name, sizeof(name));
+		CHECK(!strncmp(name, "watch@", 6) && !strncmp(name + 6, host, 10), "no Monitor: watch@HOST (%s)", name);
+	}
+	dg_config_free(cfg);
+
+	r = dg_config_parse_string("[fleet]\nEndpoints = https://e:2379\nMonitor = watch@kvm7-b\n", "t.conf", &cfg, &err);
+	{
+		char name[DG_FLEET_MONITOR_MAX];
+		dg_fleet_monitor_name(dg_config_fleet(cfg), "watch", name, sizeof(name));
+		CHECK(r == 0 && !strcmp(name, "watch@kvm7-b"), "Monitor names this host's monitor (%s)", name);
+	}
 	dg_config_free(cfg);
 
 	static const struct {
@@ -339,6 +354,7 @@ static void test_config(void)
 		{ "[fleet]\nEndpoints = https://e:2379\nKeyPrefix = diagint\n", "KeyPrefix" },
 		{ "[fleet]\nEndpoints = https://e:2379\nCommandTimeout = forever\n", "CommandTimeout" },
 		{ "[fleet]\nEndpoints = https://e:2379\nEndpoint = x\n", "unknown key 'Endpoint' in [fleet]" },
+		{ "[fleet]\nEndpoints = https://e:2379\nMonitor = a/b\n", "without '/'" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cfg = NULL;

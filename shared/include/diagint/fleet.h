@@ -42,6 +42,7 @@ struct dg_fleet_config {
 	double dial_timeout;       /* seconds per connection attempt; 2 like etcdctl */
 	double command_timeout;    /* seconds for a whole operation, failover included; 5 like etcdctl */
 	bool require_fleet;        /* RequireFleet: a person's command refuses (status 5) when etcd cannot answer */
+	char monitor[DG_FLEET_MONITOR_MAX]; /* Monitor: the watcher's (collectd's) name in the fleet; "": KIND@HOST */
 };
 
 void dg_fleet_config_default(struct dg_fleet_config *c);
@@ -49,6 +50,10 @@ void dg_fleet_config_default(struct dg_fleet_config *c);
 int dg_fleet_config_entry(struct dg_fleet_config *c, const char *key, const char *value, char *errbuf, size_t len);
 /* The whole section, once read: endpoints given, credentials only over https, Cert with Key. 0 or -1. */
 int dg_fleet_config_check(const struct dg_fleet_config *c, char *errbuf, size_t len);
+
+/* The name a monitor of this kind ("watch", "collectd") has in the fleet: Monitor when set, else KIND@HOSTNAME
+ * (characters a fleet name cannot hold become '_'). A person's command is "cli:USER@HOST:PID" (cli/). */
+void dg_fleet_monitor_name(const struct dg_fleet_config *c, const char *kind, char *buf, size_t len);
 
 struct dg_config;
 /* [fleet] of a loaded configuration; NULL when it has none (the local state file alone decides). */
