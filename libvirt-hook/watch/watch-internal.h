@@ -53,6 +53,8 @@ struct dg_watch {
 	size_t nretired;
 	struct dg_brakes *brakes;
 	struct dg_responder *responder; /* the brakes, the record before the action, the reports (watch.c) */
+	struct dg_fleet *fleet;         /* [fleet]; NULL: the local brakes alone (watch_fleet.c) */
+	char monitor[DG_FLEET_MONITOR_MAX];
 	struct dg_audit_log *audit;
 	struct dg_lv *lv;
 	volatile sig_atomic_t cancel; /* aborts in-flight captures on stop */
@@ -77,6 +79,15 @@ void watch_doctor_stop(struct watch_doctor *d);
  * not happen). */
 int watch_audit(struct dg_watch *w, const char *action, const char *name, const char *reason,
 		const char *evidence, enum dg_audit_result result, const char *error, const struct dg_dump_record *rec);
+
+/* The fleet (watch_fleet.c): [fleet] at start (a bad one fails it), the first view and the fleet thread once the
+ * responder exists, a guest's fleet name (libvirt-uuid:UUID), and the storm view's entries. No-ops without it. */
+int watch_fleet_open(struct dg_watch *w, struct dg_error *err);
+void watch_fleet_start(struct dg_watch *w);
+const char *watch_fleet_name(const char *uuid, char *buf, size_t len);
+void watch_fleet_watched(struct dg_watch *w, const char *uuid, bool watched);
+/* Whether a domain looks hung, for the storm brake: the local brakes and the fleet's view. */
+void watch_set_suspect(struct dg_watch *w, const char *name, const char *uuid, bool suspect);
 
 void watch_handled_load(struct dg_watch *w);
 bool watch_handled_has(const struct dg_watch *w, const char *uuid, int id);

@@ -259,8 +259,7 @@ static void stop_probe(struct loop *l, struct wdom *d)
 	d->dom = NULL;
 	d->paused_said = false;
 	end_episode(l->w, d);
-	if (l->w->brakes)
-		dg_brakes_set_suspect(l->w->brakes, d->name, false);
+	watch_set_suspect(l->w, d->name, d->uuid, false);
 }
 
 /* What the probes need from the domain's XML (the serial log file, the agent channel), as the doctor reads it. */
@@ -419,6 +418,7 @@ static struct wdom *add_dom(struct loop *l, virDomainPtr dom, bool *added)
 	snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
 	d->meta = meta;
 	dg_brakes_set_cooldown(l->w->brakes, d->name, meta.cooldown);
+	watch_fleet_watched(l->w, d->uuid, true);
 	*added = true;
 	watch_doctor_enqueue(l->doctor, d->name);
 	return d;
@@ -431,6 +431,7 @@ static void remove_dom(struct loop *l, struct wdom *d)
 		return;
 	}
 	stop_probe(l, d);
+	watch_fleet_watched(l->w, d->uuid, false);
 	*d = l->doms[--l->ndoms];
 }
 
@@ -659,7 +660,7 @@ static void handle_event(struct loop *l, const struct event *e)
 			return;
 		}
 		watch_log(w, DG_LOG_WARNING, "%s: watchdog fired (action %d)", d->name, e->event);
-		dg_brakes_set_suspect(w->brakes, d->name, true);
+		watch_set_suspect(w, d->name, d->uuid, true);
 		/* A detector of its own (one event is enough), unless the probes' episode already runs. */
 		if (d->ep.active && d->ep.source != WATCH_SRC_WATCHDOG ? dg_clock_mono() < d->ep.not_before :
 		    !dg_responder_hit(w->responder, &d->ep, WATCH_SRC_WATCHDOG, 1, 0, "the guest's watchdog fired"))
@@ -758,7 +759,7 @@ static void probe_round(struct loop *l, struct wdom *d, double now)
 	if (!armed || missing < armed) {
 		/* Some armed probe still sees it alive (or none has seen it alive yet): not hung. */
 		end_episode(w, d);
-		dg_brakes_set_suspect(w->brakes, d->name, false);
+		watch_set_suspect(w, d->name, d->uuid, false);
 		return;
 	}
 	if (!dom_running(d)) {
@@ -769,11 +770,11 @@ static void probe_round(struct loop *l, struct wdom *d, double now)
 		for (unsigned i = 0; i < d->nprobes; i++)
 			d->probes[i].misses = 0;
 		end_episode(w, d);
-		dg_brakes_set_suspect(w->brakes, d->name, false);
+		watch_set_suspect(w, d->name, d->uuid, false);
 		return;
 	}
 	d->paused_said = false;
-	dg_brakes_set_suspect(w->brakes, d->name, true);
+	watch_set_suspect(w, d->name, d->uuid, true);
 	/* The responder counts the hang (hits = the least misses of any probe) and says when to ask the brakes:
 	 * once it is long enough, and again each interval while a refusal lasts. */
 	if (!dg_responder_hit(w->responder, &d->ep, WATCH_SRC_PROBES, d->need, least, why) || d->pending)
@@ -865,6 +866,7 @@ static int act(void *ud, const struct dg_responder_request *req, struct dg_error
 
 	if (watch_act_start(w, d->pending_kind, d->name, d->uuid, req->evidence, d->meta.destination) < 0) {
 		dg_brakes_release(w->brakes);
+		dg_responder_unclaim(w->responder, req); /* nothing was sent: another watcher may act */
 		watch_log(w, DG_LOG_WARNING, "%s: not acting: the action could not be recorded or started", d->name);
 		return dg_error_set(err, DG_FAILED, "the action could not be started");
 	}
@@ -904,6 +906,11 @@ static void report(void *ud, const struct dg_responder_request *req, enum dg_res
 		watch_audit(w, action, req->target, req->decision.reason, req->evidence, DG_AUDIT_SUPPRESSED, NULL,
 			    NULL);
 		break;
+	case DG_RESPONDER_CLAIMED:
+	case DG_RESPONDER_NO_FLEET:
+		watch_log(w, DG_LOG_WARNING, "%s: refused by the fleet brakes: %s", req->target, message);
+		watch_audit(w, action, req->target, message, req->evidence, DG_AUDIT_SUPPRESSED, NULL, NULL);
+		break;
 	default:
 		break; /* busy: it waits for a capture slot, nothing to say */
 	}
@@ -929,8 +936,10 @@ static void start_actions(struct loop *l)
 		d->from_panic_event = false;
 		/* A hang is the episode's (asked again while it lasts, refusals said once); a capture after a panic is
 		 * a one-off. */
+		char fleet_name[64];
 		struct dg_responder_request req = {
 			.target = d->name,
+			.fleet_target = watch_fleet_name(d->uuid, fleet_name, sizeof(fleet_name)),
 			.action = interrupt ? DG_BRAKES_INTERRUPT : DG_BRAKES_CAPTURE,
 			.captures = true,
 			.evidence = d->evidence,
@@ -1067,6 +1076,8 @@ static int setup(struct dg_watch *w, struct dg_error *err)
 	/* Creates the state's directory and writes the state once: an unwritable StateFile fails the start. */
 	r = dg_brakes_new(&w->wc.brakes, w->wc.state_file, NULL, NULL, &w->brakes,
 			  &skipped, err);
+	if (r == 0)
+		r = watch_fleet_open(w, err);
 	if (r < 0)
 		return r;
 	{
@@ -1075,6 +1086,7 @@ static int setup(struct dg_watch *w, struct dg_error *err)
 			.interval = w->wc.probe_interval,
 			.ops = { .record = authorize, .act = act, .report = report },
 			.userdata = w,
+			.fleet = w->fleet,
 		};
 		r = dg_responder_new(&ro, &w->responder, err);
 		if (r < 0)
@@ -1117,6 +1129,7 @@ int dg_watch_run(const struct dg_watch_opts *o, struct dg_error *err)
 		  w.wc.brakes.dry_run ? "; DRY RUN" : "", w.wc.brakes.cooldown, w.wc.brakes.max_actions,
 		  w.wc.brakes.window, w.wc.brakes.storm_percent, w.wc.brakes.max_captures,
 		  w.wc.brakes.max_captures == 1 ? "" : "s");
+	watch_fleet_start(&w);
 	sock_open(&l);
 	l.doctor = watch_doctor_start(&w);
 	notify(&w, "READY=1");
@@ -1210,6 +1223,7 @@ out:
 	free(w.handled);
 	dg_audit_log_free(w.audit);
 	dg_responder_free(w.responder);
+	dg_fleet_free(w.fleet); /* withdraws this watcher's storm entries */
 	dg_brakes_free(w.brakes);
 	dg_config_free(w.cfg);
 	pthread_cond_destroy(&w.cond);

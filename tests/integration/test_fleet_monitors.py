@@ -28,6 +28,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "lab"))
 import etcdlab  # noqa: E402
 
 etcdlab.require_etcd_or_skip()
+import diaglab  # noqa: E402
+import watchlab  # noqa: E402
+
+diaglab.require_guest_or_skip()
 import test_collectd as tc  # noqa: E402  (skips or fails the same way without collectd)
 
 SEQ = [0]
@@ -194,6 +198,119 @@ class CollectdFleet(CollectdPair):
         self.assertLess(took, cooldown + 12, "blocked beyond the cooldown")
         self.cds.remove(winner)
         winner.logf.close()
+
+
+class Watchers(unittest.TestCase):
+    """Two watchers on one private libvirtd, a third on another: one fleet (plain http here; TLS: the collectd
+    class above)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = tempfile.mkdtemp(prefix="wfl-", dir=tc.TMP)
+        cls.cluster = etcdlab.Cluster(os.path.join(cls.work, "etcd") + "/", tls=False)
+        os.makedirs(cls.cluster.dir, exist_ok=True)
+        cls.cluster.start()
+        cls.guest = diaglab.built_guest()
+        cls.lvs, cls.watchers = [], []
+        try:
+            cls.lv1 = cls.libvirtd("lv1")
+            cls.lv2 = cls.libvirtd("lv2")
+            cls.w = [cls.watcher("a", cls.lv1), cls.watcher("b", cls.lv1), cls.watcher("c", cls.lv2)]
+            for w in cls.w:
+                w.wait_for(r"fleet brakes on etcd .* as watch@", 20)
+                w.wait_for(r"connected to .*subscribed", 20)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for w in cls.watchers:
+            w.stop()
+        for lv in cls.lvs:
+            lv.stop()
+        cls.cluster.stop()
+
+    @classmethod
+    def path(cls, *p):
+        return os.path.join(cls.work, *p)
+
+    @classmethod
+    def libvirtd(cls, tag):
+        lv = diaglab.PrivateLibvirtd(cls.path(tag))
+        cls.lvs.append(lv)
+        return lv.start()
+
+    @classmethod
+    def watcher(cls, tag, lv):
+        os.makedirs(cls.path("dumps-" + tag))
+        conf = cls.cluster.config(cls.path("diagint-%s.conf" % tag), extra="Monitor = watch@%s\n" % tag, watch=(
+            "StateFile = %s\nSocket = %s\nCooldown = 10m\nMaxActions = 20\nStormMinDomains = 10\n"
+            "Heartbeat = diagint-heartbeat\nHeartbeatDomains = fl-*\nHeartbeatInterval = 1\nHeartbeatMisses = 3\n"
+            "PanicTimeout = 3\n" % (cls.path("watch-%s.state" % tag), cls.path("watch-%s.sock" % tag))))
+        with open(conf, "a") as f:
+            f.write("[capture]\nDestination = %s\n" % cls.path("dumps-" + tag))
+        w = watchlab.Watcher(cls.path("watch-%s.log" % tag), conf, lv.uri, cls.path("audit-%s.jsonl" % tag), tag=tag)
+        cls.watchers.append(w)
+        return w
+
+    def records(self, tag):
+        try:
+            with open(self.path("audit-%s.jsonl" % tag)) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def dumps(self, name):
+        return sum((watchlab.dump_files(self.path("dumps-" + t), name) for t in "abc"), [])
+
+    def test_two_watchers_one_nmi_one_dump_then_recreated_elsewhere_refused(self):
+        # A guest that logs each NMI instead of panicking: its console counts every NMI it got.
+        uuid = "f1ee7000-0000-4000-8000-0000000000b1"
+        con1 = self.path("console-fl-1.log")
+        self.lv1.create(diaglab.domain_xml("fl-1", self.guest, con1, uuid=uuid, heartbeat_stop_after=4,
+                                           nmi_panics=False))
+        a, b, c = self.w
+        for w in (a, b):
+            w.wait_for(r"fl-1: first heartbeat seen", 60)
+        self.assertTrue(diaglab.wait_for_console(con1, "heartbeat stops", 60))
+        # One of the two claims, sends the NMI, waits PanicTimeout and captures; the other is refused.
+        m = None
+        deadline = time.time() + 60
+        while time.time() < deadline and not m:
+            for w in (a, b):
+                m = m or re.search(r"fl-1: sending an NMI", w.text()) and w
+            time.sleep(0.2)
+        self.assertTrue(m, a.text() + b.text())
+        winner, loser = (a, b) if m is a else (b, a)
+        loser.wait_for(r"fl-1: refused by the fleet brakes: claimed by watch@%s at \S+ for interrupt" % winner.tag, 20)
+        dumps = watchlab.wait_dumps(self.path("dumps-" + winner.tag), "fl-1", 1, 60, winner)
+        watchlab.wait_quiet(winner, "fl-1")
+        self.assertEqual(diaglab.quiet_nmis(con1), 1, "NMIs on fl-1's console")
+        self.assertEqual(self.dumps("fl-1"), [dumps[0], dumps[0] + ".json"], "one dump, from the winner only")
+        self.assertEqual(watchlab.audit_actions(self.path("audit-%s.jsonl" % winner.tag), "libvirt:fl-1"),
+                         [("inject", "ok")])
+        refused = [r for r in self.records(loser.tag) if r["action"] == "inject"]
+        self.assertEqual([r["result"]["status"] for r in refused], ["suppressed"], "said once: %s" % refused)
+        self.assertIn("claimed by watch@%s at " % winner.tag, refused[0]["reason"])
+        self.assertIn("/diagint/claims/libvirt-uuid:" + uuid, self.cluster.keys("/diagint/claims/"))
+
+        # The same guest (same UUID) re-created under another libvirtd, hung again inside the cooldown: its
+        # watcher there is refused by the first claim, and says whose.
+        self.lv1.virsh("destroy", "fl-1")
+        con2 = self.path("console-fl-1b.log")
+        self.lv2.create(diaglab.domain_xml("fl-1", self.guest, con2, uuid=uuid, heartbeat_stop_after=4,
+                                           nmi_panics=False))
+        c.wait_for(r"fl-1: first heartbeat seen", 60)
+        c.wait_for(r"fl-1: refused by the fleet brakes: claimed by watch@%s at \S+ for interrupt \(fleet "
+                   r"cooldown until " % winner.tag, 40)
+        # It keeps asking each interval (it logs the lasting hang), refused each time, said once.
+        self.assertEqual(diaglab.quiet_nmis(con2), 0, "no NMI for the re-created guest")
+        recs = [r for r in self.records("c") if r["action"] == "inject"]
+        self.assertEqual([r["result"]["status"] for r in recs], ["suppressed"], recs)
+        self.assertIn("claimed by watch@%s" % winner.tag, recs[0]["reason"])
+        self.assertEqual(len(self.dumps("fl-1")), 2, "still the one dump and its sidecar")
+        self.lv2.virsh("destroy", "fl-1")
 
 
 if __name__ == "__main__":
