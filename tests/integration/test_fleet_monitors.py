@@ -166,8 +166,12 @@ class CollectdFleet(CollectdPair):
         # Quorum lost: no automatic interrupt, and a message that says why, once, in both.
         self.cluster.kill(1)
         self.hang(everyone[3:])
+        def refused(cd):
+            return [r for r in cd.records() if r["target"].endswith(inst(self.base, 3))]
         for cd in self.cds:
-            self.assertTrue(tc.wait_for(lambda: "fleet brakes could not be consulted" in cd.log(), 25), cd.log())
+            self.assertTrue(tc.wait_for(lambda: refused(cd), 30), cd.log())
+            self.assertRegex(cd.log(), r"not interrupting aws:us-east-1/%s: fleet brakes could not be consulted"
+                             % inst(self.base, 3))
         time.sleep(3)
         self.assertEqual(self.interrupts(3), 0)
         for cd in self.cds:
