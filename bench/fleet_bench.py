@@ -80,6 +80,21 @@ def main():
         rows.append(("local state file (dg_brakes_request)", len(local), statistics.median(local) * 1000,
                      pct(local, 99) * 1000))
 
+        # 1b. one automatic decision (dg_responder_decide: local brakes, then storm view + claim), with and
+        #     without the fleet, interleaved.
+        rfleet, rlocal = [], []
+        for rnd in range(5):
+            out = subprocess.run([tool, conf, "responder-bench", "resp-%d" % rnd, os.path.join(tmp, "rs-f%d" % rnd),
+                                  str(n_claims // 5)], check=True, capture_output=True, text=True).stdout
+            rfleet += [float(x) for x in out.split()]
+            out = subprocess.run([tool, "responder-bench", os.path.join(tmp, "rs-l%d" % rnd), str(n_claims // 5)],
+                                 check=True, capture_output=True, text=True).stdout
+            rlocal += [float(x) for x in out.split()]
+        rows.append(("responder decision, local brakes only", len(rlocal), statistics.median(rlocal) * 1000,
+                     pct(rlocal, 99) * 1000))
+        rows.append(("responder decision with the fleet (local GO + claim)", len(rfleet),
+                     statistics.median(rfleet) * 1000, pct(rfleet, 99) * 1000))
+
         # 2. a person's `diagint send`, with and without [fleet].
         try:
             import cloudlab

@@ -7,6 +7,8 @@
  *   fleet_tool local-bench STATEFILE N                                     -> the same with the local state file
  *   fleet_tool CONFIG publish MONITOR N_TARGETS N_SUSPECT TTL ROUNDS [HOLD] -> seconds per publish, then counts
  *   fleet_tool CONFIG counts MONITOR                                        -> "watched N suspect M"
+ *   fleet_tool responder-bench STATEFILE N                                  -> seconds per responder decision
+ *   fleet_tool CONFIG responder-bench MONITOR STATEFILE N                   -> the same, with the fleet
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include "diagint/brakes.h"
 #include "diagint/config.h"
 #include "diagint/fleet.h"
+#include "diagint/responder.h"
 
 static double now(void)
 {
@@ -56,6 +59,56 @@ static int local_bench(const char *state, int n)
 	return 0;
 }
 
+static int nothing(void *ud, const struct dg_responder_request *req, struct dg_error *err)
+{
+	(void)ud;
+	(void)req;
+	(void)err;
+	return 0;
+}
+
+/* dg_responder_decide for n new targets (local brakes with their state file, then the fleet when f): what a
+ * decision costs a monitor, record and action aside. */
+static int responder_bench(const char *state, int n, struct dg_fleet *f)
+{
+	struct dg_brakes_policy p;
+	struct dg_brakes *b = NULL;
+	struct dg_responder *r = NULL;
+	struct dg_error err = { 0 };
+	int rc = 0;
+
+	dg_brakes_policy_default(&p);
+	p.max_actions = 0;
+	p.max_captures = 0;
+	p.cooldown = 60;
+	if (dg_brakes_new(&p, state, NULL, NULL, &b, NULL, &err) < 0)
+		return fail(&err);
+	struct dg_responder_opts o = { .brakes = b, .interval = 1, .ops = { .record = nothing, .act = nothing },
+				       .fleet = f };
+	if (dg_responder_new(&o, &r, &err) < 0 || dg_responder_fleet_tick(r, &err) < 0) {
+		rc = fail(&err);
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		struct dg_responder_request req = { .action = DG_BRAKES_INTERRUPT };
+		char target[64];
+		double t0;
+		snprintf(target, sizeof(target), "aws:us-east-1/i-rb%06d-%d", i, (int)getpid());
+		req.target = target;
+		t0 = now();
+		if (dg_responder_decide(r, NULL, &req, NULL) != DG_RESPONDER_ACTED) {
+			fprintf(stderr, "fleet_tool: not acted: %s\n", req.decision.reason);
+			rc = 1;
+			goto out;
+		}
+		printf("%.6f\n", now() - t0);
+	}
+out:
+	dg_responder_free(r);
+	dg_brakes_free(b);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct dg_config *cfg = NULL;
@@ -66,6 +119,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 4 && !strcmp(argv[1], "local-bench"))
 		return local_bench(argv[2], atoi(argv[3]));
+	if (argc >= 4 && !strcmp(argv[1], "responder-bench"))
+		return responder_bench(argv[2], atoi(argv[3]), NULL);
 	if (argc < 4) {
 		fprintf(stderr, "usage: see bench/fleet_tool.c\n");
 		return 2;
@@ -128,6 +183,8 @@ int main(int argc, char **argv)
 		}
 		if (r == 0 && argc >= 9)
 			sleep((unsigned)atoi(argv[8]));
+	} else if (!strcmp(argv[2], "responder-bench") && argc >= 6) {
+		r = responder_bench(argv[4], atoi(argv[5]), f);
 	} else if (!strcmp(argv[2], "counts")) {
 		uint64_t w = 0, s = 0;
 		r = dg_fleet_counts(f, &w, &s, &err);
