@@ -152,11 +152,11 @@ bool watch_dom_load_meta(struct watch_loop *l, virDomainPtr dom, const char *nam
 			 struct dg_watch_meta *m)
 {
 	char *xml = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, DG_WATCH_META_NS, 0);
-	char e[512];
+	struct dg_error err = { 0 };
 
-	if (dg_watch_meta_parse(xml, m, e, sizeof(e)) < 0)
+	if (dg_watch_meta_parse(xml, m, &err) < 0)
 		watch_log(l->w, DG_LOG_WARNING, "%s: bad diagint metadata (%s): %s; using the configuration file's "
-			  "settings for it", name, DG_WATCH_META_NS, e);
+			  "settings for it", name, DG_WATCH_META_NS, err.message);
 	free(xml);
 	return m->enabled;
 }
