@@ -23,14 +23,6 @@ struct dg_cd_state dg_cd = {
 	.check_at_start = true,
 };
 
-double dg_cd_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Evidence and messages are cut to their buffers on purpose (collectd's names are short, messages are not). */
 void dg_cd_fmt(char *buf, size_t len, const char *fmt, ...)
 {
@@ -39,15 +31,6 @@ void dg_cd_fmt(char *buf, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, len, fmt, ap);
 	va_end(ap);
-}
-
-void dg_cd_iso(double t, char *buf, size_t len)
-{
-	time_t s = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&s, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* ---- host name maps: a lookup per dispatched value must stay cheap at 10,000 targets ---------------------- */
@@ -155,12 +138,12 @@ static void dg_cd_mark_locked(struct dg_cd_target *t)
  * suspect for the storm brake; enough of them (Hits) queue it for a decision. */
 static void dg_cd_hit_locked(struct dg_cd_target *t, unsigned source, const char *evidence)
 {
-	double now = dg_cd_now();
+	double now = dg_clock_real();
 	bool start = !t->ep.active;
 	char ev[sizeof(t->ep.evidence)], since[32];
 
 	if (start) {
-		dg_cd_iso(now, since, sizeof(since));
+		dg_clock_iso_utc(now, since, sizeof(since));
 		dg_cd_fmt(ev, sizeof(ev), "%s; detected at %s", evidence, since);
 	}
 	if (dg_responder_hit(dg_cd.responder, &t->ep, source, t->hits_needed, 0, start ? ev : NULL))
@@ -219,7 +202,7 @@ static void dg_cd_ping_value_locked(struct dg_cd_target *t, const value_list_t *
 int dg_cd_write(const data_set_t *ds, const value_list_t *vl, user_data_t *ud)
 {
 	struct dg_cd_target *t;
-	double now = dg_cd_now();
+	double now = dg_clock_real();
 
 	(void)ds;
 	(void)ud;
@@ -250,7 +233,7 @@ static void dg_cd_missing_seen(const char *host, const char *what, double now)
 		if (!(t->detect & DG_CD_DETECT_MISSING) || t->ep.active || !dg_cd_host_silent_locked(t, now))
 			continue;
 		if (t->last_seen > 0) {
-			dg_cd_iso(t->last_seen, last, sizeof(last));
+			dg_clock_iso_utc(t->last_seen, last, sizeof(last));
 			dg_cd_fmt(ev, sizeof(ev), "%s; last value from %s at %s", what, host, last);
 		} else {
 			dg_cd_fmt(ev, sizeof(ev), "%s; no value from %s since this plugin started", what, host);
@@ -277,7 +260,7 @@ void dg_cd_scan_quiet_locked(double now)
 int dg_cd_missing(const value_list_t *vl, user_data_t *ud)
 {
 	char ev[256];
-	double now = dg_cd_now();
+	double now = dg_clock_real();
 
 	(void)ud;
 	dg_cd_fmt(ev, sizeof(ev), "values stopped: %s/%s%s%s/%s%s%s last updated %.1f s ago", vl->host, vl->plugin,
@@ -292,7 +275,7 @@ int dg_cd_missing(const value_list_t *vl, user_data_t *ud)
 int dg_cd_notification(const notification_t *n, user_data_t *ud)
 {
 	struct dg_cd_target *t;
-	double now = dg_cd_now();
+	double now = dg_clock_real();
 	char ev[512];
 
 	(void)ud;
@@ -338,7 +321,7 @@ static void dg_cd_dispatch(const char *type, const char *type_instance, value_t 
 int dg_cd_read(user_data_t *ud)
 {
 	uint64_t c[DG_CD_NCOUNTERS];
-	double now = dg_cd_now();
+	double now = dg_clock_real();
 	unsigned unhealthy;
 	size_t qlen;
 

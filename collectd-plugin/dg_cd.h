@@ -138,9 +138,7 @@ struct dg_cd_state {
 extern struct dg_cd_state dg_cd;
 
 /* detect.c */
-double dg_cd_now(void);
 void dg_cd_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void dg_cd_iso(double t, char *buf, size_t len);
 int dg_cd_maps_build(void);
 int dg_cd_write(const data_set_t *ds, const value_list_t *vl, user_data_t *ud);
 int dg_cd_missing(const value_list_t *vl, user_data_t *ud);

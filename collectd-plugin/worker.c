@@ -237,7 +237,7 @@ static void dg_cd_report(void *ud, const struct dg_responder_request *req, enum 
 static double dg_cd_clock(void *ud)
 {
 	(void)ud;
-	return dg_cd_now();
+	return dg_clock_real();
 }
 
 const struct dg_responder_ops dg_cd_responder_ops = {
@@ -297,9 +297,9 @@ void *dg_cd_worker(void *arg)
 			continue;
 		}
 		/* Let a burst of detections land before deciding (see DG_CD_SETTLE). */
-		start = dg_cd_now();
+		start = dg_clock_real();
 		while (!dg_cd.stop) {
-			double now = dg_cd_now(), until = dg_cd.last_detect + DG_CD_SETTLE;
+			double now = dg_clock_real(), until = dg_cd.last_detect + DG_CD_SETTLE;
 			struct timespec ts;
 			if (until > start + DG_CD_SETTLE_MAX)
 				until = start + DG_CD_SETTLE_MAX;
@@ -316,7 +316,7 @@ void *dg_cd_worker(void *arg)
 		t->queued = false;
 		if (!dg_responder_due(dg_cd.responder, &t->ep, t->hits_needed))
 			continue; /* it came back while queued */
-		dg_cd_scan_quiet_locked(dg_cd_now());
+		dg_cd_scan_quiet_locked(dg_clock_real());
 		pthread_mutex_unlock(&dg_cd.lock);
 		req.target = t->interrupt;
 		req.captures = t->capture != NULL;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The monotonic clock helper: it moves forward, by about the time slept, and never backwards; the deadline
- * helper: now plus the seconds asked, normalized. */
+ * helper: now plus the seconds asked, normalized; the wall clock and its ISO 8601 form. */
+#include <math.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +42,16 @@ int main(void)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		d = dg_clock_deadline(CLOCK_MONOTONIC, -5);
 		CHECK(d.tv_sec <= now.tv_sec + 1 && d.tv_sec >= now.tv_sec - 1, "a past deadline is now");
+	}
+	{
+		char iso[32];
+		double r = dg_clock_real();
+
+		CHECK(r > 1.7e9 && fabs(r - (double)time(NULL)) < 2, "the wall clock (%f)", r);
+		dg_clock_iso_utc(0, iso, sizeof(iso));
+		CHECK_STR(iso, "1970-01-01T00:00:00Z", "the epoch in ISO 8601 UTC");
+		dg_clock_iso_utc(1796579296.9, iso, sizeof(iso));
+		CHECK_STR(iso, "2026-12-06T17:48:16Z", "to the second, cut, not rounded");
 	}
 	return tap_done();
 }
