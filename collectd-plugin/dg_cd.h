@@ -23,6 +23,7 @@
 #include "diagint/record.h"
 #include "diagint/responder.h"
 #include "diagint/send.h"
+#include "diagint/strindex.h"
 #include "diagint/target.h"
 
 #define DG_CD_PLUGIN "diagint"
@@ -71,8 +72,6 @@ struct dg_cd_target {
 	unsigned hits_needed;
 	double ping_max_droprate;
 	double ping_max_latency; /* ms; 0: not checked */
-	struct dg_cd_target *next_host;
-	struct dg_cd_target *next_ping;
 
 	/* State, under dg_cd.lock. */
 	struct dg_episode ep; /* in the responder's hands; ep.active (changed only under dg_cd.lock) = suspect */
@@ -82,11 +81,6 @@ struct dg_cd_target {
 	bool quiet;           /* silent for over DG_CD_QUIET intervals, not yet reported missing: storm evidence */
 	bool marked;          /* what the brakes were last told: ep.active || quiet */
 	bool queued;
-};
-
-struct dg_cd_map {
-	struct dg_cd_target **bucket;
-	size_t mask;
 };
 
 struct dg_cd_state {
@@ -111,8 +105,8 @@ struct dg_cd_state {
 	unsigned detect_all;  /* union of the targets' Detect */
 
 	/* Runtime. */
-	struct dg_cd_map by_host;
-	struct dg_cd_map by_ping;
+	struct dg_strindex *by_host; /* targets by Host */
+	struct dg_strindex *by_ping; /* targets by PingHost (Detect "ping" only) */
 	struct dg_brakes *brakes;
 	struct dg_responder *responder; /* hits, brakes, record before the action, reports (worker.c) */
 	struct dg_sender *sender;

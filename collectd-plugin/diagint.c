@@ -440,8 +440,8 @@ static int dg_cd_shutdown(void)
 		dg_cd_target_clear(&dg_cd.targets[i]);
 	free(dg_cd.targets);
 	free(dg_cd.queue);
-	free(dg_cd.by_host.bucket);
-	free(dg_cd.by_ping.bucket);
+	dg_strindex_free(dg_cd.by_host);
+	dg_strindex_free(dg_cd.by_ping);
 	for (unsigned i = 0; i < dg_cd.n_endpoints; i++) {
 		free((char *)dg_cd.endpoints[i].provider);
 		free((char *)dg_cd.endpoints[i].url);
