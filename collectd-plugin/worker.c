@@ -35,18 +35,10 @@ int dg_cd_audit(const char *action, const char *target, const char *reason, cons
 	struct dg_error err = { 0 };
 	int r;
 
-	dg_audit_event_init(&ev, "collectd", action);
-	snprintf(ev.target, sizeof(ev.target), "%s", target);
-	snprintf(ev.reason, sizeof(ev.reason), "%s", reason ? reason : "");
-	snprintf(ev.evidence, sizeof(ev.evidence), "%s", evidence ? evidence : "");
-	snprintf(ev.error, sizeof(ev.error), "%s", error ? error : "");
-	snprintf(ev.request_id, sizeof(ev.request_id), "%s", request_id ? request_id : "");
-	ev.attempts = attempts;
-	ev.result = result;
-	if (rec && rec->captured) {
-		snprintf(ev.dump_path, sizeof(ev.dump_path), "%s", rec->path[0] ? rec->path : rec->dest);
-		snprintf(ev.dump_sha256, sizeof(ev.dump_sha256), "%s", rec->sha256);
-	}
+	dg_audit_event_outcome(&ev, "collectd", action, &(struct dg_audit_outcome){
+		.target = target, .reason = reason, .evidence = evidence, .result = result, .error = error,
+		.request_id = request_id, .attempts = attempts, .dump_path = dg_record_dump_path(rec),
+		.dump_sha256 = rec ? rec->sha256 : NULL });
 	pthread_mutex_lock(&dg_cd.audit_lock);
 	r = dg_audit_append(dg_cd.audit, &ev, NULL, &err);
 	pthread_mutex_unlock(&dg_cd.audit_lock);
