@@ -232,6 +232,8 @@ static int dg_cd_config_target(oconfig_item_t *ci, const char *unused, void *fie
 
 static int dg_cd_config_endpoint(oconfig_item_t *ci, const char *where, void *field)
 {
+	struct dg_error err = { 0 };
+
 	(void)where;
 	(void)field;
 	if (ci->values_num != 2 || ci->values[0].type != OCONFIG_TYPE_STRING ||
@@ -240,9 +242,9 @@ static int dg_cd_config_endpoint(oconfig_item_t *ci, const char *where, void *fi
 		      "\"https://ec2.us-east-1.amazonaws.com/\".");
 		return -1;
 	}
-	if (!dg_provider_find(ci->values[0].value.string, strlen(ci->values[0].value.string))) {
-		ERROR(DG_CD_PLUGIN " plugin: Endpoint \"%s\": no such provider: use aws, gcp, oci or openstack.",
-		      ci->values[0].value.string);
+	if (dg_send_endpoint_check(ci->values[0].value.string, ci->values[1].value.string, &err) < 0) {
+		ERROR(DG_CD_PLUGIN " plugin: Endpoint \"%s\" \"%s\": %s", ci->values[0].value.string,
+		      ci->values[1].value.string, err.message);
 		return -1;
 	}
 	if (dg_cd.n_endpoints == DG_SEND_MAX_ENDPOINTS) {
