@@ -18,11 +18,12 @@
 #include "diagint/dumpdir.h"
 #include "diagint/dumpstore.h"
 #include "diagint/retention.h"
+#include "diagint/time_parse.h"
 #include "diagint/units.h"
 
 void dg_cmd_dumps_help(void)
 {
-	printf("Usage: diagint dumps list [--domain NAME] [--since WHEN] [--json]\n"
+	printf("Usage: diagint dumps list [--domain NAME] [--since WHEN] [--until WHEN] [--json]\n"
 	       "       diagint dumps info NAME [--json]\n"
 	       "       diagint dumps show NAME [--log] [--json]\n"
 	       "       diagint dumps shrink NAME [--compress zlib|lzo] [--dump-level N] [--json]\n"
@@ -40,8 +41,10 @@ void dg_cmd_dumps_help(void)
 	       "  -d, --dump-dir DIR, -D, --dest DIR   the directory to review\n"
 	       "      --config FILE     configuration (default %s if it exists)\n"
 	       "      --domain NAME     only this domain's dumps\n"
-	       "      --since WHEN      only dumps from WHEN on: YYYY-MM-DD, 'YYYY-MM-DD hh:mm:ss', or an age\n"
-	       "                        such as 90m, 12h, 7d\n"
+	       "      --since WHEN      only dumps from WHEN on; --until WHEN: only dumps before WHEN\n"
+	       "                        (systemd.time(7)'s forms, as 'diagint audit'): 2026-11-22,\n"
+	       "                        '2026-11-22 10:00' (local), 2026-11-22T10:00:00Z (UTC), @EPOCH, now,\n"
+	       "                        today, yesterday, tomorrow, -7d, -2h30min, '7d ago'; 7d alone is 7d ago\n"
 	       "      --log             show: the whole kernel log, not its last %d lines\n"
 	       "      --compress C      shrink: zlib (default, smaller) or lzo (faster)\n"
 	       "      --dump-level N    shrink: makedumpfile -d N, default 31 (drops zero, cache, user and free pages)\n"
@@ -49,28 +52,6 @@ void dg_cmd_dumps_help(void)
 	       "  -h, --help            this help\n\n",
 	       DG_DEFAULT_DUMP_DIR, DG_CONFIG_DEFAULT_PATH, DG_SHOW_TAIL);
 	dg_cli_print_exit_statuses();
-}
-
-static bool parse_since(const char *text, time_t *ret)
-{
-	struct tm tm = { 0 };
-	double secs;
-	const char *end;
-
-	if (dg_config_parse_seconds(text, &secs) == 0 && strpbrk(text, "smhd")) {
-		*ret = time(NULL) - (time_t)secs;
-		return true;
-	}
-	tm.tm_isdst = -1;
-	end = strptime(text, "%Y-%m-%d", &tm);
-	if (!end)
-		return false;
-	if (*end == ' ' || *end == 'T')
-		end = strptime(end + 1, "%H:%M:%S", &tm);
-	if (!end || *end)
-		return false;
-	*ret = mktime(&tm);
-	return true;
 }
 
 static json_object *read_sidecar(int dirfd, const char *name)
@@ -127,7 +108,9 @@ static json_object *entry_json(const struct dg_dump_entry *e, json_object *side)
 	return o;
 }
 
-static int do_list(struct dg_dumpdir *dir, const char *domain, bool have_since, time_t since, bool json)
+/* since/until: NULL for no bound; until is exclusive, as audit's. */
+static int do_list(struct dg_dumpdir *dir, const char *domain, const struct timespec *since,
+		   const struct timespec *until, bool json)
 {
 	struct dg_dump_list list;
 	struct dg_error err = { 0 };
@@ -146,7 +129,8 @@ static int do_list(struct dg_dumpdir *dir, const char *domain, bool have_since, 
 		struct tm tm;
 		int panic;
 
-		if (have_since && e->stamp < since)
+		if ((since && e->stamp < since->tv_sec + (since->tv_nsec > 0)) ||
+		    (until && e->stamp >= until->tv_sec + (until->tv_nsec > 0)))
 			continue;
 		side = e->sidecar ? read_sidecar(dg_dumpdir_fd(dir), e->name) : NULL;
 		dname = jstr(side, "domain", "name") ?: e->prefix;
@@ -247,7 +231,8 @@ int dg_cmd_dumps(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "dump-dir", required_argument, NULL, 'd' }, { "dest", required_argument, NULL, 'D' },
 		{ "config", required_argument, NULL, 'C' },   { "domain", required_argument, NULL, 'm' },
-		{ "since", required_argument, NULL, 's' },    { "json", no_argument, NULL, 'j' },
+		{ "since", required_argument, NULL, 's' },    { "until", required_argument, NULL, 'u' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },           { "log", no_argument, NULL, 'l' },
 		{ "compress", required_argument, NULL, 'z' }, { "dump-level", required_argument, NULL, 'L' },
 		{ 0 },
@@ -257,10 +242,10 @@ int dg_cmd_dumps(int argc, char **argv)
 	struct dg_config *cfg = NULL;
 	struct dg_dumpdir *dir = NULL;
 	struct dg_error err = { 0 };
-	bool json = false, have_since = false, full_log = false;
+	bool json = false, have_since = false, have_until = false, full_log = false;
 	const char *compress = NULL;
 	int dump_level = 0;
-	time_t since = 0;
+	struct timespec since = { 0 }, until = { 0 };
 	int c, r = 0;
 
 	optind = 1;
@@ -280,10 +265,11 @@ int dg_cmd_dumps(int argc, char **argv)
 			domain = optarg;
 			break;
 		case 's':
-			if (!parse_since(optarg, &since))
-				return dg_cli_usage_error("dumps", "bad --since '%s': use YYYY-MM-DD, 'YYYY-MM-DD "
-							  "hh:mm:ss' or an age like 12h", optarg);
-			have_since = true;
+		case 'u':
+			if (dg_time_parse(optarg, time(NULL), c == 's' ? &since : &until, &err) < 0)
+				return dg_cli_usage_error("dumps", "--%s: %s", c == 's' ? "since" : "until",
+							  err.message);
+			*(c == 's' ? &have_since : &have_until) = true;
 			break;
 		case 'j':
 			json = true;
@@ -334,7 +320,7 @@ int dg_cmd_dumps(int argc, char **argv)
 	}
 
 	if (!strcmp(verb, "list")) {
-		r = do_list(dir, domain, have_since, since, json);
+		r = do_list(dir, domain, have_since ? &since : NULL, have_until ? &until : NULL, json);
 	} else if (!strcmp(verb, "info")) {
 		if (optind + 1 != argc)
 			r = dg_cli_usage_error("dumps", "info takes one NAME");
