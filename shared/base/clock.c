@@ -45,3 +45,17 @@ struct timespec dg_clock_deadline(clockid_t clock, double seconds)
 	}
 	return ts;
 }
+
+double dg_clock_left(double deadline)
+{
+	double left = deadline - dg_clock_mono();
+
+	return left > 0 ? left : 0;
+}
+
+int dg_clock_left_ms(double deadline, int max_ms)
+{
+	double ms = dg_clock_left(deadline) * 1000;
+
+	return ms >= max_ms ? max_ms : (int)ms;
+}

@@ -53,5 +53,18 @@ int main(void)
 		dg_clock_iso_utc(1796579296.9, iso, sizeof(iso));
 		CHECK_STR(iso, "2026-12-06T17:48:16Z", "to the second, cut, not rounded");
 	}
+	{
+		double deadline = dg_clock_mono() + 0.3, left = dg_clock_left(deadline);
+		int ms = dg_clock_left_ms(deadline, 1000);
+
+		CHECK(left > 0.25 && left <= 0.3, "0.3 s ahead: about 0.3 s left (%f)", left);
+		CHECK(ms > 250 && ms <= 300, "in milliseconds (%d)", ms);
+		CHECK(dg_clock_left_ms(deadline, 100) == 100, "at most max_ms");
+		CHECK(dg_clock_left_ms(dg_clock_mono() + 1e9, 1000) == 1000, "a far deadline: max_ms, no overflow");
+		usleep(320000);
+		CHECK(dg_clock_left(deadline) == 0 && dg_clock_left_ms(deadline, 1000) == 0, "passed: 0, never negative");
+		CHECK(dg_clock_left(dg_clock_mono() - 5) == 0, "long passed: 0");
+		CHECK(dg_clock_left_ms(dg_clock_mono() + 0.0005, 1000) == 0, "under a millisecond: 0 ms");
+	}
 	return tap_done();
 }
