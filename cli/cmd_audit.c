@@ -40,8 +40,10 @@ void dg_cmd_audit_help(void)
 	       "  repair    cut a torn last line (a writer died mid-append) and record that; appends do it too\n"
 	       "  rotate    start a new file whose first record chains to the old one (kept as FILE.TIMESTAMP)\n\n"
 	       "Filters:\n"
-	       "  --since TIME, --until TIME   2026-11-22, '2026-11-22 10:00' (local), 2026-11-22T10:00:00Z (UTC),\n"
-	       "                               today, yesterday, now, -2h, -30m, -7d; --until is exclusive\n"
+	       "  --since TIME, --until TIME   systemd.time(7)'s forms, as 'diagint dumps list': 2026-11-22,\n"
+	       "                               '2026-11-22 10:00' (local), 2026-11-22T10:00:00Z (UTC), @EPOCH,\n"
+	       "                               now, today, yesterday, tomorrow, -2h, -30m, -7d, -2h30min,\n"
+	       "                               '7d ago'; 7d alone is 7d ago; --until is exclusive\n"
 	       "  --user NAME      the person (PAM user or sudo user)\n"
 	       "  --target GLOB    e.g. 'libvirt:web-*', 'aws:*'\n"
 	       "  --result R       ok, failed, denied, suppressed, dry-run\n"
@@ -77,6 +79,7 @@ static const char *readable_log(void)
 	return path;
 }
 
+/* What the command line asks for. */
 struct opts {
 	struct dg_audit_filter f;
 	char since[64], until[64];
@@ -84,11 +87,15 @@ struct opts {
 	const char *anchors;
 	bool no_head;
 	bool json;
+	bool help;
+	char **args; /* the operands after the options */
+	int nargs;
 };
 
 enum { OPT_SINCE = 256, OPT_UNTIL, OPT_USER, OPT_TARGET, OPT_RESULT, OPT_ACTION, OPT_KEY, OPT_ANCHORS, OPT_NOHEAD };
 
-static int parse(int argc, char **argv, const char *sub, struct opts *o)
+/* The options of subcommand sub into *o; prints nothing but usage errors. Returns 0 or the status to exit with. */
+static int parse_args(int argc, char **argv, const char *sub, struct opts *o)
 {
 	static const struct option longopts[] = {
 		{ "since", required_argument, NULL, OPT_SINCE },
@@ -153,8 +160,8 @@ static int parse(int argc, char **argv, const char *sub, struct opts *o)
 			o->json = true;
 			break;
 		case 'h':
-			dg_cmd_audit_help();
-			return -1;
+			o->help = true; /* whatever follows */
+			return 0;
 		default:
 			if (optopt)
 				return dg_cli_usage_error(CMD, "option -%c is unknown or needs a value", optopt);
@@ -162,14 +169,12 @@ static int parse(int argc, char **argv, const char *sub, struct opts *o)
 						  sub);
 		}
 	}
+	o->args = argv + optind;
+	o->nargs = argc - optind;
 	/* Files named on the command line would be read as root: under sudo only root's log is read. */
 	if (!strcmp(sub, "verify"))
-		for (int i = optind; i < argc; i++)
-			dg_cli_override("file", argv[i]);
-	if (dg_cli_refuse_overrides("audit", &err) < 0) {
-		fprintf(stderr, "%s: %s\n", dg_cli_prog, err.message);
-		return DG_DENIED;
-	}
+		for (int i = 0; i < o->nargs; i++)
+			dg_cli_override("file", o->args[i]);
 	return 0;
 }
 
@@ -245,31 +250,36 @@ static int export_one(void *ud, const char *line, size_t len, json_object *rec)
 	return 0;
 }
 
-static int cmd_list(int argc, char **argv, bool export)
+static int list_or_export(const struct opts *o, bool export)
 {
 	struct list_state st = { 0 };
 	struct dg_error err = { 0 };
 	const char *path;
-	struct opts o;
 	long long n;
-	int r;
 
-	r = parse(argc, argv, export ? "export" : "list", &o);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (optind < argc)
+	if (o->nargs)
 		return dg_cli_usage_error(CMD, "unexpected '%s' (filters are options: --user, --target, ...)",
-					  argv[optind]);
-	st.json = o.json;
+					  o->args[0]);
+	st.json = o->json;
 	path = readable_log();
-	n = dg_audit_query(path, &o.f, export ? export_one : list_one, &st, &err);
+	n = dg_audit_query(path, &o->f, export ? export_one : list_one, &st, &err);
 	if (n < 0)
 		return dg_cli_fail(&err);
-	if (!export && o.json)
+	if (!export && o->json)
 		puts(st.n ? "\n]" : "[]");
 	else if (!export && n == 0 && path == dg_audit_path(NULL))
 		fprintf(stderr, "%s: no matching records in %s\n", dg_cli_prog, dg_audit_path(NULL));
 	return 0;
+}
+
+static int cmd_list(struct opts *o)
+{
+	return list_or_export(o, false);
+}
+
+static int cmd_export(struct opts *o)
+{
+	return list_or_export(o, true);
 }
 
 static int show_one(void *ud, const char *line, size_t len, json_object *rec)
@@ -285,28 +295,23 @@ static int show_one(void *ud, const char *line, size_t len, json_object *rec)
 	return 1;
 }
 
-static int cmd_show(int argc, char **argv)
+static int cmd_show(struct opts *o)
 {
 	struct dg_error err = { 0 };
-	struct opts o;
 	char *end;
 	long long n;
-	int r;
 
-	r = parse(argc, argv, "show", &o);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (optind + 1 != argc)
+	if (o->nargs != 1)
 		return dg_cli_usage_error(CMD, "show takes one SEQ (a record number from 'diagint audit list')");
-	o.f.seq = strtoull(argv[optind], &end, 10);
-	if (*end || o.f.seq == 0 || argv[optind][0] == '-')
+	o->f.seq = strtoull(o->args[0], &end, 10);
+	if (*end || o->f.seq == 0 || o->args[0][0] == '-')
 		return dg_cli_usage_error(CMD, "bad SEQ '%s': give a record number, e.g. 'diagint audit show 42'",
-					  argv[optind]);
-	n = dg_audit_query(dg_audit_path(NULL), &o.f, show_one, &o.json, &err);
+					  o->args[0]);
+	n = dg_audit_query(dg_audit_path(NULL), &o->f, show_one, &o->json, &err);
 	if (n < 0)
 		return dg_cli_fail(&err);
 	if (n == 0) {
-		dg_error_set(&err, DG_NOTFOUND, "no record %s in %s", argv[optind], dg_audit_path(NULL));
+		dg_error_set(&err, DG_NOTFOUND, "no record %s in %s", o->args[0], dg_audit_path(NULL));
 		return dg_cli_fail(&err);
 	}
 	return 0;
@@ -326,22 +331,18 @@ static void print_counts(json_object *report, const char *key, const char *title
 	}
 }
 
-static int cmd_report(int argc, char **argv)
+static int cmd_report(struct opts *o)
 {
 	struct dg_error err = { 0 };
 	json_object *rep = NULL, *n;
-	struct opts o;
 	int r;
 
-	r = parse(argc, argv, "report", &o);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (optind < argc)
-		return dg_cli_usage_error(CMD, "unexpected '%s'", argv[optind]);
-	r = dg_audit_report(readable_log(), &o.f, &rep, &err);
+	if (o->nargs)
+		return dg_cli_usage_error(CMD, "unexpected '%s'", o->args[0]);
+	r = dg_audit_report(readable_log(), &o->f, &rep, &err);
 	if (r < 0)
 		return dg_cli_fail(&err);
-	if (o.json) {
+	if (o->json) {
 		puts(json_object_to_json_string_ext(rep, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	} else {
 		json_object_object_get_ex(rep, "records", &n);
@@ -366,7 +367,7 @@ static int load_key(const struct opts *o, unsigned char *key, size_t max, size_t
 	return 0;
 }
 
-static int cmd_verify(int argc, char **argv)
+static int cmd_verify(struct opts *o)
 {
 	struct dg_audit_verify_opts vo = { 0 };
 	struct dg_audit_verify_result res;
@@ -374,31 +375,27 @@ static int cmd_verify(int argc, char **argv)
 	const char *files[MAX_FILES];
 	unsigned char key[1024];
 	size_t keylen = 0, nfiles = 0;
-	struct opts o;
 	int r;
 
-	r = parse(argc, argv, "verify", &o);
-	if (r)
-		return r < 0 ? 0 : r;
-	r = load_key(&o, key, sizeof(key), &keylen);
+	r = load_key(o, key, sizeof(key), &keylen);
 	if (r)
 		return r;
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < o->nargs; i++) {
 		if (nfiles == MAX_FILES)
 			return dg_cli_usage_error(CMD, "at most %d files at once", MAX_FILES);
-		files[nfiles++] = argv[i];
+		files[nfiles++] = o->args[i];
 	}
 	if (nfiles == 0)
 		files[nfiles++] = dg_audit_path(NULL);
 	vo.key = keylen ? key : NULL;
 	vo.keylen = keylen;
-	vo.anchors = o.anchors;
-	vo.no_head = o.no_head;
+	vo.anchors = o->anchors;
+	vo.no_head = o->no_head;
 	r = dg_audit_verify(files, nfiles, &vo, &res, &err);
 	explicit_bzero(key, sizeof(key));
 	if (r < 0 && !res.problem[0])
 		return dg_cli_fail(&err);
-	if (o.json) {
+	if (o->json) {
 		json_object *j = json_object_new_object(), *notes = json_object_new_array();
 
 		json_object_object_add(j, "ok", json_object_new_boolean(res.ok));
@@ -441,7 +438,7 @@ static int cmd_verify(int argc, char **argv)
 	return res.ok ? 0 : DG_FAILED;
 }
 
-static int cmd_maintain(int argc, char **argv, bool rotate)
+static int maintain(const struct opts *o, bool rotate)
 {
 	struct dg_audit_log *log = NULL;
 	struct dg_error err = { 0 };
@@ -449,14 +446,10 @@ static int cmd_maintain(int argc, char **argv, bool rotate)
 	unsigned char key[1024];
 	size_t keylen = 0;
 	int notices = 0, r;
-	struct opts o;
 
-	r = parse(argc, argv, rotate ? "rotate" : "repair", &o);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (optind < argc)
-		return dg_cli_usage_error(CMD, "unexpected '%s'", argv[optind]);
-	r = load_key(&o, key, sizeof(key), &keylen);
+	if (o->nargs)
+		return dg_cli_usage_error(CMD, "unexpected '%s'", o->args[0]);
+	r = load_key(o, key, sizeof(key), &keylen);
 	if (r)
 		return r;
 	r = dg_audit_log_open(dg_audit_path(NULL), key, keylen, 0, &log, &err);
@@ -466,7 +459,7 @@ static int cmd_maintain(int argc, char **argv, bool rotate)
 	dg_audit_log_free(log);
 	if (r < 0)
 		return dg_cli_fail(&err);
-	if (o.json) {
+	if (o->json) {
 		json_object *j = json_object_new_object();
 		json_object_object_add(j, "log", json_object_new_string(dg_audit_path(NULL)));
 		if (rotate)
@@ -483,9 +476,30 @@ static int cmd_maintain(int argc, char **argv, bool rotate)
 	return 0;
 }
 
+static int cmd_repair(struct opts *o)
+{
+	return maintain(o, false);
+}
+
+static int cmd_rotate(struct opts *o)
+{
+	return maintain(o, true);
+}
+
 int dg_cmd_audit(int argc, char **argv)
 {
+	static const struct {
+		const char *name;
+		int (*run)(struct opts *o);
+	} subs[] = {
+		{ "list", cmd_list },	  { "export", cmd_export }, { "show", cmd_show },     { "report", cmd_report },
+		{ "verify", cmd_verify }, { "repair", cmd_repair }, { "rotate", cmd_rotate },
+	};
+	struct dg_error err = { 0 };
+	struct opts o;
 	const char *sub;
+	size_t i;
+	int r;
 
 	if (argc < 2) {
 		dg_cmd_audit_help();
@@ -496,20 +510,21 @@ int dg_cmd_audit(int argc, char **argv)
 		dg_cmd_audit_help();
 		return 0;
 	}
-	if (!strcmp(sub, "list"))
-		return cmd_list(argc - 1, argv + 1, false);
-	if (!strcmp(sub, "export"))
-		return cmd_list(argc - 1, argv + 1, true);
-	if (!strcmp(sub, "show"))
-		return cmd_show(argc - 1, argv + 1);
-	if (!strcmp(sub, "report"))
-		return cmd_report(argc - 1, argv + 1);
-	if (!strcmp(sub, "verify"))
-		return cmd_verify(argc - 1, argv + 1);
-	if (!strcmp(sub, "repair"))
-		return cmd_maintain(argc - 1, argv + 1, false);
-	if (!strcmp(sub, "rotate"))
-		return cmd_maintain(argc - 1, argv + 1, true);
-	return dg_cli_usage_error(CMD, "unknown subcommand '%s': use list, show, report, export, verify, repair or "
-				  "rotate", sub);
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]) && strcmp(sub, subs[i].name); i++)
+		;
+	if (i == sizeof(subs) / sizeof(subs[0]))
+		return dg_cli_usage_error(CMD, "unknown subcommand '%s': use list, show, report, export, verify, "
+					  "repair or rotate", sub);
+	r = parse_args(argc - 1, argv + 1, sub, &o);
+	if (r)
+		return r;
+	if (o.help) {
+		dg_cmd_audit_help();
+		return 0;
+	}
+	if (dg_cli_refuse_overrides("audit", &err) < 0) {
+		fprintf(stderr, "%s: %s\n", dg_cli_prog, err.message);
+		return DG_DENIED;
+	}
+	return subs[i].run(&o);
 }

@@ -18,11 +18,12 @@
 #include "diagint/dumpdir.h"
 #include "diagint/dumpstore.h"
 #include "diagint/retention.h"
+#include "diagint/time_parse.h"
 #include "diagint/units.h"
 
 void dg_cmd_dumps_help(void)
 {
-	printf("Usage: diagint dumps list [--domain NAME] [--since WHEN] [--json]\n"
+	printf("Usage: diagint dumps list [--domain NAME] [--since WHEN] [--until WHEN] [--json]\n"
 	       "       diagint dumps info NAME [--json]\n"
 	       "       diagint dumps show NAME [--log] [--json]\n"
 	       "       diagint dumps shrink NAME [--compress zlib|lzo] [--dump-level N] [--json]\n"
@@ -40,8 +41,10 @@ void dg_cmd_dumps_help(void)
 	       "  -d, --dump-dir DIR, -D, --dest DIR   the directory to review\n"
 	       "      --config FILE     configuration (default %s if it exists)\n"
 	       "      --domain NAME     only this domain's dumps\n"
-	       "      --since WHEN      only dumps from WHEN on: YYYY-MM-DD, 'YYYY-MM-DD hh:mm:ss', or an age\n"
-	       "                        such as 90m, 12h, 7d\n"
+	       "      --since WHEN      only dumps from WHEN on; --until WHEN: only dumps before WHEN\n"
+	       "                        (systemd.time(7)'s forms, as 'diagint audit'): 2026-11-22,\n"
+	       "                        '2026-11-22 10:00' (local), 2026-11-22T10:00:00Z (UTC), @EPOCH, now,\n"
+	       "                        today, yesterday, tomorrow, -7d, -2h30min, '7d ago'; 7d alone is 7d ago\n"
 	       "      --log             show: the whole kernel log, not its last %d lines\n"
 	       "      --compress C      shrink: zlib (default, smaller) or lzo (faster)\n"
 	       "      --dump-level N    shrink: makedumpfile -d N, default 31 (drops zero, cache, user and free pages)\n"
@@ -49,28 +52,6 @@ void dg_cmd_dumps_help(void)
 	       "  -h, --help            this help\n\n",
 	       DG_DEFAULT_DUMP_DIR, DG_CONFIG_DEFAULT_PATH, DG_SHOW_TAIL);
 	dg_cli_print_exit_statuses();
-}
-
-static bool parse_since(const char *text, time_t *ret)
-{
-	struct tm tm = { 0 };
-	double secs;
-	const char *end;
-
-	if (dg_config_parse_seconds(text, &secs) == 0 && strpbrk(text, "smhd")) {
-		*ret = time(NULL) - (time_t)secs;
-		return true;
-	}
-	tm.tm_isdst = -1;
-	end = strptime(text, "%Y-%m-%d", &tm);
-	if (!end)
-		return false;
-	if (*end == ' ' || *end == 'T')
-		end = strptime(end + 1, "%H:%M:%S", &tm);
-	if (!end || *end)
-		return false;
-	*ret = mktime(&tm);
-	return true;
 }
 
 static json_object *read_sidecar(int dirfd, const char *name)
@@ -127,7 +108,9 @@ static json_object *entry_json(const struct dg_dump_entry *e, json_object *side)
 	return o;
 }
 
-static int do_list(struct dg_dumpdir *dir, const char *domain, bool have_since, time_t since, bool json)
+/* since/until: NULL for no bound; until is exclusive, as audit's. */
+static int do_list(struct dg_dumpdir *dir, const char *domain, const struct timespec *since,
+		   const struct timespec *until, bool json)
 {
 	struct dg_dump_list list;
 	struct dg_error err = { 0 };
@@ -146,7 +129,8 @@ static int do_list(struct dg_dumpdir *dir, const char *domain, bool have_since, 
 		struct tm tm;
 		int panic;
 
-		if (have_since && e->stamp < since)
+		if ((since && e->stamp < since->tv_sec + (since->tv_nsec > 0)) ||
+		    (until && e->stamp >= until->tv_sec + (until->tv_nsec > 0)))
 			continue;
 		side = e->sidecar ? read_sidecar(dg_dumpdir_fd(dir), e->name) : NULL;
 		dname = jstr(side, "domain", "name") ?: e->prefix;
@@ -242,27 +226,33 @@ static int empty_dir(const char *verb, const char *dest, bool json)
 	return 0;
 }
 
-int dg_cmd_dumps(int argc, char **argv)
+/* What the command line asks for. */
+struct dumps_args {
+	const char *dest, *config_path, *domain, *compress;
+	const char *verb;   /* NULL: none given */
+	char **names;       /* the operands after the verb */
+	int n_names;
+	struct timespec since, until;
+	bool help, have_since, have_until, json, full_log;
+	int dump_level;     /* 0: makedumpfile's default; -1: -d 0 */
+};
+
+/* The options into *a; prints nothing but usage errors. Returns 0 or the status to exit with. */
+static int parse_args(int argc, char **argv, struct dumps_args *a)
 {
 	static const struct option longopts[] = {
 		{ "dump-dir", required_argument, NULL, 'd' }, { "dest", required_argument, NULL, 'D' },
 		{ "config", required_argument, NULL, 'C' },   { "domain", required_argument, NULL, 'm' },
-		{ "since", required_argument, NULL, 's' },    { "json", no_argument, NULL, 'j' },
+		{ "since", required_argument, NULL, 's' },    { "until", required_argument, NULL, 'u' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },           { "log", no_argument, NULL, 'l' },
 		{ "compress", required_argument, NULL, 'z' }, { "dump-level", required_argument, NULL, 'L' },
 		{ 0 },
 	};
-	const char *dest = NULL, *config_path = NULL, *domain = NULL, *verb;
-	struct dg_capture_policy policy;
-	struct dg_config *cfg = NULL;
-	struct dg_dumpdir *dir = NULL;
 	struct dg_error err = { 0 };
-	bool json = false, have_since = false, full_log = false;
-	const char *compress = NULL;
-	int dump_level = 0;
-	time_t since = 0;
-	int c, r = 0;
+	int c;
 
+	memset(a, 0, sizeof(*a));
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "d:D:jh", longopts, NULL)) != -1) {
@@ -270,51 +260,69 @@ int dg_cmd_dumps(int argc, char **argv)
 		case 'd':
 		case 'D':
 			dg_cli_override("dest", optarg);
-			dest = optarg;
+			a->dest = optarg;
 			break;
 		case 'C':
 			dg_cli_override("config", optarg);
-			config_path = optarg;
+			a->config_path = optarg;
 			break;
 		case 'm':
-			domain = optarg;
+			a->domain = optarg;
 			break;
 		case 's':
-			if (!parse_since(optarg, &since))
-				return dg_cli_usage_error("dumps", "bad --since '%s': use YYYY-MM-DD, 'YYYY-MM-DD "
-							  "hh:mm:ss' or an age like 12h", optarg);
-			have_since = true;
+		case 'u':
+			if (dg_time_parse(optarg, time(NULL), c == 's' ? &a->since : &a->until, &err) < 0)
+				return dg_cli_usage_error("dumps", "--%s: %s", c == 's' ? "since" : "until",
+							  err.message);
+			*(c == 's' ? &a->have_since : &a->have_until) = true;
 			break;
 		case 'j':
-			json = true;
+			a->json = true;
 			break;
 		case 'l':
-			full_log = true;
+			a->full_log = true;
 			break;
 		case 'z':
-			compress = optarg;
+			a->compress = optarg;
 			break;
 		case 'L': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
 			if (*end || v < 0 || v > 31)
 				return dg_cli_usage_error("dumps", "bad --dump-level '%s': 0 to 31", optarg);
-			dump_level = v ? (int)v : -1;
+			a->dump_level = v ? (int)v : -1;
 			break;
 		}
 		case 'h':
-			dg_cmd_dumps_help();
+			a->help = true; /* whatever follows */
 			return 0;
 		default:
 			return dg_cli_bad_option("dumps", optopt, argv, optind);
 		}
 	}
+	if (optind < argc) {
+		a->verb = argv[optind];
+		a->names = argv + optind + 1;
+		a->n_names = argc - optind - 1;
+	}
+	return 0;
+}
+
+static int run(const struct dumps_args *a)
+{
+	const char *dest = a->dest, *verb = a->verb;
+	struct dg_capture_policy policy;
+	struct dg_config *cfg = NULL;
+	struct dg_dumpdir *dir = NULL;
+	struct dg_error err = { 0 };
+	bool json = a->json;
+	int r = 0;
+
 	if (dg_cli_refuse_overrides("dumps", &err) < 0)
 		return dg_cli_fail(&err);
-	if (optind >= argc)
+	if (!verb)
 		return dg_cli_usage_error("dumps", "missing action: list, info, show, shrink, remove or gc");
-	verb = argv[optind++];
-	if (dg_config_load(config_path, &cfg, &err) < 0)
+	if (dg_config_load(a->config_path, &cfg, &err) < 0)
 		return dg_cli_fail(&err);
 	dg_config_capture_policy(cfg, NULL, &policy);
 	if (!dest)
@@ -334,43 +342,43 @@ int dg_cmd_dumps(int argc, char **argv)
 	}
 
 	if (!strcmp(verb, "list")) {
-		r = do_list(dir, domain, have_since, since, json);
+		r = do_list(dir, a->domain, a->have_since ? &a->since : NULL, a->have_until ? &a->until : NULL, json);
 	} else if (!strcmp(verb, "info")) {
-		if (optind + 1 != argc)
+		if (a->n_names != 1)
 			r = dg_cli_usage_error("dumps", "info takes one NAME");
 		else
-			r = do_info(dir, argv[optind], json);
+			r = do_info(dir, a->names[0], json);
 	} else if (!strcmp(verb, "show")) {
-		if (optind + 1 != argc)
+		if (a->n_names != 1)
 			r = dg_cli_usage_error("dumps", "show takes one NAME");
 		else
-			r = dg_cmd_dumps_show(dir, argv[optind], json, full_log);
+			r = dg_cmd_dumps_show(dir, a->names[0], json, a->full_log);
 	} else if (!strcmp(verb, "shrink")) {
-		if (optind + 1 != argc)
+		if (a->n_names != 1)
 			r = dg_cli_usage_error("dumps", "shrink takes one NAME");
 		else
-			r = dg_cmd_dumps_shrink(dir, argv[optind], compress, dump_level, json);
+			r = dg_cmd_dumps_shrink(dir, a->names[0], a->compress, a->dump_level, json);
 	} else if (!strcmp(verb, "remove")) {
-		if (optind >= argc)
+		if (a->n_names == 0)
 			r = dg_cli_usage_error("dumps", "remove needs at least one NAME");
-		for (int i = optind; i < argc && r == 0; i++) {
+		for (int i = 0; i < a->n_names && r == 0; i++) {
 			/* Dumps are evidence: removing one is authorized (PAM, target dump:NAME, so a site grants it
 			 * apart from interrupting) and recorded before it happens, like any other action. */
 			struct dg_authz az;
 			char target[600];
 			int rr;
 
-			snprintf(target, sizeof(target), "dump:%.500s", argv[i]);
+			snprintf(target, sizeof(target), "dump:%.500s", a->names[i]);
 			if (dg_authz_begin(&az, "dump-remove", target, false, &err) < 0) {
 				r = dg_cli_fail(&err);
 				break;
 			}
-			rr = dg_dumpstore_remove(dg_dumpdir_fd(dir), argv[i], &err);
+			rr = dg_dumpstore_remove(dg_dumpdir_fd(dir), a->names[i], &err);
 			dg_authz_end(&az, rr, &err, NULL, NULL, 0);
 			if (rr < 0)
 				r = dg_cli_fail(&err);
 			else
-				fprintf(stderr, "removed %s/%s\n", dest, argv[i]);
+				fprintf(stderr, "removed %s/%s\n", dest, a->names[i]);
 		}
 	} else if (!strcmp(verb, "gc")) {
 		struct dg_retention_result res = { 0 };
@@ -402,4 +410,18 @@ int dg_cmd_dumps(int argc, char **argv)
 	dg_dumpdir_free(dir);
 	dg_config_free(cfg);
 	return r;
+}
+
+int dg_cmd_dumps(int argc, char **argv)
+{
+	struct dumps_args a;
+	int r = parse_args(argc, argv, &a);
+
+	if (r)
+		return r;
+	if (a.help) {
+		dg_cmd_dumps_help();
+		return 0;
+	}
+	return run(&a);
 }

@@ -128,7 +128,16 @@ static void print_dry_run(const struct dg_inject_opts *o, const struct dg_dump_r
 		       o->nmi ? " (it has already crashed: no NMI)" : "");
 }
 
-static int run(int argc, char **argv, bool nmi)
+/* What the command line asks for. */
+struct inject_args {
+	struct dg_inject_opts o; /* run() adds the configuration and the cancel flag */
+	const char *uri, *config_path, *domain;
+	bool json, require_fleet, help;
+};
+
+/* The options of inject (nmi) or capture into *a; prints nothing but usage errors. Returns 0 or the status to
+ * exit with. */
+static int parse_args(int argc, char **argv, bool nmi, struct inject_args *a)
 {
 	static const struct option longopts[] = {
 		{ "connect", required_argument, NULL, 'c' },
@@ -146,69 +155,62 @@ static int run(int argc, char **argv, bool nmi)
 		{ 0 },
 	};
 	const char *cmd = nmi ? "inject" : "capture";
-	struct dg_inject_opts o = {
-		.nmi = nmi, .capture = true, .timeout = DG_INJECT_DEFAULT_TIMEOUT, .trigger = cmd, .log = dg_cli_log,
-	};
-	struct dg_dump_record rec;
-	struct dg_error err = { 0 };
-	struct dg_lv *lv = NULL;
-	struct dg_config *cfg = NULL;
-	const char *uri = NULL, *config_path = NULL;
-	struct sigaction sa = { .sa_handler = on_interrupt };
-	bool json = false, require_fleet = false;
-	struct dg_cli_fleet fleet;
-	struct dg_cli_fleet_ticket ticket;
-	int c, r;
+	struct dg_inject_opts *o = &a->o;
+	int c;
 
+	*a = (struct inject_args){
+		.o = { .nmi = nmi, .capture = true, .timeout = DG_INJECT_DEFAULT_TIMEOUT, .trigger = cmd,
+		       .log = dg_cli_log },
+	};
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, nmi ? "c:d:D:f:qjt:nh" : "c:d:D:f:qjnh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			dg_cli_override("uri", optarg);
-			uri = optarg;
+			a->uri = optarg;
 			break;
 		case 'd':
 			dg_cli_override("dest", optarg);
-			o.dump_dir = optarg;
+			o->dump_dir = optarg;
 			break;
 		case 'D':
 			dg_cli_override("dest", optarg);
-			o.dest = optarg;
+			o->dest = optarg;
 			break;
 		case 'f':
-			o.format = optarg;
+			o->format = optarg;
 			break;
 		case 'C':
 			dg_cli_override("config", optarg);
-			config_path = optarg;
+			a->config_path = optarg;
 			break;
 		case 'q':
-			o.log = quiet_log;
+			o->log = quiet_log;
 			break;
 		case 'j':
-			json = true;
+			a->json = true;
 			break;
 		case 't':
 			if (!nmi)
 				return dg_cli_usage_error(cmd, "--timeout applies to inject only");
-			if (!dg_cli_parse_seconds(optarg, MAX_TIMEOUT, &o.timeout))
+			if (!dg_cli_parse_seconds(optarg, MAX_TIMEOUT, &o->timeout))
 				return dg_cli_usage_error(cmd, "bad --timeout '%s': give seconds, a number above 0 and at "
 							  "most %g (e.g. --timeout 10)", optarg, MAX_TIMEOUT);
 			break;
 		case 'N':
 			if (!nmi)
 				return dg_cli_usage_error(cmd, "--no-capture applies to inject only");
-			o.capture = false;
+			o->capture = false;
 			break;
 		case 'n':
-			o.dry_run = true;
+			o->dry_run = true;
 			break;
 		case 'F':
-			require_fleet = true;
+			a->require_fleet = true;
 			break;
 		case 'h':
-			nmi ? dg_cmd_inject_help() : dg_cmd_capture_help();
+			a->help = true; /* whatever follows */
 			return 0;
 		default:
 			return dg_cli_bad_option(cmd, optopt, argv, optind);
@@ -218,13 +220,31 @@ static int run(int argc, char **argv, bool nmi)
 		return dg_cli_usage_error(cmd, "missing DOMAIN (a name, UUID or id)");
 	if (optind + 1 < argc)
 		return dg_cli_usage_error(cmd, "one DOMAIN at a time; unexpected '%s'", argv[optind + 1]);
-	if (!o.capture && (o.dump_dir || o.dest || o.format))
+	if (!o->capture && (o->dump_dir || o->dest || o->format))
 		return dg_cli_usage_error(cmd, "--no-capture contradicts --dump-dir, --dest and --format");
-	if (o.dump_dir && o.dest)
+	if (o->dump_dir && o->dest)
 		return dg_cli_usage_error(cmd, "give either --dest or --dump-dir, not both");
-	if (o.format && !dg_dumpname_ext(o.format))
+	if (o->format && !dg_dumpname_ext(o->format))
 		return dg_cli_usage_error(cmd, "unknown --format '%s': use elf, kdump-zlib, kdump-lzo, kdump-snappy "
-					  "or win-dmp", o.format);
+					  "or win-dmp", o->format);
+	a->domain = argv[optind];
+	return 0;
+}
+
+static int run(const struct inject_args *a)
+{
+	struct dg_inject_opts o = a->o;
+	const char *cmd = o.trigger, *config_path = a->config_path;
+	struct dg_dump_record rec;
+	struct dg_error err = { 0 };
+	struct dg_lv *lv = NULL;
+	struct dg_config *cfg = NULL;
+	struct sigaction sa = { .sa_handler = on_interrupt };
+	bool json = a->json;
+	struct dg_cli_fleet fleet;
+	struct dg_cli_fleet_ticket ticket;
+	int r;
+
 
 	/* An operator's --config under sudo is read only once PAM has granted it: before, root would read whatever
 	 * file they named and its errors could show its contents. */
@@ -247,7 +267,7 @@ static int run(int argc, char **argv, bool nmi)
 	char target[300];
 	struct dg_authz az;
 
-	snprintf(target, sizeof(target), "libvirt:%s", argv[optind]);
+	snprintf(target, sizeof(target), "libvirt:%s", a->domain);
 	r = dg_authz_begin(&az, cmd, target, o.dry_run, &err);
 	if (r < 0) {
 		dg_config_free(cfg);
@@ -263,7 +283,7 @@ static int run(int argc, char **argv, bool nmi)
 	}
 	/* [fleet]: one interrupt per hang however many monitors and people act on it (fleet_cli.h). A dry run
 	 * interrupts nothing and claims nothing. */
-	dg_cli_fleet_init(&fleet, o.dry_run ? NULL : cfg, require_fleet);
+	dg_cli_fleet_init(&fleet, o.dry_run ? NULL : cfg, a->require_fleet);
 	r = dg_cli_fleet_claim(&fleet, target, cmd, &az, &ticket, &err);
 	if (r < 0) {
 		dg_config_free(cfg);
@@ -272,7 +292,7 @@ static int run(int argc, char **argv, bool nmi)
 		return dg_cli_fail(&err);
 	}
 	dg_record_init(&rec, o.trigger);
-	r = dg_lv_open(uri, &lv, &err);
+	r = dg_lv_open(a->uri, &lv, &err);
 	if (r < 0) {
 		dg_config_free(cfg);
 		dg_authz_end_dump(&az, r, &err, NULL);
@@ -280,7 +300,7 @@ static int run(int argc, char **argv, bool nmi)
 		dg_cli_fleet_close(&fleet);
 		return dg_cli_fail(&err);
 	}
-	r = dg_inject(lv, argv[optind], &o, &rec, &err);
+	r = dg_inject(lv, a->domain, &o, &rec, &err);
 	dg_lv_free(lv);
 	if (r < 0 && !rec.nmi_sent && !rec.captured)
 		dg_cli_fleet_unclaim(&fleet, &ticket);
@@ -317,12 +337,26 @@ static int run(int argc, char **argv, bool nmi)
 	return 0;
 }
 
+static int parse_and_run(int argc, char **argv, bool nmi)
+{
+	struct inject_args a;
+	int r = parse_args(argc, argv, nmi, &a);
+
+	if (r)
+		return r;
+	if (a.help) {
+		nmi ? dg_cmd_inject_help() : dg_cmd_capture_help();
+		return 0;
+	}
+	return run(&a);
+}
+
 int dg_cmd_inject(int argc, char **argv)
 {
-	return run(argc, argv, true);
+	return parse_and_run(argc, argv, true);
 }
 
 int dg_cmd_capture(int argc, char **argv)
 {
-	return run(argc, argv, false);
+	return parse_and_run(argc, argv, false);
 }

@@ -106,7 +106,25 @@ static void print_line(const struct dg_send_result *r)
 	printf("%u attempt%s, %.0f ms)\n", r->attempts, r->attempts == 1 ? "" : "s", r->seconds * 1000);
 }
 
-int dg_cmd_send(int argc, char **argv)
+/* What the command line asks for; send_args_free() releases it. */
+struct send_args {
+	struct dg_send_opts o;   /* with the --endpoint options, a bare URL given to the one cloud named */
+	const char *config_path;
+	struct dg_target *targets; /* parsed, repeats removed */
+	size_t n, n_repeated;
+	bool json, require_fleet, help;
+};
+
+static void send_args_free(struct send_args *a)
+{
+	dg_cli_endpoints_free(&a->o);
+	free(a->targets);
+	a->targets = NULL;
+}
+
+/* The options and targets into *a; prints nothing but usage errors. Returns 0 or the status to exit with; *a is
+ * always to be freed. */
+static int parse_args(int argc, char **argv, struct send_args *a)
 {
 	static const struct option longopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -123,74 +141,63 @@ int dg_cmd_send(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct dg_send_opts o = { .retries = -1 };
+	struct dg_send_opts *o = &a->o;
 	const char *bare_endpoint = NULL;
-	struct dg_target *targets = NULL;
-	struct dg_send_result *results = NULL;
-	struct dg_authz *az = NULL;
-	bool *authorized = NULL;
-	struct dg_sender *sender = NULL;
 	struct dg_error err = { 0 };
-	size_t n = 0, n_ok = 0, n_run = 0;
-	bool json = false, require_fleet = false, config_failed = false;
-	struct dg_error config_err = { 0 };
-	const char *config_path = NULL;
-	struct dg_config *cfg = NULL;
-	struct dg_cli_fleet fleet = { 0 };
-	struct dg_cli_fleet_ticket *tickets = NULL;
-	int c, status = 0;
+	int c;
 	long v;
 
+	*a = (struct send_args){ .o = { .retries = -1 } };
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "nr:je:c:t:p:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			o.dry_run = true;
+			o->dry_run = true;
 			break;
 		case 'r':
-			o.reason = optarg;
+			o->reason = optarg;
 			break;
 		case 'j':
-			json = true;
+			a->json = true;
 			break;
 		case 'e':
 			dg_cli_override("endpoint", optarg);
-			if ((status = dg_cli_endpoint_option("send", &o, optarg, &bare_endpoint)) != 0)
-				goto out;
+			if ((c = dg_cli_endpoint_option("send", o, optarg, &bare_endpoint)) != 0)
+				return c;
 			break;
 		case 'C':
 			dg_cli_override("cacert", optarg);
-			o.cacert = optarg;
+			o->cacert = optarg;
 			break;
 		case 'c':
 			dg_cli_override("uri", optarg);
-			o.libvirt_uri = optarg;
+			o->libvirt_uri = optarg;
 			break;
 		case 't':
-			if (!dg_cli_parse_seconds(optarg, 3600, &o.timeout))
+			if (!dg_cli_parse_seconds(optarg, 3600, &o->timeout))
 				return dg_cli_usage_error("send", "bad --timeout '%s': give seconds above 0, at most 3600",
 							  optarg);
 			break;
 		case 'R':
 			if (!parse_count(optarg, 0, 10, &v))
 				return dg_cli_usage_error("send", "bad --retries '%s': give 0 to 10", optarg);
-			o.retries = (int)v;
+			o->retries = (int)v;
 			break;
 		case 'p':
 			if (!parse_count(optarg, 1, 1000, &v))
 				return dg_cli_usage_error("send", "bad --parallel '%s': give 1 to 1000", optarg);
-			o.parallel = (unsigned)v;
+			o->parallel = (unsigned)v;
 			break;
 		case 'K':
 			dg_cli_override("config", optarg);
-			config_path = optarg;
+			a->config_path = optarg;
 			break;
 		case 'F':
-			require_fleet = true;
+			a->require_fleet = true;
 			break;
 		case 'h':
-			dg_cmd_send_help();
+			a->help = true; /* whatever follows */
 			return 0;
 		default:
 			return dg_cli_bad_option("send", optopt, argv, optind);
@@ -202,25 +209,46 @@ int dg_cmd_send(int argc, char **argv)
 		return dg_cli_usage_error("send", "at most %d targets per run", MAX_TARGETS);
 
 	/* Every target is parsed before anything is sent: one typo stops the whole run. */
-	targets = calloc((size_t)(argc - optind), sizeof(*targets));
-	if (!targets)
+	a->targets = calloc((size_t)(argc - optind), sizeof(*a->targets));
+	if (!a->targets)
 		return DG_FAILED;
 	for (int i = optind; i < argc; i++) {
-		if (dg_target_parse(argv[i], &targets[n], &err) < 0) {
-			free(targets);
+		if (dg_target_parse(argv[i], &a->targets[a->n], &err) < 0)
 			return dg_cli_usage_error("send", "%s", err.message);
-		}
-		n++;
+		a->n++;
 	}
 	{
-		size_t m = dg_send_dedupe(targets, n);
-		if (m != n)
-			fprintf(stderr, "%s: %zu repeated target%s ignored: each machine gets one interrupt\n", dg_cli_prog,
-				n - m, n - m == 1 ? "" : "s");
-		n = m;
+		size_t m = dg_send_dedupe(a->targets, a->n);
+
+		a->n_repeated = a->n - m;
+		a->n = m;
 	}
-	if ((status = dg_cli_endpoints_finish("send", &o, bare_endpoint, targets, n)) != 0)
-		goto out;
+	return dg_cli_endpoints_finish("send", o, bare_endpoint, a->targets, a->n);
+}
+
+static int run(const struct send_args *a)
+{
+	const struct dg_send_opts o = a->o;
+	const struct dg_target *targets = a->targets;
+	const char *config_path = a->config_path;
+	bool json = a->json, require_fleet = a->require_fleet;
+	size_t n = a->n;
+	struct dg_send_result *results = NULL;
+	struct dg_authz *az = NULL;
+	bool *authorized = NULL;
+	struct dg_sender *sender = NULL;
+	struct dg_error err = { 0 };
+	size_t n_ok = 0, n_run = 0;
+	bool config_failed = false;
+	struct dg_error config_err = { 0 };
+	struct dg_config *cfg = NULL;
+	struct dg_cli_fleet fleet = { 0 };
+	struct dg_cli_fleet_ticket *tickets = NULL;
+	int status = 0;
+
+	if (a->n_repeated)
+		fprintf(stderr, "%s: %zu repeated target%s ignored: each machine gets one interrupt\n", dg_cli_prog,
+			a->n_repeated, a->n_repeated == 1 ? "" : "s");
 
 	/* The configuration matters here only for [fleet]: a default file that cannot be read is a warning. An
 	 * operator's --config under sudo is read only once PAM granted the first target (as inject does). */
@@ -354,10 +382,21 @@ out:
 	dg_config_free(cfg);
 	free(tickets);
 	dg_sender_free(sender);
-	dg_cli_endpoints_free(&o);
-	free(targets);
 	free(results);
 	free(az);
 	free(authorized);
 	return status;
+}
+
+int dg_cmd_send(int argc, char **argv)
+{
+	struct send_args a;
+	int r = parse_args(argc, argv, &a);
+
+	if (r == 0 && a.help)
+		dg_cmd_send_help();
+	else if (r == 0)
+		r = run(&a);
+	send_args_free(&a);
+	return r;
 }

@@ -103,7 +103,14 @@ static void watch_log(void *ud, enum dg_log_level level, const char *message)
 		level == DG_LOG_WARNING ? "warning: " : "", message);
 }
 
-int dg_cmd_watch(int argc, char **argv)
+/* What the command line asks for: the watcher's options without the callbacks run() adds. */
+struct watch_args {
+	struct dg_watch_opts o;
+	bool help;
+};
+
+/* The options into *a; prints nothing but usage errors. Returns 0 or the status to exit with. */
+static int parse_args(int argc, char **argv, struct watch_args *a)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'C' },
@@ -112,27 +119,25 @@ int dg_cmd_watch(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dg_watch_opts o = { .stop = &stop_flag, .reload = &reload_flag, .notify = notify };
-	struct sigaction sa = { 0 };
-	struct dg_error err = { 0 };
 	int c;
 
+	*a = (struct watch_args){ 0 };
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "C:c:nh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'C':
 			dg_cli_override("config", optarg);
-			o.config_path = optarg;
+			a->o.config_path = optarg;
 			break;
 		case 'c':
 			dg_cli_override("uri", optarg);
-			o.uri = optarg;
+			a->o.uri = optarg;
 			break;
 		case 'n':
-			o.dry_run = true;
+			a->o.dry_run = true;
 			break;
 		case 'h':
-			dg_cmd_watch_help();
+			a->help = true; /* whatever follows */
 			return 0;
 		default:
 			return dg_cli_usage_error("watch", "unknown option");
@@ -140,9 +145,21 @@ int dg_cmd_watch(int argc, char **argv)
 	}
 	if (optind < argc)
 		return dg_cli_usage_error("watch", "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+static int run(const struct watch_args *a)
+{
+	struct dg_watch_opts o = a->o;
+	struct sigaction sa = { 0 };
+	struct dg_error err = { 0 };
+
 	if (dg_cli_refuse_overrides("watch", &err) < 0)
 		return dg_cli_fail(&err);
 
+	o.stop = &stop_flag;
+	o.reload = &reload_flag;
+	o.notify = notify;
 	o.log = watch_log;
 	/* systemd sets JOURNAL_STREAM when stderr is the journal: then <N> prefixes set the priority. */
 	o.log_userdata = getenv("JOURNAL_STREAM") ? (void *)1 : NULL;
@@ -160,4 +177,18 @@ int dg_cmd_watch(int argc, char **argv)
 	if (dg_watch_run(&o, &err) < 0)
 		return dg_cli_fail(&err);
 	return 0;
+}
+
+int dg_cmd_watch(int argc, char **argv)
+{
+	struct watch_args a;
+	int r = parse_args(argc, argv, &a);
+
+	if (r)
+		return r;
+	if (a.help) {
+		dg_cmd_watch_help();
+		return 0;
+	}
+	return run(&a);
 }

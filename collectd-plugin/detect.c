@@ -23,14 +23,6 @@ struct dg_cd_state dg_cd = {
 	.check_at_start = true,
 };
 
-double dg_cd_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Evidence and messages are cut to their buffers on purpose (collectd's names are short, messages are not). */
 void dg_cd_fmt(char *buf, size_t len, const char *fmt, ...)
 {
@@ -41,79 +33,18 @@ void dg_cd_fmt(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-void dg_cd_iso(double t, char *buf, size_t len)
-{
-	time_t s = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&s, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* ---- host name maps: a lookup per dispatched value must stay cheap at 10,000 targets ---------------------- */
 
-static size_t dg_cd_hash(const char *s)
-{
-	size_t h = 14695981039346656037ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-static int dg_cd_map_init(struct dg_cd_map *m, size_t n)
-{
-	size_t size = 16;
-
-	while (size < 2 * n)
-		size <<= 1;
-	m->bucket = calloc(size, sizeof(*m->bucket));
-	if (!m->bucket)
-		return -1;
-	m->mask = size - 1;
-	return 0;
-}
-
-static struct dg_cd_target *dg_cd_by_host(const char *host)
-{
-	struct dg_cd_target *t;
-
-	if (!dg_cd.by_host.bucket)
-		return NULL;
-	for (t = dg_cd.by_host.bucket[dg_cd_hash(host) & dg_cd.by_host.mask]; t; t = t->next_host)
-		if (!strcmp(t->host, host))
-			return t;
-	return NULL;
-}
-
-static struct dg_cd_target *dg_cd_by_ping(const char *host)
-{
-	struct dg_cd_target *t;
-
-	if (!dg_cd.by_ping.bucket)
-		return NULL;
-	for (t = dg_cd.by_ping.bucket[dg_cd_hash(host) & dg_cd.by_ping.mask]; t; t = t->next_ping)
-		if (!strcmp(t->ping_host, host))
-			return t;
-	return NULL;
-}
-
-/* Every target of one host sits together in its bucket chain, so the lookups above find the first and the
- * callers walk on while the host matches. */
+/* Every target of a host, in the configuration's order: one lookup per dispatched value. */
 int dg_cd_maps_build(void)
 {
-	if (dg_cd_map_init(&dg_cd.by_host, dg_cd.n_targets) < 0 || dg_cd_map_init(&dg_cd.by_ping, dg_cd.n_targets) < 0)
+	if (dg_strindex_new(dg_cd.n_targets, &dg_cd.by_host) < 0 || dg_strindex_new(dg_cd.n_targets, &dg_cd.by_ping) < 0)
 		return -1;
-	for (size_t i = dg_cd.n_targets; i-- > 0;) {
-		struct dg_cd_target *t = &dg_cd.targets[i], **b;
-		b = &dg_cd.by_host.bucket[dg_cd_hash(t->host) & dg_cd.by_host.mask];
-		t->next_host = *b;
-		*b = t;
-		if (t->detect & DG_CD_DETECT_PING) {
-			b = &dg_cd.by_ping.bucket[dg_cd_hash(t->ping_host) & dg_cd.by_ping.mask];
-			t->next_ping = *b;
-			*b = t;
-		}
+	for (size_t i = 0; i < dg_cd.n_targets; i++) {
+		struct dg_cd_target *t = &dg_cd.targets[i];
+		dg_strindex_add(dg_cd.by_host, t->host, t);
+		if (t->detect & DG_CD_DETECT_PING)
+			dg_strindex_add(dg_cd.by_ping, t->ping_host, t);
 	}
 	return 0;
 }
@@ -156,12 +87,12 @@ static void dg_cd_mark_locked(struct dg_cd_target *t)
  * suspect for the storm brake; enough of them (Hits) queue it for a decision. */
 static void dg_cd_hit_locked(struct dg_cd_target *t, unsigned source, const char *evidence)
 {
-	double now = dg_cd_now();
+	double now = dg_clock_real();
 	bool start = !t->ep.active;
 	char ev[sizeof(t->ep.evidence)], since[32];
 
 	if (start) {
-		dg_cd_iso(now, since, sizeof(since));
+		dg_clock_iso_utc(now, since, sizeof(since));
 		dg_cd_fmt(ev, sizeof(ev), "%s; detected at %s", evidence, since);
 	}
 	if (dg_responder_hit(dg_cd.responder, &t->ep, source, t->hits_needed, 0, start ? ev : NULL))
@@ -220,12 +151,12 @@ static void dg_cd_ping_value_locked(struct dg_cd_target *t, const value_list_t *
 int dg_cd_write(const data_set_t *ds, const value_list_t *vl, user_data_t *ud)
 {
 	struct dg_cd_target *t;
-	double now = dg_cd_now();
+	double now = dg_clock_real();
 
 	(void)ds;
 	(void)ud;
 	pthread_mutex_lock(&dg_cd.lock);
-	for (t = dg_cd_by_host(vl->host); t && !strcmp(t->host, vl->host); t = t->next_host) {
+	for (size_t it = 0; (t = dg_strindex_next(dg_cd.by_host, vl->host, &it));) {
 		t->last_seen = now;
 		t->interval = CDTIME_T_TO_DOUBLE(vl->interval);
 		if (t->quiet) {
@@ -235,8 +166,7 @@ int dg_cd_write(const data_set_t *ds, const value_list_t *vl, user_data_t *ud)
 		dg_cd_recover_locked(t, DG_CD_DETECT_MISSING);
 	}
 	if ((dg_cd.detect_all & DG_CD_DETECT_PING) && !strcmp(vl->plugin, "ping") && vl->values_len == 1)
-		for (t = dg_cd_by_ping(vl->type_instance); t && !strcmp(t->ping_host, vl->type_instance);
-		     t = t->next_ping)
+		for (size_t it = 0; (t = dg_strindex_next(dg_cd.by_ping, vl->type_instance, &it));)
 			dg_cd_ping_value_locked(t, vl);
 	pthread_mutex_unlock(&dg_cd.lock);
 	return 0;
@@ -247,11 +177,11 @@ static void dg_cd_missing_seen(const char *host, const char *what, double now)
 	struct dg_cd_target *t;
 	char ev[768], last[32];
 
-	for (t = dg_cd_by_host(host); t && !strcmp(t->host, host); t = t->next_host) {
+	for (size_t it = 0; (t = dg_strindex_next(dg_cd.by_host, host, &it));) {
 		if (!(t->detect & DG_CD_DETECT_MISSING) || t->ep.active || !dg_cd_host_silent_locked(t, now))
 			continue;
 		if (t->last_seen > 0) {
-			dg_cd_iso(t->last_seen, last, sizeof(last));
+			dg_clock_iso_utc(t->last_seen, last, sizeof(last));
 			dg_cd_fmt(ev, sizeof(ev), "%s; last value from %s at %s", what, host, last);
 		} else {
 			dg_cd_fmt(ev, sizeof(ev), "%s; no value from %s since this plugin started", what, host);
@@ -278,7 +208,7 @@ void dg_cd_scan_quiet_locked(double now)
 int dg_cd_missing(const value_list_t *vl, user_data_t *ud)
 {
 	char ev[256];
-	double now = dg_cd_now();
+	double now = dg_clock_real();
 
 	(void)ud;
 	dg_cd_fmt(ev, sizeof(ev), "values stopped: %s/%s%s%s/%s%s%s last updated %.1f s ago", vl->host, vl->plugin,
@@ -293,7 +223,7 @@ int dg_cd_missing(const value_list_t *vl, user_data_t *ud)
 int dg_cd_notification(const notification_t *n, user_data_t *ud)
 {
 	struct dg_cd_target *t;
-	double now = dg_cd_now();
+	double now = dg_clock_real();
 	char ev[512];
 
 	(void)ud;
@@ -307,7 +237,7 @@ int dg_cd_notification(const notification_t *n, user_data_t *ud)
 	 * again, which the write callback has already seen. */
 	if (n->severity == NOTIF_FAILURE && strstr(n->message, "has not been updated for"))
 		dg_cd_missing_seen(n->host, ev, now);
-	for (t = dg_cd_by_host(n->host); t && !strcmp(t->host, n->host); t = t->next_host) {
+	for (size_t it = 0; (t = dg_strindex_next(dg_cd.by_host, n->host, &it));) {
 		if (!(t->detect & DG_CD_DETECT_NOTIF) || (t->notif_plugin && strcmp(t->notif_plugin, n->plugin)) ||
 		    (t->notif_type && strcmp(t->notif_type, n->type)))
 			continue;
@@ -339,7 +269,7 @@ static void dg_cd_dispatch(const char *type, const char *type_instance, value_t 
 int dg_cd_read(user_data_t *ud)
 {
 	uint64_t c[DG_CD_NCOUNTERS];
-	double now = dg_cd_now();
+	double now = dg_clock_real();
 	unsigned unhealthy;
 	size_t qlen;
 

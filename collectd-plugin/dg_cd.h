@@ -23,6 +23,7 @@
 #include "diagint/record.h"
 #include "diagint/responder.h"
 #include "diagint/send.h"
+#include "diagint/strindex.h"
 #include "diagint/target.h"
 
 #define DG_CD_PLUGIN "diagint"
@@ -71,8 +72,6 @@ struct dg_cd_target {
 	unsigned hits_needed;
 	double ping_max_droprate;
 	double ping_max_latency; /* ms; 0: not checked */
-	struct dg_cd_target *next_host;
-	struct dg_cd_target *next_ping;
 
 	/* State, under dg_cd.lock. */
 	struct dg_episode ep; /* in the responder's hands; ep.active (changed only under dg_cd.lock) = suspect */
@@ -82,11 +81,6 @@ struct dg_cd_target {
 	bool quiet;           /* silent for over DG_CD_QUIET intervals, not yet reported missing: storm evidence */
 	bool marked;          /* what the brakes were last told: ep.active || quiet */
 	bool queued;
-};
-
-struct dg_cd_map {
-	struct dg_cd_target **bucket;
-	size_t mask;
 };
 
 struct dg_cd_state {
@@ -112,8 +106,8 @@ struct dg_cd_state {
 	unsigned detect_all;  /* union of the targets' Detect */
 
 	/* Runtime. */
-	struct dg_cd_map by_host;
-	struct dg_cd_map by_ping;
+	struct dg_strindex *by_host; /* targets by Host */
+	struct dg_strindex *by_ping; /* targets by PingHost (Detect "ping" only) */
 	struct dg_brakes *brakes;
 	struct dg_responder *responder; /* hits, brakes, fleet, record before the action, reports (worker.c) */
 	struct dg_fleet *fleet;
@@ -140,9 +134,7 @@ struct dg_cd_state {
 extern struct dg_cd_state dg_cd;
 
 /* detect.c */
-double dg_cd_now(void);
 void dg_cd_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void dg_cd_iso(double t, char *buf, size_t len);
 int dg_cd_maps_build(void);
 int dg_cd_write(const data_set_t *ds, const value_list_t *vl, user_data_t *ud);
 int dg_cd_missing(const value_list_t *vl, user_data_t *ud);

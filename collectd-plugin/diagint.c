@@ -22,36 +22,86 @@ static int dg_cd_get_string(oconfig_item_t *ci, const char *where, char **ret)
 	return 0;
 }
 
-static int dg_cd_get_number(oconfig_item_t *ci, const char *where, double min, double max, double *ret)
+/* One table of keys per block (<Plugin diagint>, <Target>): a new key or block is one line or one table. */
+enum dg_cd_kind { DG_CD_STRING, DG_CD_NUMBER, DG_CD_UNSIGNED, DG_CD_INT, DG_CD_BOOL, DG_CD_CALL };
+
+struct dg_cd_key {
+	const char *key;
+	enum dg_cd_kind kind;
+	size_t offset;     /* of the field in the block's struct */
+	double min, max;   /* numbers */
+	int (*call)(oconfig_item_t *ci, const char *where, void *field); /* DG_CD_CALL */
+};
+
+#define DG_CD_KEY(name, k, field, ...) { .key = name, .kind = k, .offset = field, __VA_ARGS__ }
+
+static int dg_cd_config_key(oconfig_item_t *ci, const char *where, const struct dg_cd_key *k, void *field)
 {
 	double d;
 
+	if (k->kind == DG_CD_STRING)
+		return dg_cd_get_string(ci, where, field);
+	if (k->kind == DG_CD_CALL)
+		return k->call(ci, where, field);
+	if (k->kind == DG_CD_BOOL) {
+		if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_BOOLEAN) {
+			ERROR(DG_CD_PLUGIN " plugin: %s%s takes true or false (without quotes).", where, ci->key);
+			return -1;
+		}
+		*(bool *)field = ci->values[0].value.boolean != 0;
+		return 0;
+	}
 	if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_NUMBER) {
 		ERROR(DG_CD_PLUGIN " plugin: %s%s takes exactly one number, e.g. \"%s %g\".", where, ci->key, ci->key,
-		      min > 0 ? min : 1.0);
+		      k->min > 0 ? k->min : 1.0);
 		return -1;
 	}
 	d = ci->values[0].value.number;
-	if (!(d >= min && d <= max)) {
-		ERROR(DG_CD_PLUGIN " plugin: %s%s %g is out of range: use a number from %g to %g.", where, ci->key, d, min,
-		      max);
+	if (!(d >= k->min && d <= k->max)) {
+		ERROR(DG_CD_PLUGIN " plugin: %s%s %g is out of range: use a number from %g to %g.", where, ci->key, d,
+		      k->min, k->max);
 		return -1;
 	}
-	*ret = d;
+	if (k->kind == DG_CD_NUMBER)
+		*(double *)field = d;
+	else if (k->kind == DG_CD_UNSIGNED)
+		*(unsigned *)field = (unsigned)d;
+	else
+		*(int *)field = (int)d;
 	return 0;
 }
 
-static int dg_cd_get_bool(oconfig_item_t *ci, const char *where, bool *ret)
+/* Every child of ci by the table; what: the block, for the message on an unknown key. */
+static int dg_cd_config_block(oconfig_item_t *ci, const char *where, const char *what, const struct dg_cd_key *keys,
+			      void *block)
 {
-	if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_BOOLEAN) {
-		ERROR(DG_CD_PLUGIN " plugin: %s%s takes true or false (without quotes).", where, ci->key);
-		return -1;
+	for (int i = 0; i < ci->children_num; i++) {
+		oconfig_item_t *c = &ci->children[i];
+		const struct dg_cd_key *k = keys;
+
+		while (k->key && strcasecmp(c->key, k->key))
+			k++;
+		if (!k->key) {
+			ERROR(DG_CD_PLUGIN " plugin: %sunknown option \"%s\": see collectd-diagint(5) for the options of "
+			      "%s.", where, c->key, what);
+			return -1;
+		}
+		if (dg_cd_config_key(c, where, k, (char *)block + k->offset) != 0)
+			return -1;
 	}
-	*ret = ci->values[0].value.boolean != 0;
 	return 0;
 }
 
-static int dg_cd_config_detect(oconfig_item_t *ci, const char *where, unsigned *ret)
+static void dg_cd_free_strings(const struct dg_cd_key *keys, void *block)
+{
+	for (const struct dg_cd_key *k = keys; k->key; k++)
+		if (k->kind == DG_CD_STRING) {
+			free(*(char **)((char *)block + k->offset));
+			*(char **)((char *)block + k->offset) = NULL;
+		}
+}
+
+static int dg_cd_config_detect(oconfig_item_t *ci, const char *where, void *field)
 {
 	unsigned d = 0;
 
@@ -74,23 +124,51 @@ static int dg_cd_config_detect(oconfig_item_t *ci, const char *where, unsigned *
 			return -1;
 		}
 	}
-	*ret = d;
+	*(unsigned *)field = d;
 	return 0;
 }
+
+static int dg_cd_config_severity(oconfig_item_t *ci, const char *where, void *field)
+{
+	char *s = NULL;
+	int r = dg_cd_get_string(ci, where, &s);
+
+	if (r == 0 && !strcasecmp(s, "failure"))
+		*(int *)field = NOTIF_FAILURE;
+	else if (r == 0 && !strcasecmp(s, "warning"))
+		*(int *)field = NOTIF_WARNING;
+	else if (r == 0) {
+		ERROR(DG_CD_PLUGIN " plugin: %sNotificationSeverity \"%s\": use \"failure\" or \"warning\".", where, s);
+		r = -1;
+	}
+	free(s);
+	return r;
+}
+
+#define DG_CD_T(f) offsetof(struct dg_cd_target, f)
+static const struct dg_cd_key dg_cd_target_keys[] = {
+	DG_CD_KEY("Host", DG_CD_STRING, DG_CD_T(host)),
+	DG_CD_KEY("Interrupt", DG_CD_STRING, DG_CD_T(interrupt)),
+	DG_CD_KEY("Detect", DG_CD_CALL, DG_CD_T(detect), .call = dg_cd_config_detect),
+	DG_CD_KEY("Hits", DG_CD_UNSIGNED, DG_CD_T(hits_needed), .min = 1, .max = 1000),
+	DG_CD_KEY("PingHost", DG_CD_STRING, DG_CD_T(ping_host)),
+	DG_CD_KEY("PingMaxDropRate", DG_CD_NUMBER, DG_CD_T(ping_max_droprate), .min = 0, .max = 1),
+	DG_CD_KEY("PingMaxLatency", DG_CD_NUMBER, DG_CD_T(ping_max_latency), .min = 0, .max = 3600000),
+	DG_CD_KEY("NotificationPlugin", DG_CD_STRING, DG_CD_T(notif_plugin)),
+	DG_CD_KEY("NotificationType", DG_CD_STRING, DG_CD_T(notif_type)),
+	DG_CD_KEY("NotificationSeverity", DG_CD_CALL, DG_CD_T(notif_severity), .call = dg_cd_config_severity),
+	DG_CD_KEY("Capture", DG_CD_STRING, DG_CD_T(capture)),
+	{ .key = NULL },
+};
 
 static void dg_cd_target_clear(struct dg_cd_target *t)
 {
 	free(t->name);
-	free(t->host);
-	free(t->ping_host);
-	free(t->interrupt);
-	free(t->capture);
-	free(t->notif_plugin);
-	free(t->notif_type);
+	dg_cd_free_strings(dg_cd_target_keys, t);
 	memset(t, 0, sizeof(*t));
 }
 
-static int dg_cd_config_target(oconfig_item_t *ci)
+static int dg_cd_config_target(oconfig_item_t *ci, const char *unused, void *field)
 {
 	struct dg_cd_target t = { .detect = DG_CD_DETECT_MISSING, .hits_needed = 1, .ping_max_droprate = 0.9,
 				  .notif_severity = NOTIF_FAILURE };
@@ -98,9 +176,10 @@ static int dg_cd_config_target(oconfig_item_t *ci)
 	struct dg_target parsed;
 	struct dg_error err = { 0 };
 	struct dg_cd_target *list;
-	double d;
 	int r = 0;
 
+	(void)unused;
+	(void)field;
 	if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_STRING || !ci->values[0].value.string[0]) {
 		ERROR(DG_CD_PLUGIN " plugin: <Target> needs a name: <Target \"web-1\">.");
 		return -1;
@@ -112,49 +191,8 @@ static int dg_cd_config_target(oconfig_item_t *ci)
 			ERROR(DG_CD_PLUGIN " plugin: %sthe name is used twice: give each <Target> its own name.", where);
 			r = -1;
 		}
-
-	for (int i = 0; i < ci->children_num && r == 0; i++) {
-		oconfig_item_t *c = &ci->children[i];
-		if (!strcasecmp(c->key, "Host"))
-			r = dg_cd_get_string(c, where, &t.host);
-		else if (!strcasecmp(c->key, "Interrupt"))
-			r = dg_cd_get_string(c, where, &t.interrupt);
-		else if (!strcasecmp(c->key, "Detect"))
-			r = dg_cd_config_detect(c, where, &t.detect);
-		else if (!strcasecmp(c->key, "Hits")) {
-			r = dg_cd_get_number(c, where, 1, 1000, &d);
-			t.hits_needed = (unsigned)d;
-		} else if (!strcasecmp(c->key, "PingHost"))
-			r = dg_cd_get_string(c, where, &t.ping_host);
-		else if (!strcasecmp(c->key, "PingMaxDropRate"))
-			r = dg_cd_get_number(c, where, 0, 1, &t.ping_max_droprate);
-		else if (!strcasecmp(c->key, "PingMaxLatency"))
-			r = dg_cd_get_number(c, where, 0, 3600000, &t.ping_max_latency);
-		else if (!strcasecmp(c->key, "NotificationPlugin"))
-			r = dg_cd_get_string(c, where, &t.notif_plugin);
-		else if (!strcasecmp(c->key, "NotificationType"))
-			r = dg_cd_get_string(c, where, &t.notif_type);
-		else if (!strcasecmp(c->key, "NotificationSeverity")) {
-			char *s = NULL;
-			r = dg_cd_get_string(c, where, &s);
-			if (r == 0 && !strcasecmp(s, "failure"))
-				t.notif_severity = NOTIF_FAILURE;
-			else if (r == 0 && !strcasecmp(s, "warning"))
-				t.notif_severity = NOTIF_WARNING;
-			else if (r == 0) {
-				ERROR(DG_CD_PLUGIN " plugin: %sNotificationSeverity \"%s\": use \"failure\" or \"warning\".",
-				      where, s);
-				r = -1;
-			}
-			free(s);
-		} else if (!strcasecmp(c->key, "Capture"))
-			r = dg_cd_get_string(c, where, &t.capture);
-		else {
-			ERROR(DG_CD_PLUGIN " plugin: %sunknown option \"%s\": see collectd-diagint(5) for the options of a "
-			      "<Target> block.", where, c->key);
-			r = -1;
-		}
-	}
+	if (r == 0)
+		r = dg_cd_config_block(ci, where, "a <Target> block", dg_cd_target_keys, &t);
 	if (r == 0 && !t.interrupt) {
 		ERROR(DG_CD_PLUGIN " plugin: %sInterrupt is missing: name the machine to interrupt, e.g. "
 		      "Interrupt \"aws:us-east-1/i-0123456789abcdef0\".", where);
@@ -192,17 +230,21 @@ static int dg_cd_config_target(oconfig_item_t *ci)
 	return -1;
 }
 
-static int dg_cd_config_endpoint(oconfig_item_t *ci)
+static int dg_cd_config_endpoint(oconfig_item_t *ci, const char *where, void *field)
 {
+	struct dg_error err = { 0 };
+
+	(void)where;
+	(void)field;
 	if (ci->values_num != 2 || ci->values[0].type != OCONFIG_TYPE_STRING ||
 	    ci->values[1].type != OCONFIG_TYPE_STRING) {
 		ERROR(DG_CD_PLUGIN " plugin: Endpoint takes a provider and a URL: Endpoint \"aws\" "
 		      "\"https://ec2.us-east-1.amazonaws.com/\".");
 		return -1;
 	}
-	if (!dg_provider_find(ci->values[0].value.string, strlen(ci->values[0].value.string))) {
-		ERROR(DG_CD_PLUGIN " plugin: Endpoint \"%s\": no such provider: use aws, gcp, oci or openstack.",
-		      ci->values[0].value.string);
+	if (dg_send_endpoint_check(ci->values[0].value.string, ci->values[1].value.string, &err) < 0) {
+		ERROR(DG_CD_PLUGIN " plugin: Endpoint \"%s\" \"%s\": %s", ci->values[0].value.string,
+		      ci->values[1].value.string, err.message);
 		return -1;
 	}
 	if (dg_cd.n_endpoints == DG_SEND_MAX_ENDPOINTS) {
@@ -217,8 +259,10 @@ static int dg_cd_config_endpoint(oconfig_item_t *ci)
 
 /* Credentials the providers read from the environment (AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS, OS_*...),
  * set for this daemon only. Read before any thread of ours exists, so setenv is safe here. */
-static int dg_cd_config_environment(oconfig_item_t *ci)
+static int dg_cd_config_environment(oconfig_item_t *ci, const char *where, void *field)
 {
+	(void)where;
+	(void)field;
 	if (ci->values_num != 2 || ci->values[0].type != OCONFIG_TYPE_STRING ||
 	    ci->values[1].type != OCONFIG_TYPE_STRING || !ci->values[0].value.string[0] ||
 	    strchr(ci->values[0].value.string, '=')) {
@@ -234,11 +278,13 @@ static int dg_cd_config_environment(oconfig_item_t *ci)
 }
 
 /* <Fleet>: [fleet]'s keys (fleet.h), parsed by the core; the values of one key are joined with spaces. */
-static int dg_cd_config_fleet(oconfig_item_t *ci)
+static int dg_cd_config_fleet(oconfig_item_t *ci, const char *where, void *field)
 {
 	char v[4096], e[512] = "unknown option: see collectd-diagint(5)";
 	int r = 0;
 
+	(void)where;
+	(void)field;
 	if (!dg_cd.fleet_cfg && !(dg_cd.fleet_cfg = malloc(sizeof(*dg_cd.fleet_cfg))))
 		return -1;
 	dg_fleet_config_default(dg_cd.fleet_cfg);
@@ -269,65 +315,39 @@ static int dg_cd_config_fleet(oconfig_item_t *ci)
 static int dg_cd_init(void);
 static int dg_cd_shutdown(void);
 
+#define DG_CD_S(f) offsetof(struct dg_cd_state, f)
+static const struct dg_cd_key dg_cd_plugin_keys[] = {
+	DG_CD_KEY("DryRun", DG_CD_BOOL, DG_CD_S(policy.dry_run)),
+	DG_CD_KEY("CheckAtStart", DG_CD_BOOL, DG_CD_S(check_at_start)),
+	DG_CD_KEY("Cooldown", DG_CD_NUMBER, DG_CD_S(policy.cooldown), .min = 0, .max = 1e9),
+	DG_CD_KEY("MaxActions", DG_CD_UNSIGNED, DG_CD_S(policy.max_actions), .min = 0, .max = 1e6),
+	DG_CD_KEY("ActionWindow", DG_CD_NUMBER, DG_CD_S(policy.window), .min = 1, .max = 1e9),
+	DG_CD_KEY("MaxUnhealthyPercent", DG_CD_NUMBER, DG_CD_S(policy.storm_percent), .min = 0, .max = 100),
+	DG_CD_KEY("MinTargetsForStorm", DG_CD_UNSIGNED, DG_CD_S(policy.storm_min_targets), .min = 1, .max = 1e9),
+	DG_CD_KEY("AuditLog", DG_CD_STRING, DG_CD_S(audit_path)),
+	DG_CD_KEY("StateFile", DG_CD_STRING, DG_CD_S(state_path)),
+	DG_CD_KEY("CACert", DG_CD_STRING, DG_CD_S(cacert)),
+	DG_CD_KEY("LibvirtURI", DG_CD_STRING, DG_CD_S(libvirt_uri)),
+	DG_CD_KEY("Endpoint", DG_CD_CALL, 0, .call = dg_cd_config_endpoint),
+	DG_CD_KEY("Environment", DG_CD_CALL, 0, .call = dg_cd_config_environment),
+	DG_CD_KEY("RequestTimeout", DG_CD_NUMBER, DG_CD_S(request_timeout), .min = 0.1, .max = 3600),
+	DG_CD_KEY("Retries", DG_CD_INT, DG_CD_S(retries), .min = 0, .max = 10),
+	DG_CD_KEY("ShutdownTimeout", DG_CD_NUMBER, DG_CD_S(shutdown_timeout), .min = 0, .max = 600),
+	DG_CD_KEY("QueueSize", DG_CD_UNSIGNED, DG_CD_S(queue_size), .min = 1, .max = 1e7),
+	DG_CD_KEY("Target", DG_CD_CALL, 0, .call = dg_cd_config_target),
+	DG_CD_KEY("Fleet", DG_CD_CALL, 0, .call = dg_cd_config_fleet),
+	{ .key = NULL },
+};
+
 static int dg_cd_config(oconfig_item_t *ci)
 {
-	double d;
-	int r = 0;
+	int r;
 
 	if (!dg_cd.configured) {
 		dg_brakes_policy_default(&dg_cd.policy);
 		dg_cd.configured = true;
 	}
-	for (int i = 0; i < ci->children_num && r == 0; i++) {
-		oconfig_item_t *c = &ci->children[i];
-		if (!strcasecmp(c->key, "DryRun"))
-			r = dg_cd_get_bool(c, "", &dg_cd.policy.dry_run);
-		else if (!strcasecmp(c->key, "CheckAtStart"))
-			r = dg_cd_get_bool(c, "", &dg_cd.check_at_start);
-		else if (!strcasecmp(c->key, "Cooldown"))
-			r = dg_cd_get_number(c, "", 0, 1e9, &dg_cd.policy.cooldown);
-		else if (!strcasecmp(c->key, "MaxActions")) {
-			r = dg_cd_get_number(c, "", 0, 1e6, &d);
-			dg_cd.policy.max_actions = (unsigned)d;
-		} else if (!strcasecmp(c->key, "ActionWindow"))
-			r = dg_cd_get_number(c, "", 1, 1e9, &dg_cd.policy.window);
-		else if (!strcasecmp(c->key, "MaxUnhealthyPercent"))
-			r = dg_cd_get_number(c, "", 0, 100, &dg_cd.policy.storm_percent);
-		else if (!strcasecmp(c->key, "MinTargetsForStorm")) {
-			r = dg_cd_get_number(c, "", 1, 1e9, &d);
-			dg_cd.policy.storm_min_targets = (unsigned)d;
-		} else if (!strcasecmp(c->key, "AuditLog"))
-			r = dg_cd_get_string(c, "", &dg_cd.audit_path);
-		else if (!strcasecmp(c->key, "StateFile"))
-			r = dg_cd_get_string(c, "", &dg_cd.state_path);
-		else if (!strcasecmp(c->key, "CACert"))
-			r = dg_cd_get_string(c, "", &dg_cd.cacert);
-		else if (!strcasecmp(c->key, "LibvirtURI"))
-			r = dg_cd_get_string(c, "", &dg_cd.libvirt_uri);
-		else if (!strcasecmp(c->key, "Endpoint"))
-			r = dg_cd_config_endpoint(c);
-		else if (!strcasecmp(c->key, "Environment"))
-			r = dg_cd_config_environment(c);
-		else if (!strcasecmp(c->key, "RequestTimeout"))
-			r = dg_cd_get_number(c, "", 0.1, 3600, &dg_cd.request_timeout);
-		else if (!strcasecmp(c->key, "Retries")) {
-			r = dg_cd_get_number(c, "", 0, 10, &d);
-			dg_cd.retries = (int)d;
-		} else if (!strcasecmp(c->key, "ShutdownTimeout"))
-			r = dg_cd_get_number(c, "", 0, 600, &dg_cd.shutdown_timeout);
-		else if (!strcasecmp(c->key, "QueueSize")) {
-			r = dg_cd_get_number(c, "", 1, 1e7, &d);
-			dg_cd.queue_size = (unsigned)d;
-		} else if (!strcasecmp(c->key, "Target"))
-			r = dg_cd_config_target(c);
-		else if (!strcasecmp(c->key, "Fleet"))
-			r = dg_cd_config_fleet(c);
-		else {
-			ERROR(DG_CD_PLUGIN " plugin: unknown option \"%s\": see collectd-diagint(5) for the options of "
-			      "<Plugin diagint>.", c->key);
-			r = -1;
-		}
-	}
+	r = dg_cd_config_block(ci, "", "<Plugin diagint>", dg_cd_plugin_keys, &dg_cd);
 	if (r != 0)
 		return -1;
 	if (!dg_cd.n_targets) {
@@ -476,16 +496,13 @@ static int dg_cd_shutdown(void)
 		dg_cd_target_clear(&dg_cd.targets[i]);
 	free(dg_cd.targets);
 	free(dg_cd.queue);
-	free(dg_cd.by_host.bucket);
-	free(dg_cd.by_ping.bucket);
+	dg_strindex_free(dg_cd.by_host);
+	dg_strindex_free(dg_cd.by_ping);
 	for (unsigned i = 0; i < dg_cd.n_endpoints; i++) {
 		free((char *)dg_cd.endpoints[i].provider);
 		free((char *)dg_cd.endpoints[i].url);
 	}
-	free(dg_cd.audit_path);
-	free(dg_cd.state_path);
-	free(dg_cd.cacert);
-	free(dg_cd.libvirt_uri);
+	dg_cd_free_strings(dg_cd_plugin_keys, &dg_cd);
 	return 0;
 }
 

@@ -35,18 +35,10 @@ int dg_cd_audit(const char *action, const char *target, const char *reason, cons
 	struct dg_error err = { 0 };
 	int r;
 
-	dg_audit_event_init(&ev, "collectd", action);
-	snprintf(ev.target, sizeof(ev.target), "%s", target);
-	snprintf(ev.reason, sizeof(ev.reason), "%s", reason ? reason : "");
-	snprintf(ev.evidence, sizeof(ev.evidence), "%s", evidence ? evidence : "");
-	snprintf(ev.error, sizeof(ev.error), "%s", error ? error : "");
-	snprintf(ev.request_id, sizeof(ev.request_id), "%s", request_id ? request_id : "");
-	ev.attempts = attempts;
-	ev.result = result;
-	if (rec && rec->captured) {
-		snprintf(ev.dump_path, sizeof(ev.dump_path), "%s", rec->path[0] ? rec->path : rec->dest);
-		snprintf(ev.dump_sha256, sizeof(ev.dump_sha256), "%s", rec->sha256);
-	}
+	dg_audit_event_outcome(&ev, "collectd", action, &(struct dg_audit_outcome){
+		.target = target, .reason = reason, .evidence = evidence, .result = result, .error = error,
+		.request_id = request_id, .attempts = attempts, .dump_path = dg_record_dump_path(rec),
+		.dump_sha256 = rec ? rec->sha256 : NULL });
 	pthread_mutex_lock(&dg_cd.audit_lock);
 	r = dg_audit_append(dg_cd.audit, &ev, NULL, &err);
 	pthread_mutex_unlock(&dg_cd.audit_lock);
@@ -240,7 +232,7 @@ static void dg_cd_report(void *ud, const struct dg_responder_request *req, enum 
 static double dg_cd_clock(void *ud)
 {
 	(void)ud;
-	return dg_cd_now();
+	return dg_clock_real();
 }
 
 const struct dg_responder_ops dg_cd_responder_ops = {
@@ -300,9 +292,9 @@ void *dg_cd_worker(void *arg)
 			continue;
 		}
 		/* Let a burst of detections land before deciding (see DG_CD_SETTLE). */
-		start = dg_cd_now();
+		start = dg_clock_real();
 		while (!dg_cd.stop) {
-			double now = dg_cd_now(), until = dg_cd.last_detect + DG_CD_SETTLE;
+			double now = dg_clock_real(), until = dg_cd.last_detect + DG_CD_SETTLE;
 			struct timespec ts;
 			if (until > start + DG_CD_SETTLE_MAX)
 				until = start + DG_CD_SETTLE_MAX;
@@ -319,7 +311,7 @@ void *dg_cd_worker(void *arg)
 		t->queued = false;
 		if (!dg_responder_due(dg_cd.responder, &t->ep, t->hits_needed))
 			continue; /* it came back while queued */
-		dg_cd_scan_quiet_locked(dg_cd_now());
+		dg_cd_scan_quiet_locked(dg_clock_real());
 		pthread_mutex_unlock(&dg_cd.lock);
 		req.target = t->interrupt;
 		req.captures = t->capture != NULL;

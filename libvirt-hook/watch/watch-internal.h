@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Shared between watch.c (the loop, connection, events, domains, probes) and watch_act.c (acting on one
- * domain on a thread of its own). Not a public interface. */
+/* Shared by the watcher's files. Not a public interface. Who calls whom (no cycles):
+ *   watch_loop.c (connection, reload, the loop)  -> watch_events.c, watch_decide.c, watch_domains.c, helpers
+ *   watch_events.c (the event thread, the queue)  -> watch_domains.c
+ *   watch_decide.c (probe rounds -> responder)    -> watch_domains.c, watch_act.c
+ *   watch_domains.c (the table, probes)           -> watch_doctor.c, watch_handled.c
+ *   all of them                                   -> watch_log.c (leaf) */
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -17,6 +21,7 @@
 #include "diagint/record.h"
 #include "diagint/responder.h"
 #include "watch/watch.h"
+#include "watch/watch_meta.h"
 #include "diagint/watch_config.h"
 
 enum watch_act_kind {
@@ -52,7 +57,7 @@ struct dg_watch {
 	struct dg_config **retired; /* replaced by a reload while an action still used them */
 	size_t nretired;
 	struct dg_brakes *brakes;
-	struct dg_responder *responder; /* the brakes, the record before the action, the reports (watch.c) */
+	struct dg_responder *responder; /* the brakes, the record before the action, the reports (watch_decide.c) */
 	struct dg_fleet *fleet;         /* [fleet]; NULL: the local brakes alone (watch_fleet.c) */
 	char monitor[DG_FLEET_MONITOR_MAX];
 	struct dg_audit_log *audit;
@@ -65,6 +70,110 @@ struct dg_watch {
 	struct watch_handled *handled; /* crashes already captured (watch_handled.c) */
 	size_t nhandled;
 };
+
+/* The watcher's two detectors, for the responder: only the one that started an episode counts hits in it. */
+enum { WATCH_SRC_PROBES = 1, WATCH_SRC_WATCHDOG = 2 };
+
+
+struct watch_probe {
+	struct dg_probe p;
+	bool armed;          /* seen alive once: misses count only from then (boot takes a while) */
+	unsigned misses;
+	double first_miss;   /* monotonic time of the first miss of the current run */
+};
+
+struct watch_dom {
+	char name[256];
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	bool seen;           /* found by the latest discovery */
+	bool busy;           /* an action runs on it */
+	bool gone;           /* stopped while busy: dropped when the action ends */
+	bool crash_handled;  /* this crash is captured (or ours): until it starts again */
+	bool pending;
+	bool from_panic_event; /* the pending capture answers a CRASHED event (someone may be capturing already) */
+	enum watch_act_kind pending_kind;
+	char evidence[512];
+	/* the active probes (heartbeat, cputime, agent): a hang is every armed one missing `need` times in a row */
+	struct watch_probe probes[3];
+	unsigned nprobes;
+	virDomainPtr dom;    /* held while probing: its state decides whether a miss counts */
+	bool paused_said;
+	double next_probe;
+	double interval;     /* this domain's probe interval and misses ([watch] or its metadata) */
+	unsigned need;
+	struct dg_watch_meta meta;
+	struct dg_episode ep; /* the hang the probes or the watchdog reported, in the responder's hands */
+};
+
+struct watch_event {
+	struct watch_event *next;
+	int id; /* VIR_DOMAIN_EVENT_ID_LIFECYCLE / _WATCHDOG */
+	int event, detail;
+	char name[256];
+	char uuid[VIR_UUID_STRING_BUFLEN];
+};
+
+struct watch_loop {
+	struct dg_watch *w;
+	struct watch_dom *doms;
+	size_t ndoms;
+	struct watch_event *head, **tail; /* under w->lock */
+	bool conn_lost;             /* under w->lock */
+	int cb_life, cb_wd, cb_meta;
+	bool close_cb;
+	double next_connect;
+	double backoff;
+	bool said_waiting;
+	int sock_fd;          /* the hook's datagrams; -1: none */
+	pthread_t sock_thread;
+	bool sock_running;
+	volatile bool quit;
+	struct watch_doctor *doctor; /* readiness checks, started at the first connect */
+	struct dg_vcpu_sampler *sampler; /* vCPU time of every domain in one call, for the cputime probes */
+};
+
+/* ---- watch_domains.c: the table (the loop's thread only) ---- */
+
+struct watch_dom *watch_dom_find(struct watch_loop *l, const char *uuid);
+/* Seen alive (or gone): the hang episode, whoever started it, is over. True when it had a decision. */
+bool watch_dom_end_episode(struct dg_watch *w, struct watch_dom *d);
+void watch_dom_start_probes(struct watch_loop *l, struct watch_dom *d, virDomainPtr dom);
+void watch_dom_stop_probes(struct watch_loop *l, struct watch_dom *d);
+/* The domain's <metadata> policy. Returns false when it says enabled="no"; a bad element is reported and
+ * ignored. */
+bool watch_dom_load_meta(struct watch_loop *l, virDomainPtr dom, const char *name, struct dg_watch_meta *m);
+/* Ask for an action on the domain (started by watch_start_actions); an interrupt covers a capture. */
+void watch_dom_request(struct watch_dom *d, enum watch_act_kind kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Drop it from the table, or mark it gone while an action runs on it. */
+void watch_dom_remove(struct watch_loop *l, struct watch_dom *d);
+void watch_dom_update_watched(struct watch_loop *l);
+/* Every running domain: new ones watched, vanished ones dropped, crashed ones captured. */
+void watch_discover(struct watch_loop *l, bool reset_probes);
+void watch_dom_started(struct watch_loop *l, const char *uuid, const char *name, const char *source);
+void watch_dom_stopped(struct watch_loop *l, struct watch_dom *d, const char *source);
+
+/* ---- watch_events.c: libvirt's events and the hook's messages, queued for the loop ---- */
+
+/* Subscribe to the connection's events. false: the lifecycle or watchdog event is missing. */
+bool watch_events_subscribe(struct watch_loop *l);
+void watch_events_unsubscribe(struct watch_loop *l);
+/* The oldest queued event (the caller frees it), or NULL. */
+struct watch_event *watch_events_take(struct watch_loop *l);
+/* Forget every queued event and a lost connection. */
+void watch_events_clear(struct watch_loop *l);
+void watch_event_handle(struct watch_loop *l, const struct watch_event *e);
+void watch_sock_open(struct watch_loop *l);
+void watch_sock_close(struct watch_loop *l);
+
+/* ---- watch_decide.c: probe rounds and requests -> the responder ---- */
+
+void watch_run_probes(struct watch_loop *l, double now);
+void watch_start_actions(struct watch_loop *l);
+/* The responder's callbacks (userdata: the struct dg_watch): the record, the action, the reports. */
+extern const struct dg_responder_ops watch_responder_ops;
+
+/* ---- watch_log.c, watch_doctor.c, watch_handled.c, watch_act.c ---- */
 
 void watch_log(struct dg_watch *w, enum dg_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

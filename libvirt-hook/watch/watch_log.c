@@ -29,20 +29,15 @@ int watch_audit(struct dg_watch *w, const char *action, const char *name, const 
 {
 	struct dg_audit_event ev;
 	struct dg_error err = { 0 };
+	char target[512];
 	int r;
 
 	if (!w->audit)
 		return 0;
-	dg_audit_event_init(&ev, "watcher", action);
-	snprintf(ev.target, sizeof(ev.target), "libvirt:%s", name);
-	snprintf(ev.reason, sizeof(ev.reason), "%s", reason ? reason : "");
-	snprintf(ev.evidence, sizeof(ev.evidence), "%s", evidence ? evidence : "");
-	snprintf(ev.error, sizeof(ev.error), "%s", error ? error : "");
-	ev.result = result;
-	if (rec && rec->captured) {
-		snprintf(ev.dump_path, sizeof(ev.dump_path), "%s", rec->path[0] ? rec->path : rec->dest);
-		snprintf(ev.dump_sha256, sizeof(ev.dump_sha256), "%s", rec->sha256);
-	}
+	snprintf(target, sizeof(target), "libvirt:%s", name);
+	dg_audit_event_outcome(&ev, "watcher", action, &(struct dg_audit_outcome){
+		.target = target, .reason = reason, .evidence = evidence, .result = result, .error = error,
+		.dump_path = dg_record_dump_path(rec), .dump_sha256 = rec ? rec->sha256 : NULL });
 	pthread_mutex_lock(&w->lock);
 	r = dg_audit_append(w->audit, &ev, NULL, &err);
 	pthread_mutex_unlock(&w->lock);

@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "diagint/error.h"
+
 /* Per-domain watch policy the libvirt way: one element in diagint's XML namespace inside the domain's
  * <metadata>, read with virDomainGetMetadata and read again on the metadata-change event:
  *
@@ -37,5 +39,5 @@ struct dg_watch_meta {
 void dg_watch_meta_default(struct dg_watch_meta *m);
 
 /* Parse the element's XML as virDomainGetMetadata returns it. xml NULL or "": no element (defaults, 0).
- * Returns 0, or -1 with a one-line reason in errbuf (m then holds the defaults). */
-int dg_watch_meta_parse(const char *xml, struct dg_watch_meta *m, char *errbuf, size_t errlen);
+ * Returns 0, or -DG_USAGE with a one-line reason in err (m then holds the defaults). */
+int dg_watch_meta_parse(const char *xml, struct dg_watch_meta *m, struct dg_error *err);

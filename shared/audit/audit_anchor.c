@@ -13,6 +13,7 @@
 
 #include "audit/audit-internal.h"
 #include "audit/audit_anchor.h"
+#include "base/encode.h"
 
 #define ANCHOR_LINE_MAX 8192
 
@@ -28,7 +29,7 @@ static bool needs_hex(const char *s)
 
 int dg_audit_anchor_message(const char *log_path, const struct dg_audit_head *head, char *buf, size_t len)
 {
-	size_t o;
+	size_t o, plen = strlen(log_path);
 	int n;
 
 	if (!needs_hex(log_path))
@@ -36,9 +37,10 @@ int dg_audit_anchor_message(const char *log_path, const struct dg_audit_head *he
 			     (unsigned long long)head->seq, head->sha256);
 	else {
 		n = snprintf(buf, len, DG_AUDIT_ANCHOR_OP " log=");
-		for (const unsigned char *p = (const unsigned char *)log_path; *p && n >= 0 && (size_t)n + 3 < len; p++)
-			n += snprintf(buf + n, len - (size_t)n, "%02X", *p);
-		o = (size_t)n;
+		if (n < 0 || (size_t)n + 2 * plen >= len)
+			return -ENAMETOOLONG;
+		dg_hex_upper(log_path, plen, buf + n);
+		o = (size_t)n + 2 * plen;
 		n = (int)o + snprintf(buf + o, len - o, " seq=%llu sha256=\"%s\"", (unsigned long long)head->seq,
 				      head->sha256);
 	}

@@ -98,6 +98,21 @@ void dg_audit_event_init(struct dg_audit_event *ev, const char *component, const
 	ev->result = DG_AUDIT_OK;
 }
 
+void dg_audit_event_outcome(struct dg_audit_event *ev, const char *component, const char *action,
+			    const struct dg_audit_outcome *o)
+{
+	dg_audit_event_init(ev, component, action);
+	snprintf(ev->target, sizeof(ev->target), "%s", o->target ? o->target : "");
+	snprintf(ev->reason, sizeof(ev->reason), "%s", o->reason ? o->reason : "");
+	snprintf(ev->evidence, sizeof(ev->evidence), "%s", o->evidence ? o->evidence : "");
+	snprintf(ev->error, sizeof(ev->error), "%s", o->error ? o->error : "");
+	snprintf(ev->request_id, sizeof(ev->request_id), "%s", o->request_id ? o->request_id : "");
+	snprintf(ev->dump_path, sizeof(ev->dump_path), "%s", o->dump_path ? o->dump_path : "");
+	snprintf(ev->dump_sha256, sizeof(ev->dump_sha256), "%s", o->dump_sha256 && o->dump_path ? o->dump_sha256 : "");
+	ev->result = o->result;
+	ev->attempts = o->attempts;
+}
+
 void dg_audit_format_time(const struct timespec *ts, char *buf, size_t len)
 {
 	struct tm tm;

@@ -12,6 +12,7 @@
 
 #include "audit/audit-internal.h"
 #include "diagint/audit_query.h"
+#include "diagint/time_parse.h"
 
 #define TIME_LEN 30 /* 2026-11-22T10:00:00.123456789Z */
 
@@ -220,57 +221,13 @@ long long dg_audit_query(const char *path, const struct dg_audit_filter *filter,
 
 int dg_audit_parse_time(const char *text, time_t now, char *out, size_t outlen, struct dg_error *err)
 {
-	static const char *const formats[] = {
-		"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d",
-	};
-	struct timespec ts = { 0 };
-	struct tm tm;
+	struct timespec ts;
+	int r = dg_time_parse(text, now, &ts, err);
 
-	if (!strcmp(text, "now")) {
-		ts.tv_sec = now;
-	} else if (!strcmp(text, "today") || !strcmp(text, "yesterday")) {
-		localtime_r(&now, &tm);
-		tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-		tm.tm_isdst = -1;
-		if (text[0] == 'y')
-			tm.tm_mday--;
-		ts.tv_sec = mktime(&tm);
-	} else if (text[0] == '-') {
-		char *end;
-		long long v, mult;
-
-		errno = 0;
-		v = strtoll(text + 1, &end, 10);
-		if (errno || end == text + 1 || v < 0 || strlen(end) != 1 || !strchr("smhd", *end))
-			goto bad;
-		mult = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : 86400;
-		if (v > 36500LL * 86400 / mult) /* a century back at most: v * mult and now - v cannot overflow */
-			goto bad;
-		v *= mult;
-		ts.tv_sec = now - (time_t)v;
-	} else {
-		size_t i;
-
-		for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-			const char *rest;
-
-			memset(&tm, 0, sizeof(tm));
-			rest = strptime(text, formats[i], &tm);
-			/* Years 1970-9999 only: the canonical text compares in time order with four digits. */
-			if (!rest || (*rest && strcmp(rest, "Z")) || tm.tm_year < 70 || tm.tm_year > 8099)
-				continue;
-			tm.tm_isdst = -1;
-			ts.tv_sec = *rest == 'Z' ? timegm(&tm) : mktime(&tm);
-			break;
-		}
-		if (i == sizeof(formats) / sizeof(formats[0]))
-			goto bad;
-	}
+	if (r < 0)
+		return r;
 	dg_audit_format_time(&ts, out, outlen);
 	return 0;
-bad:
-	return dg_error_set(err, DG_USAGE, "cannot read the time '%s': give 2026-11-22, '2026-11-22 10:00', "
-			    "2026-11-22T10:00:00Z (UTC), today, yesterday, now, or -2h / -30m / -7d", text);
 }
 
 struct counts {

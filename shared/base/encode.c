@@ -6,9 +6,8 @@
 
 #include "base/encode.h"
 
-void dg_hex(const void *data, size_t len, char *out)
+static void hex(const void *data, size_t len, char *out, const char *digits)
 {
-	static const char digits[] = "0123456789abcdef";
 	const unsigned char *p = data;
 
 	for (size_t i = 0; i < len; i++) {
@@ -16,6 +15,16 @@ void dg_hex(const void *data, size_t len, char *out)
 		out[2 * i + 1] = digits[p[i] & 15];
 	}
 	out[2 * len] = '\0';
+}
+
+void dg_hex(const void *data, size_t len, char *out)
+{
+	hex(data, len, out, "0123456789abcdef");
+}
+
+void dg_hex_upper(const void *data, size_t len, char *out)
+{
+	hex(data, len, out, "0123456789ABCDEF");
 }
 
 char *dg_base64(const void *data, size_t len)

@@ -11,6 +11,8 @@
 
 /* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
 void dg_hex(const void *data, size_t len, char *out);
+/* Upper-case hex, as Linux audit encodes an untrusted field. */
+void dg_hex_upper(const void *data, size_t len, char *out);
 
 /* Standard base64 with padding, as a new string (free() it); NULL when out of memory. */
 char *dg_base64(const void *data, size_t len);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "diagint/brakes.h"
+#include "diagint/clock.h"
 
 #define STATE_HEADER "# diagint brakes state v1"
 /* History older than this is never needed again, whatever a later reload sets. */
@@ -59,11 +60,8 @@ void dg_brakes_policy_default(struct dg_brakes_policy *p)
 
 static double wall_clock(void *ud)
 {
-	struct timespec ts;
-
 	(void)ud;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return dg_clock_real();
 }
 
 const char *dg_brakes_verdict_name(enum dg_brakes_verdict v)

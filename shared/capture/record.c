@@ -15,6 +15,13 @@ void dg_record_init(struct dg_dump_record *rec, const char *trigger)
 	snprintf(rec->format, sizeof(rec->format), "elf");
 }
 
+const char *dg_record_dump_path(const struct dg_dump_record *rec)
+{
+	if (!rec || !rec->captured)
+		return NULL;
+	return rec->path[0] ? rec->path : rec->dest;
+}
+
 void dg_record_step(struct dg_dump_record *rec, const char *name, double ms)
 {
 	if (rec->nsteps < DG_RECORD_STEPS_MAX) {

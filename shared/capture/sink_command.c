@@ -125,13 +125,13 @@ static int cmd_write(struct dg_sink *s, const void *buf, size_t len, struct dg_e
 
 	while (len > 0) {
 		struct pollfd fds[2] = { { .fd = c->in, .events = POLLOUT }, { .fd = c->out, .events = POLLIN } };
-		int wait_ms = (int)((c->stall - (dg_clock_mono() - last)) * 1000);
+		int wait_ms = dg_clock_left_ms(last + c->stall, 1000);
 
 		if (wait_ms <= 0)
 			return dg_error_set(err, DG_FAILED,
 					    "destination command '%s' stopped reading the dump (nothing taken for %.3g s)",
 					    c->command, c->stall);
-		if (poll(fds, c->out >= 0 ? 2 : 1, wait_ms > 1000 ? 1000 : wait_ms) < 0 && errno != EINTR)
+		if (poll(fds, c->out >= 0 ? 2 : 1, wait_ms) < 0 && errno != EINTR)
 			return dg_error_set_errno(err, DG_FAILED, errno, "poll");
 		if (c->out >= 0 && (fds[1].revents & (POLLIN | POLLHUP)) && !drain_output(c)) {
 			close(c->out);
@@ -174,7 +174,7 @@ static int cmd_finish(struct dg_sink *s, struct dg_error *err)
 	c->in = -1;
 	while (!reap(c, false)) {
 		struct pollfd fd = { .fd = c->out, .events = POLLIN };
-		if (dg_clock_mono() > deadline) {
+		if (dg_clock_left(deadline) == 0) {
 			kill(-c->pid, SIGKILL);
 			reap(c, true);
 			return dg_error_set(err, DG_FAILED,

@@ -59,7 +59,7 @@ static int run(char *const argv[], double timeout, struct dg_buf *out, struct dg
 			close(mfd);
 			return dg_error_set_errno(err, DG_FAILED, errno, "waitpid");
 		}
-		if (dg_clock_mono() > deadline) {
+		if (dg_clock_left(deadline) == 0) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			close(mfd);

@@ -2,10 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "diagint/clock.h"
 #include "base/encode.h"
+#include "diagint/provider.h"
 #include "diagint/send.h"
 
 #define MAX_SLOTS 16
@@ -40,6 +42,18 @@ struct job {
 	double start;
 	char token[33];
 };
+
+int dg_send_endpoint_check(const char *provider, const char *url, struct dg_error *err)
+{
+	const char *rest = strstr(url, "://");
+
+	if (!dg_provider_find(provider, strlen(provider)))
+		return dg_error_set(err, DG_USAGE, "no such provider: use aws, gcp, oci or openstack.");
+	if (strncasecmp(url, "https://", 8) != 0)
+		return dg_error_set(err, DG_USAGE, "plain http (or no scheme) is refused: credentials and interrupts go "
+				    "over https only; write https://%s", rest ? rest + 3 : url);
+	return 0;
+}
 
 int dg_sender_new(const struct dg_send_opts *opts, struct dg_sender **ret, struct dg_error *err)
 {

@@ -101,6 +101,7 @@ static int on_entry(void *user, const char *section, const char *key, const char
 	const char *domain = NULL;
 
 	if (!strcasecmp(section, "watch")) {
+		struct dg_error e = { 0 };
 		int r;
 		if (!ctx->cfg->watch) {
 			ctx->cfg->watch = malloc(sizeof(*ctx->cfg->watch));
@@ -108,8 +109,9 @@ static int on_entry(void *user, const char *section, const char *key, const char
 				FAIL("out of memory");
 			dg_watch_config_default(ctx->cfg->watch);
 		}
-		r = dg_watch_config_entry(ctx->cfg->watch, key, value, ctx->error[0] ? NULL : ctx->error,
-					  ctx->error[0] ? 0 : sizeof(ctx->error));
+		r = dg_watch_config_entry(ctx->cfg->watch, key, value, &e);
+		if (r < 0 && !ctx->error[0])
+			snprintf(ctx->error, sizeof(ctx->error), "%s", e.message);
 		if (r == 0)
 			FAIL("unknown key '%s' in [watch] (see diagint.conf(5) and diagint-watch(8))", key);
 		return r > 0;

@@ -15,15 +15,13 @@ static const struct {
 	{ "agent", DG_PROBE_AGENT },
 };
 
-int dg_probe_kinds_parse(const char *list, unsigned *ret, char *errbuf, size_t errlen)
+int dg_probe_kinds_parse(const char *list, unsigned *ret, struct dg_error *err)
 {
 	char buf[256], *save = NULL, *w;
 	unsigned mask = 0;
 
-	if (strlen(list) >= sizeof(buf)) {
-		snprintf(errbuf, errlen, "the list of probes is too long");
-		return -1;
-	}
+	if (strlen(list) >= sizeof(buf))
+		return dg_error_set(err, DG_USAGE, "the list of probes is too long");
 	snprintf(buf, sizeof(buf), "%s", list);
 	for (w = strtok_r(buf, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
 		size_t i;
@@ -33,10 +31,8 @@ int dg_probe_kinds_parse(const char *list, unsigned *ret, char *errbuf, size_t e
 		for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 			if (!strcasecmp(w, kinds[i].word))
 				break;
-		if (i == sizeof(kinds) / sizeof(kinds[0])) {
-			snprintf(errbuf, errlen, "unknown probe '%s' (known: heartbeat, cputime, agent, none)", w);
-			return -1;
-		}
+		if (i == sizeof(kinds) / sizeof(kinds[0]))
+			return dg_error_set(err, DG_USAGE, "unknown probe '%s' (known: heartbeat, cputime, agent, none)", w);
 		mask |= kinds[i].bit;
 	}
 	*ret = mask;

@@ -41,12 +41,6 @@ const struct dg_watch_config *dg_watch_config_builtin(void)
 	return &builtin;
 }
 
-static int fail(char *errbuf, size_t errlen, const char *fmt, const char *key, const char *value)
-{
-	snprintf(errbuf, errlen, fmt, key, value);
-	return -1;
-}
-
 static int parse_count(const char *value, unsigned max, unsigned *ret)
 {
 	char *end;
@@ -83,39 +77,38 @@ static int copy(char *dst, size_t size, const char *value)
 	return 0;
 }
 
-int dg_watch_config_entry(struct dg_watch_config *c, const char *key, const char *value, char *errbuf,
-			  size_t errlen)
+int dg_watch_config_entry(struct dg_watch_config *c, const char *key, const char *value, struct dg_error *err)
 {
 	double d;
 
 	if (!strcasecmp(key, "Cooldown")) {
 		if (dg_config_parse_seconds(value, &c->brakes.cooldown) < 0)
-			return fail(errbuf, errlen, "%s '%s' is not a duration (e.g. 3600, 1h; 0 = none)", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a duration (e.g. 3600, 1h; 0 = none)", key, value);
 	} else if (!strcasecmp(key, "MaxActions")) {
 		if (parse_count(value, 100000, &c->brakes.max_actions) < 0)
-			return fail(errbuf, errlen, "%s '%s' is not a count (0 = no limit)", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a count (0 = no limit)", key, value);
 	} else if (!strcasecmp(key, "ActionWindow")) {
 		if (dg_config_parse_seconds(value, &d) < 0 || d < 1)
-			return fail(errbuf, errlen, "%s '%s' is not a duration of at least 1 s", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a duration of at least 1 s", key, value);
 		c->brakes.window = d;
 	} else if (!strcasecmp(key, "StormPercent")) {
 		if (parse_percent(value, &c->brakes.storm_percent) < 0)
-			return fail(errbuf, errlen, "%s '%s' is not a percentage 0-100 (100 = off)", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a percentage 0-100 (100 = off)", key, value);
 	} else if (!strcasecmp(key, "StormMinDomains")) {
 		if (parse_count(value, 1000000, &c->brakes.storm_min_targets) < 0)
-			return fail(errbuf, errlen, "%s '%s' is not a count", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a count", key, value);
 	} else if (!strcasecmp(key, "MaxCaptures")) {
 		if (parse_count(value, 1000, &c->brakes.max_captures) < 0)
-			return fail(errbuf, errlen, "%s '%s' is not a count (0 = no limit)", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a count (0 = no limit)", key, value);
 	} else if (!strcasecmp(key, "DryRun")) {
 		if (dg_config_parse_bool(value, &c->brakes.dry_run) < 0)
-			return fail(errbuf, errlen, "%s '%s' is not a boolean (yes/no)", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a boolean (yes/no)", key, value);
 	} else if (!strcasecmp(key, "StateFile")) {
 		if (value[0] != '/' || copy(c->state_file, sizeof(c->state_file), value) < 0)
-			return fail(errbuf, errlen, "%s '%s' must be an absolute path", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' must be an absolute path", key, value);
 	} else if (!strcasecmp(key, "Domains")) {
 		if (copy(c->domains, sizeof(c->domains), value) < 0)
-			return fail(errbuf, errlen, "%s is too long%.0s", key, value);
+			return dg_error_set(err, DG_USAGE, "%s is too long%.0s", key, value);
 	} else if (!strcasecmp(key, "OnPanic") || !strcasecmp(key, "OnWatchdog")) {
 		bool panic = !strcasecmp(key, "OnPanic");
 		enum dg_watch_reaction *r = panic ? &c->on_panic : &c->on_watchdog;
@@ -126,7 +119,7 @@ int dg_watch_config_entry(struct dg_watch_config *c, const char *key, const char
 		else if (!panic && !strcasecmp(value, "inject"))
 			*r = DG_WATCH_REACT_INJECT;
 		else
-			return fail(errbuf, errlen,
+			return dg_error_set(err, DG_USAGE,
 				    panic ? "%s '%s' unknown (use capture or ignore)"
 					  : "%s '%s' unknown (use inject, capture or ignore)",
 				    key, value);
@@ -138,53 +131,53 @@ int dg_watch_config_entry(struct dg_watch_config *c, const char *key, const char
 		else if (!strcasecmp(value, "destroy"))
 			c->after = DG_WATCH_AFTER_DESTROY;
 		else
-			return fail(errbuf, errlen, "%s '%s' unknown (use preserve, restart or destroy)", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' unknown (use preserve, restart or destroy)", key, value);
 	} else if (!strcasecmp(key, "CaptureBeforeNMI")) {
 		if (dg_config_parse_bool(value, &c->capture_before_nmi) < 0)
-			return fail(errbuf, errlen, "%s '%s' is not a boolean (yes/no)", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a boolean (yes/no)", key, value);
 	} else if (!strcasecmp(key, "Probes")) {
-		char e[128];
-		if (dg_probe_kinds_parse(value, &c->probes, e, sizeof(e)) < 0)
-			return fail(errbuf, errlen, "%s: %s", key, e);
+		struct dg_error e = { 0 };
+		if (dg_probe_kinds_parse(value, &c->probes, &e) < 0)
+			return dg_error_set(err, DG_USAGE, "%s: %s", key, e.message);
 		c->probes_set = true;
 	} else if (!strcasecmp(key, "Heartbeat")) {
 		if (copy(c->heartbeat, sizeof(c->heartbeat), value) < 0)
-			return fail(errbuf, errlen, "%s is too long (at most 255 bytes)%.0s", key, value);
+			return dg_error_set(err, DG_USAGE, "%s is too long (at most 255 bytes)%.0s", key, value);
 	} else if (!strcasecmp(key, "ProbeDomains") || !strcasecmp(key, "HeartbeatDomains")) {
 		if (copy(c->probe_domains, sizeof(c->probe_domains), value) < 0)
-			return fail(errbuf, errlen, "%s is too long%.0s", key, value);
+			return dg_error_set(err, DG_USAGE, "%s is too long%.0s", key, value);
 	} else if (!strcasecmp(key, "ProbeInterval") || !strcasecmp(key, "HeartbeatInterval")) {
 		if (dg_config_parse_seconds(value, &d) < 0 || d < 0.1 || d > 86400)
-			return fail(errbuf, errlen, "%s '%s' is not a duration between 0.1 s and 1 d", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a duration between 0.1 s and 1 d", key, value);
 		c->probe_interval = d;
 	} else if (!strcasecmp(key, "ProbeMisses") || !strcasecmp(key, "HeartbeatMisses")) {
 		if (parse_count(value, 1000, &c->probe_misses) < 0 || c->probe_misses < 1)
-			return fail(errbuf, errlen, "%s '%s' is not a count of at least 1", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a count of at least 1", key, value);
 	} else if (!strcasecmp(key, "AgentTimeout")) {
 		if (dg_config_parse_seconds(value, &d) < 0 || d < 1 || d > 300)
-			return fail(errbuf, errlen, "%s '%s' is not a duration between 1 s and 5 min (whole seconds)", key,
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a duration between 1 s and 5 min (whole seconds)", key,
 				    value);
 		c->agent_timeout = (int)d;
 	} else if (!strcasecmp(key, "CpuTimeMin")) {
 		if (dg_config_parse_seconds(value, &d) < 0 || d > 3600)
-			return fail(errbuf, errlen, "%s '%s' is not a duration (e.g. 0, 10ms: vCPU time per interval)", key,
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a duration (e.g. 0, 10ms: vCPU time per interval)", key,
 				    value);
 		c->cputime_min = d;
 	} else if (!strcasecmp(key, "PanicTimeout")) {
 		if (dg_config_parse_seconds(value, &d) < 0 || d < 0.1 || d > 3600)
-			return fail(errbuf, errlen, "%s '%s' is not a duration between 0.1 s and 1 h", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a duration between 0.1 s and 1 h", key, value);
 		c->panic_timeout = d;
 	} else if (!strcasecmp(key, "ReconnectMax")) {
 		if (dg_config_parse_seconds(value, &d) < 0 || d < 1 || d > 3600)
-			return fail(errbuf, errlen, "%s '%s' is not a duration between 1 s and 1 h", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a duration between 1 s and 1 h", key, value);
 		c->reconnect_max = d;
 	} else if (!strcasecmp(key, "Socket")) {
 		if ((value[0] && value[0] != '/') || copy(c->socket, sizeof(c->socket), value) < 0)
-			return fail(errbuf, errlen, "%s '%s' must be an absolute path of at most 107 bytes (empty: off)",
+			return dg_error_set(err, DG_USAGE, "%s '%s' must be an absolute path of at most 107 bytes (empty: off)",
 				    key, value);
 	} else if (!strcasecmp(key, "HookRefuseStart")) {
 		if (dg_config_parse_bool(value, &c->hook_refuse_start) < 0)
-			return fail(errbuf, errlen, "%s '%s' is not a boolean (yes/no)", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a boolean (yes/no)", key, value);
 	} else {
 		return 0;
 	}

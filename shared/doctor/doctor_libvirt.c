@@ -158,7 +158,7 @@ static int agent_exec(struct agent *a, const char *path, const char *const *argv
 {
 	json_object *doc = NULL, *ret, *args, *arr, *v;
 	int64_t pid;
-	double start;
+	double deadline;
 
 	args = json_object_new_object();
 	arr = json_object_new_array();
@@ -180,7 +180,7 @@ static int agent_exec(struct agent *a, const char *path, const char *const *argv
 	}
 	pid = json_object_get_int64(v);
 	json_object_put(doc);
-	start = dg_clock_mono();
+	deadline = dg_clock_mono() + a->timeout;
 	for (;;) {
 		json_object *c;
 		args = json_object_new_object();
@@ -204,7 +204,7 @@ static int agent_exec(struct agent *a, const char *path, const char *const *argv
 			return 0;
 		}
 		json_object_put(doc);
-		if (dg_clock_mono() - start > a->timeout)
+		if (dg_clock_left(deadline) == 0)
 			return dg_error_set(err, DG_UNAVAILABLE, "guest agent: %s did not finish within %d s", path,
 					    a->timeout);
 		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);

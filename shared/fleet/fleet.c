@@ -14,6 +14,7 @@
 
 #include "dg_config.h"
 #include "diagint/buf.h"
+#include "diagint/clock.h"
 #include "base/encode.h"
 #include "diagint/http.h"
 #include "fleet/fleet-internal.h"
@@ -37,14 +38,6 @@ static CURLcode curl_status;
 static void curl_init_once(void)
 {
 	curl_status = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static double wall_now(void)
@@ -266,7 +259,7 @@ static int authenticate(struct dg_fleet *f, unsigned i, double left, char *ep_er
 int dg_fleet_call(struct dg_fleet *f, const char *path, const char *body, enum dg_fleet_kind kind,
 		  struct dg_fleet_reply *reply, dg_fleet_kv_fn each, void *userdata, struct dg_error *err)
 {
-	double deadline = mono_now() + f->cfg.command_timeout;
+	double deadline = dg_clock_mono() + f->cfg.command_timeout;
 	double per_attempt = f->cfg.command_timeout / 3 > 1 ? f->cfg.command_timeout / 3 : 1;
 	char last[DG_FLEET_MAX_ENDPOINTS][160];
 	struct dg_buf errors = DG_BUF_INIT;
@@ -279,7 +272,7 @@ int dg_fleet_call(struct dg_fleet *f, const char *path, const char *body, enum d
 	memset(last, 0, sizeof(last));
 	for (unsigned k = 0;; k++) {
 		unsigned i = (f->cur + k) % n;
-		double left = deadline - mono_now();
+		double left = dg_clock_left(deadline);
 		enum outcome o;
 
 		if (left <= 0.001)
@@ -290,7 +283,7 @@ int dg_fleet_call(struct dg_fleet *f, const char *path, const char *body, enum d
 			if (left < 0.15)
 				break;
 			nanosleep(&ts, NULL);
-			left = deadline - mono_now();
+			left = dg_clock_left(deadline);
 		}
 		if (k > 0)
 			f->failovers++;
@@ -302,7 +295,7 @@ int dg_fleet_call(struct dg_fleet *f, const char *path, const char *body, enum d
 				goto out;
 			if (r < 0)
 				continue;
-			left = dmin(deadline - mono_now(), per_attempt);
+			left = dmin(dg_clock_left(deadline), per_attempt);
 		}
 		o = post_one(f, i, path, body, left, kind, reply, each, userdata, last[i], sizeof(last[i]), err);
 		if (o == O_FATAL) {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A domain's watch metadata (<watch xmlns="https://diagint.dev/xmlns/watch/1" .../>), which whoever may edit the
- * domain writes: dg_watch_meta_parse. Invariants: 0 or -1; a failure leaves the defaults and says why; success
+ * domain writes: dg_watch_meta_parse. Invariants: 0 or -DG_USAGE; a failure leaves the defaults and says why; success
  * keeps every field within the documented bounds. */
 #include <math.h>
 
@@ -11,15 +11,16 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct dg_watch_meta m, def;
-	char errbuf[512] = "", *xml = fz_strndup(data, size);
+	struct dg_error err = { 0 };
+	char *xml = fz_strndup(data, size);
 	int r;
 
 	dg_watch_meta_default(&def);
-	r = dg_watch_meta_parse(xml, &m, errbuf, sizeof(errbuf));
-	FZ_CHECK(r == 0 || r == -1, "returned %d", r);
-	FZ_CHECK(fz_terminated(errbuf, sizeof(errbuf)), "errbuf not terminated");
+	r = dg_watch_meta_parse(xml, &m, &err);
+	FZ_CHECK(r == 0 || r == -DG_USAGE, "returned %d", r);
+	FZ_CHECK(fz_terminated(err.message, sizeof(err.message)), "message not terminated");
 	if (r < 0) {
-		FZ_CHECK(errbuf[0], "a failure without a message");
+		FZ_CHECK(err.message[0] && err.status == DG_USAGE, "a failure without a message or status");
 		FZ_CHECK(!memcmp(&m, &def, sizeof(m)), "a failure did not leave the defaults");
 	} else {
 		FZ_CHECK(fz_terminated(m.heartbeat, sizeof(m.heartbeat)) &&

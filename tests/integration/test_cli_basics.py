@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
@@ -215,6 +216,74 @@ class FreshHost(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.dirname(self.log)), "reading creates nothing")
         r = diagint("audit", "show", "1", env=self.env)
         self.assertEqual(r.returncode, 4, "no such record: %s" % r.stderr)
+
+
+class TimeGrammar(unittest.TestCase):
+    """`dumps list` and `audit` read --since/--until with one grammar (systemd.time(7)'s): the same inputs select
+    the same moments in both, and a bad one is refused by both with the same message."""
+
+    # Events this long before now: the dumps' names and the audit records' times.
+    AGES = (20 * 86400, 8 * 86400, 6 * 86400, 3 * 3600, 2 * 3600, 600)
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="dg-time-")
+        self.dumps = os.path.join(self.tmp, "dumps")
+        os.makedirs(self.dumps, mode=0o700)
+        self.log = os.path.join(self.tmp, "audit.jsonl")
+        self.env = dict(os.environ, TZ="UTC", DIAGINT_AUDIT_LOG=self.log)
+        now = int(time.time())
+        with open(self.log, "w") as f:
+            for i, age in enumerate(self.AGES):
+                t = time.gmtime(now - age)
+                with open(os.path.join(self.dumps, time.strftime("web-1-%Y%m%d-%H%M%S.gcore", t)), "wb") as d:
+                    d.write(b"\x7fELF" + b"\0" * 60)
+                f.write(json.dumps({"seq": i + 1, "time": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", t),
+                                    "action": "inject", "target": "libvirt:web-1", "result": {"status": "ok"}},
+                                   separators=(",", ":")) + "\n")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def counts(self, *args):
+        d = diagint("dumps", "list", "--dump-dir", self.dumps, "--json", *args, env=self.env)
+        a = diagint("audit", "report", "--json", *args, env=self.env)
+        self.assertEqual((d.returncode, a.returncode), (0, 0), (args, d.stderr, a.stderr))
+        return len(json.loads(d.stdout)), json.loads(a.stdout)["records"]
+
+    def test_same_inputs_same_selection(self):
+        old = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 7 * 86400))
+        for args, n in ((["--since", "7d"], 4), (["--since", "-7d"], 4), (["--since", "7d ago"], 4),
+                        (["--since", "-2h30min"], 2), (["--since", "150min ago"], 2), (["--since", "-1w"], 4),
+                        (["--since", "@0"], 6), (["--since", "1970-01-01T00:00:00Z"], 6),
+                        (["--since", old], 4), (["--since", "-30d", "--until", "-7d"], 2),
+                        (["--until", "-7d"], 2), (["--until", "now"], 6), (["--since", "tomorrow"], 0),
+                        (["--since", "-2h30min", "--until", "-5min"], 2), (["--until", "1970-01-02"], 0)):
+            self.assertEqual(self.counts(*args), (n, n), args)
+        # today/yesterday: local midnights, UTC's here (TZ=UTC).
+        now = time.time()
+        midnight = now - now % 86400
+        for word, start in (("today", midnight), ("yesterday", midnight - 86400)):
+            n = sum(1 for age in self.AGES if now - age >= start)
+            self.assertEqual(self.counts("--since", word), (n, n), word)
+
+    def test_same_refusal(self):
+        for bad in ("last tuesday", "-5x", "2026-02-30", "1969-12-31", "-99999999999999999999d"):
+            for opt in ("--since", "--until"):
+                d = diagint("dumps", "list", "--dump-dir", self.dumps, opt, bad, env=self.env)
+                a = diagint("audit", "list", opt, bad, env=self.env)
+                self.assertEqual((d.returncode, a.returncode), (2, 2), (bad, d.stderr, a.stderr))
+                dmsg = d.stderr.splitlines()[0].split(": ", 1)[1]
+                amsg = a.stderr.splitlines()[0].split(": ", 1)[1]
+                self.assertEqual(dmsg, amsg, bad)
+                self.assertIn("%s: " % opt, dmsg)
+                self.assertIn("'%s'" % bad, dmsg)
+                self.assertIn("systemd.time(7)", dmsg)
+
+    def test_help_names_the_grammar(self):
+        for cmd in ("dumps", "audit"):
+            r = diagint(cmd, "--help")
+            self.assertIn("systemd.time(7)", r.stdout, cmd)
+            self.assertIn("--until", r.stdout, cmd)
 
 
 def default_dump_dir():

@@ -516,6 +516,12 @@ class Lifecycle(CollectdTest):
                        % inst(1), "Capture", "libvirt")
         self.check_bad("  DryRun true\n", "no <Target>")
 
+    def test_plain_http_endpoint_fails_collectd_T(self):
+        # Credentials and interrupts go over https only: a plain http:// Endpoint is refused when collectd reads the
+        # configuration, naming the key, the value and the fix, not at the first interrupt.
+        self.check_bad('  Endpoint "aws" "http://127.0.0.1:9/"\n' + targets(1), 'Endpoint "aws" "http://127.0.0.1:9/"',
+                       "https only", "https://127.0.0.1:9/")
+
     def test_unusable_audit_log_fails_collectd_T(self):
         # An action that cannot be recorded does not happen: the plugin does not start (init fails).
         self.check_bad('  AuditLog "/proc/version/audit.jsonl"\n' + targets(1), "AuditLog", "/proc/version")

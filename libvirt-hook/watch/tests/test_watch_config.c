@@ -118,48 +118,49 @@ int main(void)
 	bad("[watchdog]\nX = 1\n", "unknown section [watchdog]", "unknown section lists [watch]");
 	{
 		struct dg_watch_meta m;
-		char e[256] = "";
+		struct dg_error err = { 0 };
+		const char *e = err.message;
 		const char *ns = "xmlns:d='" DG_WATCH_META_NS "'";
 		char x[1024];
 
-		CHECK(dg_watch_meta_parse(NULL, &m, e, sizeof(e)) == 0 && !m.present && m.enabled && m.cooldown < 0,
+		CHECK(dg_watch_meta_parse(NULL, &m, &err) == 0 && !m.present && m.enabled && m.cooldown < 0,
 		      "metadata: none means defaults");
 		snprintf(x, sizeof(x), "<d:watch %s enabled='no' heartbeat='hb' heartbeat-interval='2s' "
 			 "heartbeat-misses='4' cooldown='30m' destination='/srv/dumps'/>", ns);
-		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == 0 && m.present && !m.enabled && m.heartbeat_set &&
+		CHECK(dg_watch_meta_parse(x, &m, &err) == 0 && m.present && !m.enabled && m.heartbeat_set &&
 			      !strcmp(m.heartbeat, "hb") && m.probe_interval == 2 && m.probe_misses == 4 &&
 			      m.cooldown == 1800 && !strcmp(m.destination, "/srv/dumps"),
 		      "metadata: every attribute (%s)", e);
 		snprintf(x, sizeof(x), "<d:watch %s heartbeat=''/>", ns);
-		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == 0 && m.heartbeat_set && !m.heartbeat[0],
+		CHECK(dg_watch_meta_parse(x, &m, &err) == 0 && m.heartbeat_set && !m.heartbeat[0],
 		      "metadata: heartbeat='' turns the probe off");
 		snprintf(x, sizeof(x), "<d:watch %s probes='cputime agent' probe-interval='250ms' probe-misses='5'/>", ns);
-		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == 0 && m.probes_set &&
+		CHECK(dg_watch_meta_parse(x, &m, &err) == 0 && m.probes_set &&
 			      m.probes == (DG_PROBE_CPUTIME | DG_PROBE_AGENT) && m.probe_interval == 0.25 &&
 			      m.probe_misses == 5 && !m.heartbeat_set,
 		      "metadata: probes, probe-interval, probe-misses (%s)", e);
 		snprintf(x, sizeof(x), "<d:watch %s probes=''/>", ns);
-		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == 0 && m.probes_set && !m.probes,
+		CHECK(dg_watch_meta_parse(x, &m, &err) == 0 && m.probes_set && !m.probes,
 		      "metadata: probes='' turns every probe off");
 		snprintf(x, sizeof(x), "<d:watch %s probes='cpu'/>", ns);
-		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == -1 && strstr(e, "probes='cpu'") &&
+		CHECK(dg_watch_meta_parse(x, &m, &err) == -DG_USAGE && strstr(e, "probes='cpu'") &&
 			      strstr(e, "unknown probe 'cpu'") && !m.probes_set,
 		      "metadata: unknown probe reported, defaults kept: %s", e);
 		snprintf(x, sizeof(x), "<d:watch %s colddown='1h'/>", ns);
-		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == -1 && strstr(e, "unknown attribute 'colddown'") &&
+		CHECK(dg_watch_meta_parse(x, &m, &err) == -DG_USAGE && strstr(e, "unknown attribute 'colddown'") &&
 			      m.enabled && !m.present,
 		      "metadata: unknown attribute reported, defaults kept: %s", e);
 		snprintf(x, sizeof(x), "<d:watch %s cooldown='soon'/>", ns);
-		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == -1 && strstr(e, "cooldown='soon'"), "bad cooldown: %s", e);
+		CHECK(dg_watch_meta_parse(x, &m, &err) == -DG_USAGE && strstr(e, "cooldown='soon'"), "bad cooldown: %s", e);
 		snprintf(x, sizeof(x), "<d:watch %s destination='rel'/>", ns);
-		CHECK(dg_watch_meta_parse(x, &m, e, sizeof(e)) == -1 && strstr(e, "destination"), "bad destination: %s", e);
-		CHECK(dg_watch_meta_parse("<watch cooldown='5m'/>", &m, e, sizeof(e)) == 0 && m.cooldown == 300,
+		CHECK(dg_watch_meta_parse(x, &m, &err) == -DG_USAGE && strstr(e, "destination"), "bad destination: %s", e);
+		CHECK(dg_watch_meta_parse("<watch cooldown='5m'/>", &m, &err) == 0 && m.cooldown == 300,
 		      "as libvirt returns it: without the namespace (%s)", e);
-		CHECK(dg_watch_meta_parse("<x:watch xmlns:x='urn:other'/>", &m, e, sizeof(e)) == -1 &&
+		CHECK(dg_watch_meta_parse("<x:watch xmlns:x='urn:other'/>", &m, &err) == -DG_USAGE &&
 			      strstr(e, "namespace"),
 		      "another namespace: %s", e);
-		CHECK(dg_watch_meta_parse("<policy/>", &m, e, sizeof(e)) == -1, "another element: %s", e);
-		CHECK(dg_watch_meta_parse("<d:watch", &m, e, sizeof(e)) == -1 && strstr(e, "well-formed"),
+		CHECK(dg_watch_meta_parse("<policy/>", &m, &err) == -DG_USAGE, "another element: %s", e);
+		CHECK(dg_watch_meta_parse("<d:watch", &m, &err) == -DG_USAGE && strstr(e, "well-formed"),
 		      "malformed: %s", e);
 	}
 	return tap_done();

@@ -30,6 +30,9 @@ static void test_message(void)
 	CHECK(dg_audit_anchor_message("/tmp/a b", &h, msg, sizeof(msg)) == 0 && strstr(msg, "log=2F746D702F612062 "),
 	      "a path with a space is hex-encoded, as auditd encodes untrusted strings");
 	CHECK(dg_audit_anchor_message("/tmp/x", &h, msg, 20) == -ENAMETOOLONG, "a short buffer is an error");
+	CHECK(dg_audit_anchor_message("/tmp/a b", &h, msg, 40) == -ENAMETOOLONG &&
+		      dg_audit_anchor_message("/tmp/a b", &h, msg, 50) == -ENAMETOOLONG,
+	      "a short buffer is an error for a hex-encoded path too (whether the hex fits or not)");
 }
 
 static void test_scan(void)

@@ -87,6 +87,28 @@ static void test_text_sanitised(void)
 	free(line);
 }
 
+static void test_outcome(void)
+{
+	char long_reason[2000];
+	struct dg_audit_event ev;
+
+	memset(long_reason, 'r', sizeof(long_reason) - 1);
+	long_reason[sizeof(long_reason) - 1] = '\0';
+	dg_audit_event_outcome(&ev, "watcher", "inject", &(struct dg_audit_outcome){
+		.target = "libvirt:web-1", .reason = long_reason, .evidence = "heartbeat probe: no line",
+		.result = DG_AUDIT_FAILED, .error = "no panic", .attempts = 2, .dump_path = "/var/crash/x.gcore",
+		.dump_sha256 = "ab" });
+	CHECK(!strcmp(ev.actor.component, "watcher") && !strcmp(ev.action, "inject") && ev.host[0],
+	      "outcome: initialized like dg_audit_event_init");
+	CHECK(!strcmp(ev.target, "libvirt:web-1") && !strcmp(ev.evidence, "heartbeat probe: no line") &&
+	      !strcmp(ev.error, "no panic") && ev.result == DG_AUDIT_FAILED && ev.attempts == 2 &&
+	      !strcmp(ev.dump_path, "/var/crash/x.gcore") && !strcmp(ev.dump_sha256, "ab") && !ev.request_id[0],
+	      "outcome: every field copied, NULL ones empty");
+	CHECK(strlen(ev.reason) == sizeof(ev.reason) - 1, "outcome: a long text is cut to its field");
+	dg_audit_event_outcome(&ev, "collectd", "send", &(struct dg_audit_outcome){ .dump_sha256 = "ab" });
+	CHECK(!ev.target[0] && !ev.dump_path[0] && !ev.dump_sha256[0], "outcome: no dump, no hash");
+}
+
 static void test_results(void)
 {
 	CHECK_STR(dg_audit_result_name(DG_AUDIT_DRY_RUN), "dry-run", "dry-run");
@@ -177,6 +199,7 @@ static void test_head(void)
 
 int main(void)
 {
+	test_outcome();
 	if (!mkdtemp(scratch))
 		SKIP_ALL("cannot create a scratch directory in /tmp: %s", strerror(errno));
 	setenv("TZ", "UTC", 1);

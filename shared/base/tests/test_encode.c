@@ -12,6 +12,10 @@ int main(void)
 
 	dg_hex("\x01\xab\xff\x00", 4, hex);
 	CHECK_STR(hex, "01abff00", "hex is lower case");
+	dg_hex_upper("\x01\xab\xff\x00", 4, hex);
+	CHECK_STR(hex, "01ABFF00", "dg_hex_upper: upper case, as Linux audit encodes a field");
+	dg_hex("", 0, hex);
+	CHECK_STR(hex, "", "no bytes: the empty string");
 	s = dg_base64("any carnal pleas", 16);
 	CHECK_STR(s, "YW55IGNhcm5hbCBwbGVhcw==", "base64 with padding (RFC 4648)");
 	free(s);

@@ -32,6 +32,15 @@ int main(void)
 	json_object *j;
 	int r;
 
+	CHECK(dg_send_endpoint_check("aws", "https://127.0.0.1:8443/", &err) == 0 &&
+	      dg_send_endpoint_check("openstack", "HTTPS://keystone/v3", &err) == 0, "endpoint: https is taken");
+	CHECK(dg_send_endpoint_check("aws", "http://127.0.0.1:8080/", &err) == -DG_USAGE &&
+	      strstr(err.message, "https only") && strstr(err.message, "https://127.0.0.1:8080/"),
+	      "endpoint: http is refused, the fix names the https URL: %s", err.message);
+	CHECK(dg_send_endpoint_check("aws", "ec2.example", &err) == -DG_USAGE && strstr(err.message, "https://ec2.example"),
+	      "endpoint: no scheme is refused: %s", err.message);
+	CHECK(dg_send_endpoint_check("azure", "https://x/", &err) == -DG_USAGE && strstr(err.message, "no such provider"),
+	      "endpoint: an unknown provider is refused: %s", err.message);
 	CHECK(dg_send_backoff(0.5, 1, -1, 0) == 0.25 && dg_send_backoff(0.5, 1, -1, 0.999) < 0.5,
 	      "first retry: 0.25-0.5 s");
 	CHECK(dg_send_backoff(0.5, 3, -1, 0) == 1.0, "doubles per retry (jitter floor d/2)");

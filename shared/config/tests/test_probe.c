@@ -8,25 +8,27 @@
 int main(void)
 {
 	unsigned m = 99;
-	char e[128] = "", buf[64];
+	struct dg_error err = { 0 };
+	const char *e = err.message;
+	char buf[64];
 
-	CHECK(dg_probe_kinds_parse("heartbeat cputime agent", &m, e, sizeof(e)) == 0 && m == DG_PROBE_ALL,
+	CHECK(dg_probe_kinds_parse("heartbeat cputime agent", &m, &err) == 0 && m == DG_PROBE_ALL,
 	      "all three words");
-	CHECK(dg_probe_kinds_parse("  CPUTIME,agent ", &m, e, sizeof(e)) == 0 &&
+	CHECK(dg_probe_kinds_parse("  CPUTIME,agent ", &m, &err) == 0 &&
 		      m == (DG_PROBE_CPUTIME | DG_PROBE_AGENT),
 	      "commas, spaces, any case");
-	CHECK(dg_probe_kinds_parse("", &m, e, sizeof(e)) == 0 && m == 0, "empty: none");
-	CHECK(dg_probe_kinds_parse("none", &m, e, sizeof(e)) == 0 && m == 0, "none");
-	CHECK(dg_probe_kinds_parse("agent agent", &m, e, sizeof(e)) == 0 && m == DG_PROBE_AGENT, "repeated word");
+	CHECK(dg_probe_kinds_parse("", &m, &err) == 0 && m == 0, "empty: none");
+	CHECK(dg_probe_kinds_parse("none", &m, &err) == 0 && m == 0, "none");
+	CHECK(dg_probe_kinds_parse("agent agent", &m, &err) == 0 && m == DG_PROBE_AGENT, "repeated word");
 	m = 7;
-	CHECK(dg_probe_kinds_parse("heartbeat ping", &m, e, sizeof(e)) == -1 && m == 7, "unknown word refused, "
+	CHECK(dg_probe_kinds_parse("heartbeat ping", &m, &err) == -DG_USAGE && m == 7, "unknown word refused, "
 	      "mask untouched");
 	CHECK(strstr(e, "'ping'") && strstr(e, "cputime"), "the message names the word and the known ones: %s", e);
 	CHECK_STR(dg_probe_kinds_format(DG_PROBE_ALL, buf, sizeof(buf)), "heartbeat cputime agent", "format all");
 	CHECK_STR(dg_probe_kinds_format(DG_PROBE_AGENT, buf, sizeof(buf)), "agent", "format one");
 	CHECK_STR(dg_probe_kinds_format(0, buf, sizeof(buf)), "none", "format none");
 	CHECK(dg_probe_kinds_parse(dg_probe_kinds_format(DG_PROBE_HEARTBEAT | DG_PROBE_AGENT, buf, sizeof(buf)), &m,
-				   e, sizeof(e)) == 0 && m == (DG_PROBE_HEARTBEAT | DG_PROBE_AGENT),
+				   &err) == 0 && m == (DG_PROBE_HEARTBEAT | DG_PROBE_AGENT),
 	      "format and parse round trip");
 	return tap_done();
 }

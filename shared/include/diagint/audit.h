@@ -82,6 +82,18 @@ const char *dg_audit_path(const char *override);
 
 /* Fill ev with now, this host, this process's actor (uid, login uid, tty, SSH client) and the action. */
 void dg_audit_event_init(struct dg_audit_event *ev, const char *component, const char *action);
+
+/* An automatic decision or its outcome (the watcher's, the collectd plugin's): the texts (NULL: empty) are cut to
+ * their fields. */
+struct dg_audit_outcome {
+	const char *target, *reason, *evidence, *error, *request_id;
+	enum dg_audit_result result;
+	int attempts;
+	const char *dump_path, *dump_sha256; /* NULL: no dump */
+};
+/* dg_audit_event_init, then the outcome's fields. */
+void dg_audit_event_outcome(struct dg_audit_event *ev, const char *component, const char *action,
+			    const struct dg_audit_outcome *o);
 const char *dg_audit_result_name(enum dg_audit_result result);
 /* "ok", "failed", "denied", "suppressed", "dry-run"; -1 when unknown. */
 int dg_audit_result_parse(const char *name);

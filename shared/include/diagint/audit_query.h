@@ -34,9 +34,8 @@ typedef int (*dg_audit_visit_fn)(void *userdata, const char *line, size_t len, j
 long long dg_audit_query(const char *path, const struct dg_audit_filter *filter, dg_audit_visit_fn fn,
 			 void *userdata, struct dg_error *err);
 
-/* Turn a user's time into the canonical UTC text records use (2026-11-22T10:00:00.000000000Z):
- * "2026-11-22", "2026-11-22 10:00", "2026-11-22T10:00:00" (local time), the same with a trailing Z (UTC),
- * "now", "today", "yesterday", "-2h" / "-30m" / "-7d" / "-45s" (before now). */
+/* Turn a user's time (dg_time_parse's grammar, systemd.time(7)'s) into the canonical UTC text records use
+ * (2026-11-22T10:00:00.000000000Z). */
 int dg_audit_parse_time(const char *text, time_t now, char *out, size_t outlen, struct dg_error *err);
 
 /* Counts of the matching records by user, target, provider (the target's prefix), action, result and day

@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "diagint/error.h"
+
 /* The probes' names, apart from the probes themselves (probe.h, libvirt): the configuration and the domain
  * metadata name probes without linking libvirt. */
 
@@ -14,8 +16,8 @@ enum {
 };
 #define DG_PROBE_ALL (DG_PROBE_HEARTBEAT | DG_PROBE_CPUTIME | DG_PROBE_AGENT)
 
-/* "heartbeat cputime agent" (spaces or commas) -> mask. "" and "none" -> 0. Returns 0, or -1 with the unknown
- * word named in errbuf. */
-int dg_probe_kinds_parse(const char *list, unsigned *ret, char *errbuf, size_t errlen);
+/* "heartbeat cputime agent" (spaces or commas) -> mask. "" and "none" -> 0. Returns 0, or -DG_USAGE with the
+ * unknown word named in err. */
+int dg_probe_kinds_parse(const char *list, unsigned *ret, struct dg_error *err);
 /* The mask as the same words ("none" for 0), into buf. */
 const char *dg_probe_kinds_format(unsigned mask, char *buf, size_t len);

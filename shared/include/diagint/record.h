@@ -55,6 +55,9 @@ struct dg_dump_record {
 };
 
 void dg_record_init(struct dg_dump_record *rec, const char *trigger);
+/* Where the dump went, for its audit record: its file, else its destination (a command); NULL when rec is NULL or
+ * nothing was captured. */
+const char *dg_record_dump_path(const struct dg_dump_record *rec);
 void dg_record_step(struct dg_dump_record *rec, const char *name, double ms);
 void dg_record_note(struct dg_dump_record *rec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

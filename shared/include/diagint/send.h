@@ -28,6 +28,11 @@ struct dg_send_endpoint {
 	const char *url;
 };
 
+/* An endpoint as a configuration names it (collectd's Endpoint "PROVIDER" "URL"): a provider we know and an
+ * https:// URL, since credentials and interrupts go over https only. Checked when the configuration is read, so
+ * a plain http:// URL fails the start, not the first interrupt. 0, or -DG_USAGE with the problem and the fix. */
+int dg_send_endpoint_check(const char *provider, const char *url, struct dg_error *err);
+
 struct dg_send_opts {
 	bool dry_run;
 	const char *reason;          /* recorded with each result */

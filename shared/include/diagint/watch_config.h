@@ -56,9 +56,8 @@ struct dg_watch_config {
 
 void dg_watch_config_default(struct dg_watch_config *c);
 
-/* One `Key = value` of [watch]. 1: taken; 0: not a [watch] key; -1: bad value, message in errbuf. */
-int dg_watch_config_entry(struct dg_watch_config *c, const char *key, const char *value, char *errbuf,
-			  size_t errlen);
+/* One `Key = value` of [watch]. 1: taken; 0: not a [watch] key; -DG_USAGE: bad value, message in err. */
+int dg_watch_config_entry(struct dg_watch_config *c, const char *key, const char *value, struct dg_error *err);
 
 /* The built-in defaults, shared and read-only. */
 const struct dg_watch_config *dg_watch_config_builtin(void);
