@@ -268,6 +268,21 @@ class Watchers(unittest.TestCase):
     def dumps(self, name):
         return sum((watchlab.dump_files(self.path("dumps-" + t), name) for t in "abc"), [])
 
+    def test_etcd_unreachable_at_start_is_said_and_the_watcher_runs(self):
+        conf = self.path("dead.conf")
+        with open(conf, "w") as f:
+            f.write("[fleet]\nEndpoints = http://127.0.0.1:9 http://127.0.0.1:19\nDialTimeout = 200ms\n"
+                    "CommandTimeout = 1s\nMonitor = watch@dead\n[watch]\nStateFile = %s\nSocket = %s\n" % (
+                        self.path("dead.state"), self.path("dead.sock")))
+        os.chmod(conf, 0o600)
+        w = watchlab.Watcher(self.path("watch-dead.log"), conf, self.lv1.uri, self.path("audit-dead.jsonl"), "dead")
+        try:
+            w.wait_for(r"warning: fleet: etcd does not answer \(.*127\.0\.0\.1:9.*\): no automatic NMI or capture "
+                       r"until it does", 20)
+            w.wait_for(r"connected to .*subscribed", 20)
+        finally:
+            self.assertEqual(w.stop(), 0, w.text())
+
     def test_two_watchers_one_nmi_one_dump_then_recreated_elsewhere_refused(self):
         # A guest that logs each NMI instead of panicking: its console counts every NMI it got.
         uuid = "f1ee7000-0000-4000-8000-0000000000b1"
