@@ -13,7 +13,8 @@ Latency: ROUNDS rounds of three guests hanging at once, one per probe kind (hear
   guest halts under the agent probe), interval 1 s, 3 misses: hang onset (its console line) -> the watcher's NMI.
 
 Usage: bench/watch_bench.py BUILD_DIR [SECONDS] [ROUNDS] [KINDS] [INTERVAL]   (root; prints Markdown tables)
-  ROUNDS 0 skips the latency part; KINDS: a comma-separated subset of heartbeat,cputime,agent for the cost part;
+  ROUNDS 0 skips the latency part; KINDS: a comma-separated subset of heartbeat,cputime,agent for the cost part
+  ("" skips it);
   INTERVAL: seconds between two looks in the cost part (default 1; the peer loop sleeps as long)."""
 import os
 import re
@@ -32,7 +33,7 @@ import diaglab  # noqa: E402
 build = os.path.abspath(sys.argv[1])
 secs = float(sys.argv[2]) if len(sys.argv) > 2 else 30
 rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-kinds = sys.argv[4].split(",") if len(sys.argv) > 4 else ["heartbeat", "cputime", "agent"]
+kinds = [k for k in sys.argv[4].split(",") if k] if len(sys.argv) > 4 else ["heartbeat", "cputime", "agent"]
 interval = float(sys.argv[5]) if len(sys.argv) > 5 else 1.0
 os.environ.setdefault("DG_BUILD_DIR", build)
 os.environ.setdefault("DG_GUEST_DIR", os.path.join(build, "tests"))
@@ -220,6 +221,8 @@ if __name__ == "__main__":
         for n, paused in ((1, False), (10, False), (100, True)):
             rows.append(cost(kind, n, paused, aguest))
             print("# " + fmt_cost(rows[-1]), flush=True)
+    if not rows:
+        sys.exit(0)
     print("\n| probe | domains | diagint watch CPU (of one core) | its RSS | shell loop + virsh/grep CPU | "
           "peer / diagint |\n|---|---|---|---|---|---|")
     for r in rows:
