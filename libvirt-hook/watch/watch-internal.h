@@ -43,6 +43,8 @@ struct watch_worker {
 	bool panic_seen;
 	bool restarted;              /* AfterCapture = restart succeeded: a new run of the guest */
 	int dom_id;                  /* the domain's id when captured (-1: unknown) */
+	bool nmi_sent, captured;     /* by any step: the claim stays */
+	struct dg_fleet_claim claim; /* the fleet's, given back when nothing was sent nor captured */
 };
 
 struct watch_handled {
@@ -204,4 +206,4 @@ void watch_handled_add(struct dg_watch *w, const char *uuid, int id);
 
 /* Start acting on one domain (the brakes already said go). */
 int watch_act_start(struct dg_watch *w, enum watch_act_kind kind, const char *name, const char *uuid,
-		    const char *evidence, const char *dest);
+		    const char *evidence, const char *dest, const struct dg_fleet_claim *claim);

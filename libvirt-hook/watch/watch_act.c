@@ -96,6 +96,8 @@ static int run_inject(struct watch_worker *wk, bool nmi, const char *action)
 	r = dg_inject(w->lv, wk->uuid, &o, &rec, &err);
 	if (rec.panic_seen)
 		wk->panic_seen = true;
+	wk->nmi_sent |= rec.nmi_sent;
+	wk->captured |= rec.captured;
 	if (r == 0)
 		wk->dom_id = rec.domain_id;
 	if (r == 0) {
@@ -126,6 +128,9 @@ static void *worker_main(void *arg)
 	if (r == 0 && !wk->w->cancel)
 		after_action(wk, wc);
 	dg_brakes_release(wk->w->brakes);
+	/* No NMI left and nothing was captured (the guest vanished, libvirt refused): another watcher may act. */
+	if (r < 0 && !wk->nmi_sent && !wk->captured && wk->w->fleet && wk->claim.lease)
+		dg_fleet_unclaim(wk->w->fleet, &wk->claim, NULL);
 	pthread_mutex_lock(&wk->w->lock);
 	wk->r = r;
 	wk->done = true;
@@ -135,7 +140,7 @@ static void *worker_main(void *arg)
 }
 
 int watch_act_start(struct dg_watch *w, enum watch_act_kind kind, const char *name, const char *uuid,
-		    const char *evidence, const char *dest)
+		    const char *evidence, const char *dest, const struct dg_fleet_claim *claim)
 {
 	struct watch_worker *wk = calloc(1, sizeof(*wk)), **list;
 
@@ -155,6 +160,8 @@ int watch_act_start(struct dg_watch *w, enum watch_act_kind kind, const char *na
 	snprintf(wk->uuid, sizeof(wk->uuid), "%s", uuid);
 	snprintf(wk->evidence, sizeof(wk->evidence), "%s", evidence);
 	snprintf(wk->dest, sizeof(wk->dest), "%s", dest ? dest : "");
+	if (claim)
+		wk->claim = *claim;
 	if (pthread_create(&wk->thread, NULL, worker_main, wk) != 0) {
 		free(wk);
 		return -DG_FAILED;

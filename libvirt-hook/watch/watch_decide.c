@@ -180,7 +180,8 @@ static int act(void *ud, const struct dg_responder_request *req, struct dg_error
 	struct watch_dom *d = req->data;
 	bool interrupt = req->action == DG_BRAKES_INTERRUPT;
 
-	if (watch_act_start(w, d->pending_kind, d->name, d->uuid, req->evidence, d->meta.destination) < 0) {
+	if (watch_act_start(w, d->pending_kind, d->name, d->uuid, req->evidence, d->meta.destination,
+			    &req->claim) < 0) {
 		dg_brakes_release(w->brakes);
 		dg_responder_unclaim(w->responder, req); /* nothing was sent: another watcher may act */
 		watch_log(w, DG_LOG_WARNING, "%s: not acting: the action could not be recorded or started", d->name);

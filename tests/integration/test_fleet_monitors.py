@@ -186,6 +186,17 @@ class CollectdFleet(CollectdPair):
         time.sleep(3)
         self.assertEqual(self.interrupts(3), 1)
 
+    def test_instance_not_found_gives_the_claim_back(self):
+        # The provider says the instance does not exist: no interrupt happened, so the claim is given back at
+        # once (the other monitor may try; it gets the same answer) and nothing stays blocked.
+        tc.LAB.script(inst(self.base, 1), [{"status": 400, "code": "InvalidInstanceID.NotFound"}])
+        everyone = self.start_pair()
+        self.hang(everyone[1:])
+        target = "aws:us-east-1/" + inst(self.base, 1)
+        self.assertTrue(tc.wait_for(lambda: len([1 for _, r in self.records("failed") if r["target"] == target])
+                                    == 2, 30), "\n".join(c.log() for c in self.cds))
+        self.assertEqual(self.cluster.keys("/diagint/claims/" + target), [])
+
     def test_winner_killed_its_claim_ends_with_the_cooldown(self):
         cooldown = 12
         everyone = self.start_pair(cooldown=cooldown)
