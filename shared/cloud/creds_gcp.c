@@ -10,6 +10,7 @@
 #include "diagint/buf.h"
 #include "cloud/creds_gcp.h"
 #include "base/encode.h"
+#include "cloud/jsonsecret.h"
 #include "cloud/jwt.h"
 #include "base/keyfile.h"
 
@@ -74,7 +75,7 @@ static int load_file(struct dg_gcp_auth *a, const char *path, const char *how, s
 	r = dg_keyfile_read(path, "the Google credentials file", &text, &len, err);
 	if (r < 0)
 		return r;
-	j = json_tokener_parse(text);
+	j = dg_json_parse_secret(text);
 	if (!j || !json_object_is_type(j, json_type_object)) {
 		r = dg_error_set(err, DG_USAGE, "Google credentials file %s (%s) is not JSON", path, how);
 		goto out;
@@ -115,7 +116,7 @@ static int load_file(struct dg_gcp_auth *a, const char *path, const char *how, s
 				 "service_account and authorized_user", path, type ? type : "(none)");
 	}
 out:
-	json_object_put(j);
+	dg_json_put_secret(j);
 	dg_secret_free(text, len);
 	return r;
 }
@@ -238,7 +239,7 @@ int dg_gcp_token_answer(struct dg_gcp_auth *a, const struct dg_http_resp *resp, 
 	int64_t expires_in = 3600;
 	int r = 0;
 
-	j = resp->body ? json_tokener_parse(resp->body) : NULL;
+	j = dg_json_parse_secret(resp->body);
 	if (resp->status != 200) {
 		e1 = j ? jstr(j, "error") : NULL;
 		e2 = j ? jstr(j, "error_description") : NULL;
@@ -282,7 +283,7 @@ int dg_gcp_token_answer(struct dg_gcp_auth *a, const struct dg_http_resp *resp, 
 	a->expires = now + expires_in;
 	a->fetches++;
 out:
-	json_object_put(j);
+	dg_json_put_secret(j);
 	return r;
 }
 
