@@ -695,11 +695,14 @@ int dg_audit_repair(struct dg_audit_log *log, int *ret_notices, struct dg_error 
 int dg_audit_head_read(const char *log_path, struct dg_audit_head *ret, struct dg_error *err)
 {
 	char path[PATH_MAX + 8], buf[512];
+	struct stat st;
 	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s" DG_AUDIT_HEAD_SUFFIX, log_path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = dg_audit_open_regular(path, &st);
+	if (fd == -2)
+		return dg_error_set(err, DG_FAILED, "the head anchor " DG_AUDIT_NOT_REGULAR, path);
 	if (fd < 0)
 		return dg_error_set_errno(err, errno == ENOENT ? DG_NOTFOUND : DG_FAILED, errno,
 					  "cannot read the head anchor %s", path);
