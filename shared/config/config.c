@@ -149,9 +149,9 @@ static int on_entry(void *user, const char *section, const char *key, const char
 		if (value[0] != '|' && value[0] != '/')
 			FAIL("Destination '%s' must be an absolute directory or |COMMAND", value);
 		if (value[0] == '|' && !value[1 + strspn(value + 1, " \t")])
-			FAIL("Destination '|' has no command after the pipe");
+			FAIL("Destination '|' has no command after the pipe (e.g. |gzip > /srv/dumps/$DIAGINT_DUMP_NAME.gz)");
 		if (strlen(value) >= sizeof(s->p.dest))
-			FAIL("Destination is too long");
+			FAIL("Destination is too long (%zu bytes, at most %zu)", strlen(value), sizeof(s->p.dest) - 1);
 		snprintf(s->p.dest, sizeof(s->p.dest), "%s", value);
 		s->set |= F_DEST;
 	} else if (!strcasecmp(key, "Format")) {
@@ -326,6 +326,17 @@ int dg_config_load(const char *path, struct dg_config **ret, struct dg_error *er
 	if (r) {
 		free(text);
 		return dg_error_set_errno(err, DG_USAGE, r, "cannot read configuration %s", p);
+	}
+	/* inih reads up to the first NUL: the lines after it would be dropped without a word. */
+	if (memchr(text, '\0', len)) {
+		int line = 1;
+
+		for (const char *c = text; *c; c++)
+			line += *c == '\n';
+		explicit_bzero(text, len);
+		free(text);
+		return dg_error_set(err, DG_USAGE, "%s:%d: a NUL byte: diagint.conf is a text file (check what was "
+				    "written there)", p, line);
 	}
 	r = dg_config_parse_string(text, p, ret, err);
 	explicit_bzero(text, len);
