@@ -59,7 +59,8 @@ static int dup_field(json_object *j, const char *key, const char *path, char **o
 	const char *v = jstr(j, key);
 
 	if (!v || !*v)
-		return dg_error_set(err, DG_USAGE, "Google credentials file %s has no \"%s\"", path, key);
+		return dg_error_set(err, DG_USAGE, "Google credentials file %s has no \"%s\": use the file as Google "
+				    "issued it (gcloud iam service-accounts keys create)", path, key);
 	*out = strdup(v);
 	return *out ? 0 : dg_error_set(err, DG_FAILED, "out of memory");
 }
@@ -77,7 +78,8 @@ static int load_file(struct dg_gcp_auth *a, const char *path, const char *how, s
 		return r;
 	j = dg_json_parse_secret(text);
 	if (!j || !json_object_is_type(j, json_type_object)) {
-		r = dg_error_set(err, DG_USAGE, "Google credentials file %s (%s) is not JSON", path, how);
+		r = dg_error_set(err, DG_USAGE, "Google credentials file %s (%s) is not JSON: use the file as Google "
+				 "issued it (gcloud iam service-accounts keys create)", path, how);
 		goto out;
 	}
 	type = jstr(j, "type");
@@ -92,7 +94,8 @@ static int load_file(struct dg_gcp_auth *a, const char *path, const char *how, s
 			goto out;
 		pem = jstr(j, "private_key");
 		if (!pem || !*pem) {
-			r = dg_error_set(err, DG_USAGE, "Google credentials file %s has no \"private_key\"", path);
+			r = dg_error_set(err, DG_USAGE, "Google credentials file %s has no \"private_key\": use the file as "
+					 "Google issued it (gcloud iam service-accounts keys create)", path);
 			goto out;
 		}
 		if (jstr(j, "private_key_id") && !(a->private_key_id = strdup(jstr(j, "private_key_id")))) {
