@@ -63,11 +63,18 @@ static int absolute(const char *path, char *out, size_t len)
 	return snprintf(out, len, "%s/%s", cwd, path) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
+static bool regular(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 static int open_files(struct dg_audit_log *log, struct dg_error *err)
 {
 	int r;
 
-	log->fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	log->fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
 	if (log->fd < 0 && errno == ENOENT) {
 		r = mkdir_parents(log->path);
 		if (r < 0)
@@ -75,16 +82,26 @@ static int open_files(struct dg_audit_log *log, struct dg_error *err)
 						  "cannot create the directory of the audit log %s (run as root, or "
 						  "name a log you may write with --audit-log FILE or $%s)",
 						  log->path, DG_AUDIT_ENV_PATH);
-		log->fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		log->fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
 	}
 	if (log->fd < 0)
 		return dg_error_set_errno(err, errno == EACCES || errno == EPERM ? DG_DENIED : DG_USAGE, errno,
 					  "cannot open the audit log %s for appending (run as root, or name a log you "
 					  "may write with --audit-log FILE or $%s)", log->path, DG_AUDIT_ENV_PATH);
-	log->head_fd = open(log->head_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* O_NONBLOCK above: a FIFO in the log's place must not hang the open. Records go to regular files only
+	 * (into a FIFO they would go to whoever reads it, into a device nowhere). */
+	if (!regular(log->fd))
+		return dg_error_set(err, DG_USAGE, "the audit log %s is not a regular file (a FIFO, a device or a "
+				    "directory): name the log itself with --audit-log FILE or $%s", log->path,
+				    DG_AUDIT_ENV_PATH);
+	log->head_fd = open(log->head_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
 	if (log->head_fd < 0)
-		return dg_error_set_errno(err, DG_USAGE, errno, "cannot open the audit log's head anchor %s",
+		return dg_error_set_errno(err, DG_USAGE, errno, "cannot open the audit log's head anchor %s (if "
+					  "something else is there, remove it: the next record writes it afresh)",
 					  log->head_path);
+	if (!regular(log->head_fd))
+		return dg_error_set(err, DG_USAGE, "the audit log's head anchor %s is not a regular file (a FIFO, a "
+				    "device or a directory): remove it; the next record writes it afresh", log->head_path);
 	log->known = false;
 	return 0;
 }
