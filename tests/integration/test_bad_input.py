@@ -5,7 +5,7 @@ and, where the project promises one (usage, permission, credentials), says how t
 
 docs/bad-input.md is this table rendered with the messages the programs actually printed. The test fails when
 the document differs from what it would render now, so the two cannot drift:
-    DG_BUILD_DIR=build-test python3 tests/integration/test_bad_input.py --write
+    DG_BUILD_DIR=build-test /usr/bin/python3 tests/integration/test_bad_input.py --write
 regenerates it (docs/testing.md). Runs as root (the CLI acting directly, as `sudo diagint` would); without root
 it skips (fails under DIAGINT_REQUIRE_GUEST=1)."""
 import hashlib
@@ -34,7 +34,8 @@ OCI_T = "oci:us-ashburn-1/ocid1.instance.oc1.iad.anexample"
 OS_T = "openstack:4f2a6c1e-5b7d-4e21-9a0b-3c8d2e1f0a01"
 
 # A fix hint: the message says what to do (or the usage line points at --help).
-HINT = re.compile(r"Try '|\bnot [^.]*, [^.]*\bor\b|\d+ to \d+|e\.g\.|yes/no|'Key = value'|\(0 = |0-100|http\(s\)://|\b(use|give|write|set|name|make|"
+HINT = re.compile(r"Try '|\bnot [^.]*, [^.]*\bor\b|\d+ to \d+|e\.g\.|yes/no|'Key = value'|\(0 = |0-100|http\(s\)://|"
+                  r"\b(use|give|write|set|name|make|"
                   r"create|point|check|chmod|chown|run|add|remove|pass|enable|install|known|expected|must|only|"
                   r"supports?|needs?|see|between|at least|at most|longer than|from .* to)\b", re.I)
 
@@ -370,6 +371,23 @@ for fed, spec, frag in [
     add(klass("audit key file (`--key-file`)", "The HMAC key `audit verify` (and every writer) reads."),
         fed, "auditkey", spec, 2, frag)
 
+W2 = klass("audit log for writing (`diagint send`, every command that records)",
+           "What $DIAGINT_AUDIT_LOG (or --audit-log) names when a record is to be written: the writer changes "
+           "nothing it has not proven to be a diagint audit log (the test compares the bytes before and after).")
+for fed, files, frag in [
+    ("a FIFO", {"audit.jsonl": ("fifo",)}, "the audit log $DIR/audit.jsonl is not a regular file"),
+    ("a directory", {"audit.jsonl": ("dir",)}, "Is a directory"),
+    ("a symlink to /dev/null", {"audit.jsonl": ("link", "/dev/null")}, "Too many levels of symbolic links"),
+    ("a text file that is not an audit log", {"audit.jsonl": ("hello\nworld", 0o600)},
+     "is not a diagint audit log (its first line is not an audit record): nothing was changed"),
+    ("the head a FIFO", {"audit.jsonl.head": ("fifo",)}, "head anchor $DIR/audit.jsonl.head is not a regular file"),
+    ("the head a directory", {"audit.jsonl.head": ("dir",)}, "head anchor"),
+]:
+    add(W2, fed, "auditwrite", files, 2, frag)
+add(W2, "a JSON file that is not an audit log", "auditwrite", {"audit.jsonl": ('{"a":1}\n', 0o600)}, 1,
+    "is not a diagint audit record: check it with 'diagint audit verify', then move the file aside")
+
+
 # --- the hook -----------------------------------------------------------------------------------------------
 H = klass("libvirt hook input",
           "What libvirt hands `/etc/libvirt/hooks/qemu.d/diagint`: arguments and the domain XML on stdin, both "
@@ -491,6 +509,55 @@ for fed, target, files, env, frag in [
     add(R, fed, "creds", (target, files, env), 3 if fed == "no AWS credentials anywhere" else 2, frag)
 
 
+# --- cloud replies ------------------------------------------------------------------------------------------
+L = klass("cloud API replies (`diagint send`, loopback cloud lab)",
+          "What a provider's API (here tests/cloudlab, HTTPS on 127.0.0.1) answers to the interrupt: errors, "
+          "pages that are not the provider's success, hostile tokens. One attempt (`--retries 0`).")
+LAB_AWS = "i-0123456789abcdef0"
+LAB_OS = "4f2a6c1e-5b7d-4e21-9a0b-3c8d2e1f0a01"
+for fed, provider, script, status, frag in [
+    ("AWS: HTTP 200 with an HTML page (a proxy's login)", "aws",
+     {"status": 200, "body": "<html><body>proxy login</body></html>"}, 1, "may or may not have reached"),
+    ("AWS: HTTP 200 with an empty body", "aws", {"status": 200, "body": ""}, 1, "may or may not have reached"),
+    ("AWS: HTTP 200 with <return>false</return>", "aws",
+     {"status": 200, "body": "<SendDiagnosticInterruptResponse><return>false</return>"
+      "</SendDiagnosticInterruptResponse>"}, 1, "may or may not have reached"),
+    ("AWS: HTTP 400 InvalidInstanceID.NotFound", "aws", {"status": 400, "code": "InvalidInstanceID.NotFound",
+                                                         "message": "The instance ID does not exist"}, 4, "NotFound"),
+    ("AWS: HTTP 403 UnauthorizedOperation", "aws", {"status": 403, "code": "UnauthorizedOperation"}, 3,
+     "not authorized: the identity from the environment (AWS_ACCESS_KEY_ID) needs ec2:SendDiagnosticInterrupt"),
+    ("AWS: HTTP 401 AuthFailure", "aws", {"status": 401, "code": "AuthFailure"}, 3, "AuthFailure"),
+    ("AWS: HTTP 500 with a body that is not XML (and a control character)", "aws",
+     {"status": 500, "body": "<<<\x01garbage"}, 1,
+     "may or may not have been delivered, so it was not resent"),
+    ("AWS: HTTP 503 RequestLimitExceeded", "aws", {"status": 503, "code": "RequestLimitExceeded"}, 5,
+     "RequestLimitExceeded"),
+    ("AWS: HTTP 418 with a megabyte of body", "aws", {"status": 418, "body": "x" * (1 << 20)}, 1,
+     "EC2 refused the request: HTTP 418 xxxx"),
+    ("AWS: the connection closed without an answer", "aws", {"drop": "always"}, 5, "may have been delivered"),
+    ("AWS: the answer cut short", "aws", {"status": 200, "truncate": True}, 1, "may or may not have reached"),
+    ("GCP: HTTP 404 notFound", "gcp", {"status": 404, "code": "notFound"}, 4, "instance web-1 not found"),
+    ("GCP: HTTP 403 forbidden", "gcp", {"status": 403, "code": "forbidden"}, 3,
+     "needs the permission compute.instances.sendDiagnosticInterrupt"),
+    ("GCP: HTTP 400 with a body that is not JSON", "gcp", {"status": 400, "body": "not json"}, 1, "HTTP 400 not json"),
+    ("GCP: HTTP 500 with control characters in the message", "gcp",
+     {"status": 500, "message": "bad\x1b[2Kthing\r\nX-Forged: 1"}, 1, "bad?[2Kthing  X-Forged: 1"),
+    ("GCP: an access_token with CRLF and a header after it", "gcp-crlf", None, 1, "is not a token"),
+    ("OCI: HTTP 404 NotAuthorizedOrNotFound", "oci", {"status": 404, "code": "NotAuthorizedOrNotFound"}, 4,
+     "not found in us-ashburn-1, or not authorized"),
+    ("OCI: HTTP 409 Conflict", "oci", {"status": 409, "code": "Conflict"}, 4, "cannot take a diagnostic interrupt now"),
+    ("OCI: HTTP 500 with a body that is not JSON", "oci", {"status": 500, "body": "garbage"}, 1,
+     "OCI answered HTTP 500: garbage"),
+    ("OpenStack: HTTP 404", "openstack", {"status": 404}, 4, "not found (itemNotFound"),
+    ("OpenStack: HTTP 409 (the server is in a state that cannot take it)", "openstack", {"status": 409}, 4,
+     "cannot take a crash dump trigger now"),
+    ("OpenStack: HTTP 403", "openstack", {"status": 403}, 3, "needs the Nova policy"),
+    ("OpenStack: HTTP 500 with a body that is not JSON", "openstack", {"status": 500, "body": "garbage"}, 1,
+     "Nova answered HTTP 500: garbage"),
+]:
+    add(L, fed, "cloud", (provider, script), status, frag, hint=False)
+
+
 # --- the collectd plugin -----------------------------------------------------------------------------------
 D = klass("collectd plugin configuration (`collectd -T`)",
           "`<Plugin diagint>` as collectd 5.12 hands it to diagint.so when it checks a configuration (collectd -T): "
@@ -542,6 +609,7 @@ class Lab:
         self.base = os.path.join(self.root, "base")
         os.makedirs(self.base)
         self.pem = None
+        self.lab = None
 
     def env(self, extra=None):
         keep = ("PATH", "LANG", "LC_ALL", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
@@ -583,6 +651,43 @@ class Lab:
                 f.write(data.encode("latin-1") if isinstance(data, str) else data)
             os.chmod(path, spec[1])
         return path
+
+    def cloud(self, provider, script):
+        """The environment and target for one scripted answer of the loopback cloud lab (started once)."""
+        if self.lab is None:
+            sys.path.insert(0, os.path.join(HERE, "..", "cloudlab"))
+            import cloudlab
+            self.cloudlab = cloudlab
+            os.makedirs(os.path.join(self.root, "cloudlab"))
+            self.lab = cloudlab.Lab(os.path.join(self.root, "cloudlab")).start()
+        lab, cl = self.lab, self.cloudlab
+        lab.reset()
+        env = {k: v for k, v in lab.env(self.case).items() if k not in ("PATH", "HOME", "LANG")}
+        if provider == "aws":
+            env.update(AWS_ACCESS_KEY_ID=cl.AWS_KEY, AWS_SECRET_ACCESS_KEY=cl.AWS_SECRET,
+                       AWS_SESSION_TOKEN=cl.AWS_TOKEN)
+            target, inst = "aws:us-east-1/" + LAB_AWS, LAB_AWS
+        elif provider.startswith("gcp"):
+            env["GOOGLE_APPLICATION_CREDENTIALS"] = lab.write_gcp_service_account(os.path.join(self.case, "sa.json"))
+            target, inst = "gcp:lab-project/us-central1-a/web-1", "web-1"
+            if provider == "gcp-crlf":
+                lab.token_suffix = "\r\nX-Injected: 1"
+        elif provider == "oci":
+            env["OCI_CLI_CONFIG_FILE"] = lab.write_oci_config(os.path.join(self.case, "oci.config"))
+            env["OCI_CLI_PROFILE"] = "LAB"
+            inst = "ocid1.instance.oc1.iad.labinstance1"
+            target = "oci:us-ashburn-1/" + inst
+            # OCI has no endpoint variable: name the lab, so no name is ever looked up off this host.
+            return env, target, ["--endpoint", "oci=" + lab.base] + self.scripted(inst, script)
+        else:
+            env.update(lab.openstack_env())
+            target, inst = "openstack:" + LAB_OS, LAB_OS
+        return env, target, self.scripted(inst, script)
+
+    def scripted(self, inst, script):
+        if script is not None:
+            self.lab.script(inst, [script])
+        return []
 
     def key_pem(self):
         if not self.pem:
@@ -741,6 +846,16 @@ def run_case(lab, c):
         lab.put("diagint.conf", conf)
         rc, out, err = lab.run([HOOK] + args, {"DIAGINT_CONFIG": os.path.join(lab.case, "diagint.conf"),
                                                "DIAGINT_WATCH_SOCKET": os.path.join(lab.case, "none.sock")}, xml)
+    elif c.kind == "auditwrite":
+        for name, spec in c.arg.items():
+            lab.put(name, spec)
+        before = snapshot(lab.case)
+        rc, out, err = lab.run([DIAGINT, "send", "-c", NOWHERE, "libvirt:web-1"],
+                               {"DIAGINT_AUDIT_LOG": os.path.join(lab.case, "audit.jsonl")})
+        after = snapshot(lab.case)
+        changed = [p for p in before if after.get(p) != before[p]]
+        if changed:  # new files (an empty head beside the log) are not changes
+            err += "\n(BUG: changed %s)" % ", ".join(os.path.basename(p) for p in changed)
     elif c.kind == "collectd":
         conf = ('Hostname "mon"\nFQDNLookup false\nBaseDir "%s"\nPIDFile "%s/pid"\nAutoLoadPlugin false\n'
                 'TypesDB "/usr/share/collectd/types.db"\nPluginDir "%s"\nLoadPlugin diagint\n<Plugin diagint>\n'
@@ -751,6 +866,10 @@ def run_case(lab, c):
         rc, out, err = lab.run([COLLECTD, "-T", "-C", os.path.join(lab.case, "collectd.conf")])
         # The plugin's lines and collectd's verdict; collectd's own chatter (threads, queues) varies by host.
         err = "\n".join(x for x in err.splitlines() if x.startswith(("diagint plugin:", "Error:")))
+    elif c.kind == "cloud":
+        provider, script = c.arg
+        env, target, extra = lab.cloud(provider, script)
+        rc, out, err = lab.run([DIAGINT, "send", "--retries", "0"] + extra + [target], env)
     elif c.kind == "creds":
         target, files, env = c.arg
         for name, spec in files.items():
@@ -768,6 +887,20 @@ def run_case(lab, c):
     return rc, normalize(lab, msg)
 
 
+def snapshot(top):
+    """Every file under top with its bytes (FIFOs and directories by kind only)."""
+    seen = {}
+    for d, dirs, files in os.walk(top):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            if os.path.islink(p) or not os.path.isfile(p):
+                seen[p] = "link" if os.path.islink(p) else "dir" if os.path.isdir(p) else "other"
+            else:
+                with open(p, "rb") as f:
+                    seen[p] = f.read()
+    return seen
+
+
 def normalize(lab, msg):
     msg = msg.replace(lab.case, "$DIR").replace(lab.root, "$TMP")
     msg = re.sub(r"\b(?=[0-9]*[a-f])[0-9a-f]{32,}\b", "<hex>", msg)
@@ -778,6 +911,8 @@ def normalize(lab, msg):
         msg = "%s\n[... %d more lines]" % (lines[0], len(lines) - 1)
     msg = re.sub(r"\b\d+ ms\b", "N ms", msg)
     msg = re.sub(r"\bpid \d+", "pid N", msg)
+    msg = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", msg)
+    msg = re.sub(r"request id [^,)]+", "request id ID", msg)
     return msg
 
 
@@ -820,7 +955,8 @@ def render(results):
            "<!-- Generated by tests/integration/test_bad_input.py --write from its table of cases and the messages "
            "the built programs printed. Do not edit: test_bad_input fails when this file differs. -->", "",
            "Every row is a case that `meson test -C build-test test_bad_input` feeds to the built programs "
-           "(`diagint`, the libvirt hook) on every run. The test asserts the exit status and a fragment of the "
+           "(`diagint`, the libvirt hook, the collectd plugin; cloud APIs are the loopback lab in tests/cloudlab) "
+           "on every run. The test asserts the exit status and a fragment of the "
            "message, that the message is one line (usage errors add one `Try 'diagint COMMAND --help'.` line), "
            "that it carries no control characters and, for usage, permission and credential errors, that it says "
            "how to fix the problem. The message column is what was printed, with the case's scratch directory "
@@ -868,6 +1004,8 @@ def run_all():
             results.append((c, rc, msg, judge(c, rc, msg)))
         return results
     finally:
+        if lab.lab:
+            lab.lab.stop()
         shutil.rmtree(lab.root, ignore_errors=True)
 
 
@@ -899,7 +1037,8 @@ if __name__ == "__main__":
         res = run_all()
         with open(DOC, "w") as f:
             f.write(render(res))
-        print("%s: %d cases, %d handled well, %d known gaps" % (DOC, len(res), sum(1 for r in res if not r[3] and not r[0].gap), sum(1 for r in res if r[0].gap)))
+        print("%s: %d cases, %d handled well, %d known gaps" % (
+            DOC, len(res), sum(1 for r in res if not r[3] and not r[0].gap), sum(1 for r in res if r[0].gap)))
         for c, rc, msg, b in res:
             if b:
                 print("BAD %s / %s: %s\n    rc=%d %s" % (c.cls, c.fed, "; ".join(b), rc, msg[:300]))
