@@ -25,6 +25,7 @@ DIAGINT = os.path.join(BUILD, "cli", "diagint")
 HOOK = os.path.join(BUILD, "libvirt-hook", "diagint-hook")
 PLUGIN_DIR = os.path.join(BUILD, "collectd-plugin")
 COLLECTD = "/usr/sbin/collectd"
+PAM_DIR = "/lib/x86_64-linux-gnu/security"
 DOC = os.path.join(SRC, "docs", "bad-input.md")
 HUNG = 999  # the status shown for a program killed after 10 s
 NOWHERE = "qemu:///system?socket=/nonexistent/diagint-bad-input.sock"
@@ -558,6 +559,33 @@ for fed, provider, script, status, frag in [
     add(L, fed, "cloud", (provider, script), status, frag, hint=False)
 
 
+# --- PAM services -------------------------------------------------------------------------------------------
+P = klass("PAM service /etc/pam.d/diagint (`sudo diagint inject`)",
+          "A broken service file, read by real Linux-PAM running pam_diagint.so (under pam_wrapper, nss_wrapper and "
+          "uid_wrapper: private service files and users, root without privilege), for alice acting through sudo. "
+          "Every broken service denies (3), before anything is touched.")
+for fed, account, frag in [
+    ("an argument the module does not know", "@M@ group=diagint-ops targets=libvirt:web-* colour=blue",
+     "pam_diagint is misconfigured: unknown or empty argument 'colour=blue' (allowed:"),
+    ("group= naming a group that does not exist", "@M@ group=no-such-group targets=libvirt:web-*",
+     "group 'no-such-group' does not exist: create it"),
+    ("group= empty", "@M@ group= targets=libvirt:web-*", "unknown or empty argument 'group='"),
+    ("targets= empty", "@M@ group=diagint-ops targets=", "unknown or empty argument 'targets='"),
+    ("targets= with an unknown provider", "@M@ group=diagint-ops targets=nope:*", "the target matches none of nope:*"),
+    ("overrides= naming an unknown kind (the URI is not granted)",
+     "@M@ group=diagint-ops targets=libvirt:web-* overrides=everything",
+     "user alice may not choose the uri under sudo"),
+    ("audit_log= relative", "@M@ group=diagint-ops targets=libvirt:web-* audit_log=relative.jsonl",
+     "unknown or empty argument 'audit_log=relative.jsonl'"),
+    ("a module path that does not exist", "/nonexistent/pam_diagint.so group=diagint-ops targets=libvirt:web-*",
+     "denied alice at its account step: Module is unknown"),
+    ("no account line", None, "denied alice at its account step: Permission denied"),
+    ("a line that is not PAM", "this is not a pam line", "denied alice at its auth step"),
+    ("an empty service file", "", "denied alice at its auth step"),
+]:
+    add(P, fed, "pam", account, 3, frag, hint=False, multi=True)
+
+
 # --- the collectd plugin -----------------------------------------------------------------------------------
 D = klass("collectd plugin configuration (`collectd -T`)",
           "`<Plugin diagint>` as collectd 5.12 hands it to diagint.so when it checks a configuration (collectd -T): "
@@ -614,6 +642,9 @@ class Lab:
     def env(self, extra=None):
         keep = ("PATH", "LANG", "LC_ALL", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
         env = {k: v for k, v in os.environ.items() if k in keep}
+        if extra and extra.get("SUDO_USER"):  # as sudo's env_reset leaves it: nothing that would be an override
+            env.update(extra)
+            return env
         env.update(HOME=self.case, LIBVIRT_DEFAULT_URI=NOWHERE, AWS_EC2_METADATA_DISABLED="true",
                    GCE_METADATA_HOST="127.0.0.1:9", DIAGINT_AUDIT_LOG=os.path.join(self.case, "audit-out.jsonl"),
                    DIAGINT_CONFIG=os.path.join(self.case, "absent.conf"))
@@ -856,6 +887,33 @@ def run_case(lab, c):
         changed = [p for p in before if after.get(p) != before[p]]
         if changed:  # new files (an empty head beside the log) are not changes
             err += "\n(BUG: changed %s)" % ", ".join(os.path.basename(p) for p in changed)
+    elif c.kind == "pam":
+        module = os.path.join(BUILD, "pam-audit", "pam_diagint.so")
+        if c.arg == "":
+            text = ""
+        else:
+            text = "auth     required  %s/pam_permit.so\n" % PAM_DIR
+            if c.arg is not None:
+                # -c NOWHERE below is an operator's choice under sudo: granted (overrides=uri), so that a
+                # service that wrongly allows ends at a socket that does not exist, never at a real guest.
+                line = c.arg.replace("@M@", module)
+                if "pam_diagint.so" in line and "overrides=" not in line:
+                    line += " overrides=uri"
+                text += line + "\n" if line.startswith("this") else "account  required  %s\n" % line
+            text += "session  required  %s\n" % module
+        lab.put("pam.d/diagint", (text, 0o644))
+        env = {"SUDO_USER": "alice", "LD_PRELOAD": "libpam_wrapper.so:libnss_wrapper.so:libuid_wrapper.so",
+               "PAM_WRAPPER": "1", "PAM_WRAPPER_SERVICE_DIR": os.path.join(lab.case, "pam.d"),
+               "PAM_WRAPPER_DEBUGLEVEL": "0", "UID_WRAPPER": "1", "UID_WRAPPER_ROOT": "1",
+               "NSS_WRAPPER_PASSWD": os.path.join(SRC, "pam-audit", "tests", "passwd"),
+               "NSS_WRAPPER_GROUP": os.path.join(SRC, "pam-audit", "tests", "group"), "HOME": "/root",
+               "DIAGINT_AUDIT_LOG": os.path.join(lab.case, "audit.jsonl")}
+        rc, out, err = lab.run([DIAGINT, "inject", "-c", NOWHERE, "web-1"], env)
+        # pam_wrapper prints what PAM would send to syslog on stderr: shown as such, after the CLI's line.
+        lines = err.splitlines()
+        syslog = [re.sub(r"^PWRAP_\w+\[[^]]*\] - SYSLOG\(\d+\): ", "syslog: ", x) for x in lines
+                  if x.startswith("PWRAP_") and "no default config other" not in x]
+        err = "\n".join([x for x in lines if not x.startswith("PWRAP_")] + syslog)
     elif c.kind == "collectd":
         conf = ('Hostname "mon"\nFQDNLookup false\nBaseDir "%s"\nPIDFile "%s/pid"\nAutoLoadPlugin false\n'
                 'TypesDB "/usr/share/collectd/types.db"\nPluginDir "%s"\nLoadPlugin diagint\n<Plugin diagint>\n'
@@ -955,8 +1013,8 @@ def render(results):
            "<!-- Generated by tests/integration/test_bad_input.py --write from its table of cases and the messages "
            "the built programs printed. Do not edit: test_bad_input fails when this file differs. -->", "",
            "Every row is a case that `meson test -C build-test test_bad_input` feeds to the built programs "
-           "(`diagint`, the libvirt hook, the collectd plugin; cloud APIs are the loopback lab in tests/cloudlab) "
-           "on every run. The test asserts the exit status and a fragment of the "
+           "(`diagint`, the libvirt hook, pam_diagint.so under Linux-PAM, the collectd plugin; cloud APIs are the "
+           "loopback lab in tests/cloudlab) on every run. The test asserts the exit status and a fragment of the "
            "message, that the message is one line (usage errors add one `Try 'diagint COMMAND --help'.` line), "
            "that it carries no control characters and, for usage, permission and credential errors, that it says "
            "how to fix the problem. The message column is what was printed, with the case's scratch directory "
@@ -992,13 +1050,28 @@ def have_collectd():
     return os.path.exists(COLLECTD) and os.path.exists(os.path.join(PLUGIN_DIR, "diagint.so"))
 
 
+def have_pam_wrapper():
+    return os.path.exists(os.path.join(BUILD, "pam-audit", "pam_diagint.so")) and all(
+        os.path.exists("/usr/lib/x86_64-linux-gnu/lib%s_wrapper.so" % w) for w in ("pam", "nss", "uid"))
+
+
+def missing_parts():
+    """Why some classes cannot run here (empty: the whole table runs)."""
+    why = []
+    if not have_collectd():
+        why.append("collectd or diagint.so missing")
+    if not have_pam_wrapper():
+        why.append("pam_wrapper, nss_wrapper or uid_wrapper missing (scripts/deps build)")
+    return why
+
+
 def run_all():
     lab = Lab()
     try:
         lab.make_base()
         results = []
         for c in CASES:
-            if c.kind == "collectd" and not have_collectd():
+            if (c.kind == "collectd" and not have_collectd()) or (c.kind == "pam" and not have_pam_wrapper()):
                 continue
             rc, msg = run_case(lab, c)
             results.append((c, rc, msg, judge(c, rc, msg)))
@@ -1019,8 +1092,8 @@ class BadInput(unittest.TestCase):
         results = run_all()
         bad = ["%s / %s: %s" % (c.cls, c.fed, "; ".join(b)) for c, _, _, b in results if b]
         self.assertEqual(bad, [], "\n".join(bad))
-        if not have_collectd():
-            why = "collectd or diagint.so missing: the collectd cases did not run, the catalogue is not compared"
+        if missing_parts():
+            why = "; ".join(missing_parts()) + ": those cases did not run, the catalogue is not compared"
             if os.environ.get("DIAGINT_REQUIRE_GUEST") == "1":
                 self.fail(why)
             self.skipTest(why)
@@ -1032,8 +1105,9 @@ class BadInput(unittest.TestCase):
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--write"]:
-        if os.geteuid() != 0 or not have_collectd():
-            sys.exit("--write needs root, collectd and the built diagint.so: the catalogue is the whole table")
+        if os.geteuid() != 0 or missing_parts():
+            sys.exit("--write needs root and every part (%s): the catalogue is the whole table" %
+                     ("; ".join(missing_parts()) or "not root"))
         res = run_all()
         with open(DOC, "w") as f:
             f.write(render(res))
