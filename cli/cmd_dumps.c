@@ -210,7 +210,6 @@ static int do_info(struct dg_dumpdir *dir, const char *name, bool json)
 	return r;
 }
 
-/* list and gc of a default directory that does not exist yet: what they print for an empty one. */
 static bool known_verb(const char *verb)
 {
 	static const char *const verbs[] = { "list", "info", "show", "shrink", "remove", "gc", NULL };
@@ -221,6 +220,7 @@ static bool known_verb(const char *verb)
 	return false;
 }
 
+/* list and gc of a default directory that does not exist yet: what they print for an empty one. */
 static int empty_dir(const char *verb, const char *dest, bool json)
 {
 	if (!strcmp(verb, "list")) {

@@ -22,14 +22,17 @@ static inline int dg_audit_open_regular(const char *path, struct stat *st)
 
 	if (fd < 0)
 		return -1;
-	/* /dev/null reads as an empty log (the CLI's stand-in for a log not written yet). */
-	if (fstat(fd, st) < 0 || !(S_ISREG(st->st_mode) || (S_ISCHR(st->st_mode) && st->st_rdev == makedev(1, 3)))) {
+	if (fstat(fd, st) < 0) {
 		int e = errno;
-		bool reg = S_ISREG(st->st_mode);
 
 		close(fd);
 		errno = e;
-		return reg ? -1 : -2;
+		return -1;
+	}
+	/* /dev/null reads as an empty log (the CLI's stand-in for a log not written yet). */
+	if (!S_ISREG(st->st_mode) && !(S_ISCHR(st->st_mode) && st->st_rdev == makedev(1, 3))) {
+		close(fd);
+		return -2;
 	}
 	return fd;
 }

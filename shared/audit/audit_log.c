@@ -72,9 +72,10 @@ static bool regular(int fd)
 
 static int open_files(struct dg_audit_log *log, struct dg_error *err)
 {
+	const int flags = O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
 	int r;
 
-	log->fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
+	log->fd = open(log->path, flags, 0600);
 	if (log->fd < 0 && errno == ENOENT) {
 		r = mkdir_parents(log->path);
 		if (r < 0)
@@ -82,7 +83,7 @@ static int open_files(struct dg_audit_log *log, struct dg_error *err)
 						  "cannot create the directory of the audit log %s (run as root, or "
 						  "name a log you may write with --audit-log FILE or $%s)",
 						  log->path, DG_AUDIT_ENV_PATH);
-		log->fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
+		log->fd = open(log->path, flags, 0600);
 	}
 	if (log->fd < 0)
 		return dg_error_set_errno(err, errno == EACCES || errno == EPERM ? DG_DENIED : DG_USAGE, errno,
@@ -94,7 +95,7 @@ static int open_files(struct dg_audit_log *log, struct dg_error *err)
 		return dg_error_set(err, DG_USAGE, "the audit log %s is not a regular file (a FIFO, a device or a "
 				    "directory): name the log itself with --audit-log FILE or $%s", log->path,
 				    DG_AUDIT_ENV_PATH);
-	log->head_fd = open(log->head_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
+	log->head_fd = open(log->head_path, (flags & ~O_APPEND), 0600);
 	if (log->head_fd < 0)
 		return dg_error_set_errno(err, DG_USAGE, errno, "cannot open the audit log's head anchor %s (if "
 					  "something else is there, remove it: the next record writes it afresh)",

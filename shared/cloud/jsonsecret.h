@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <stddef.h>
-
 #include <json-c/json.h>
 
 /* JSON that carries secrets (a service account's private_key, token replies' access_token, IMDS keys, a
@@ -10,7 +8,8 @@
  * json-c hands its memory back to malloc. Not covered: copies json-c leaves behind when it grows a buffer
  * with realloc() while parsing or printing (the old block is freed by the C library, unwiped). */
 
-/* Parse a NUL-terminated text as json_tokener_parse() does; NULL when it is NULL or not JSON. The tokener's scratch buffer, which held every string it read, is wiped before it is freed. */
+/* Parse a NUL-terminated text as json_tokener_parse() does; NULL when it is NULL or not JSON. The tokener's
+ * scratch buffer, which held every string it read, is wiped before it is freed. */
 json_object *dg_json_parse_secret(const char *text);
 
 /* json_tokener_free() after wiping the tokener's scratch buffer (every string it read went through it). */
