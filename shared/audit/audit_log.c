@@ -63,11 +63,19 @@ static int absolute(const char *path, char *out, size_t len)
 	return snprintf(out, len, "%s/%s", cwd, path) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
+static bool regular(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 static int open_files(struct dg_audit_log *log, struct dg_error *err)
 {
+	const int flags = O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
 	int r;
 
-	log->fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	log->fd = open(log->path, flags, 0600);
 	if (log->fd < 0 && errno == ENOENT) {
 		r = mkdir_parents(log->path);
 		if (r < 0)
@@ -75,16 +83,26 @@ static int open_files(struct dg_audit_log *log, struct dg_error *err)
 						  "cannot create the directory of the audit log %s (run as root, or "
 						  "name a log you may write with --audit-log FILE or $%s)",
 						  log->path, DG_AUDIT_ENV_PATH);
-		log->fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		log->fd = open(log->path, flags, 0600);
 	}
 	if (log->fd < 0)
 		return dg_error_set_errno(err, errno == EACCES || errno == EPERM ? DG_DENIED : DG_USAGE, errno,
 					  "cannot open the audit log %s for appending (run as root, or name a log you "
 					  "may write with --audit-log FILE or $%s)", log->path, DG_AUDIT_ENV_PATH);
-	log->head_fd = open(log->head_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* O_NONBLOCK above: a FIFO in the log's place must not hang the open. Records go to regular files only
+	 * (into a FIFO they would go to whoever reads it, into a device nowhere). */
+	if (!regular(log->fd))
+		return dg_error_set(err, DG_USAGE, "the audit log %s is not a regular file (a FIFO, a device or a "
+				    "directory): name the log itself with --audit-log FILE or $%s", log->path,
+				    DG_AUDIT_ENV_PATH);
+	log->head_fd = open(log->head_path, (flags & ~O_APPEND), 0600);
 	if (log->head_fd < 0)
-		return dg_error_set_errno(err, DG_USAGE, errno, "cannot open the audit log's head anchor %s",
+		return dg_error_set_errno(err, DG_USAGE, errno, "cannot open the audit log's head anchor %s (if "
+					  "something else is there, remove it: the next record writes it afresh)",
 					  log->head_path);
+	if (!regular(log->head_fd))
+		return dg_error_set(err, DG_USAGE, "the audit log's head anchor %s is not a regular file (a FIFO, a "
+				    "device or a directory): remove it; the next record writes it afresh", log->head_path);
 	log->known = false;
 	return 0;
 }
@@ -695,11 +713,14 @@ int dg_audit_repair(struct dg_audit_log *log, int *ret_notices, struct dg_error 
 int dg_audit_head_read(const char *log_path, struct dg_audit_head *ret, struct dg_error *err)
 {
 	char path[PATH_MAX + 8], buf[512];
+	struct stat st;
 	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s" DG_AUDIT_HEAD_SUFFIX, log_path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = dg_audit_open_regular(path, &st);
+	if (fd == -2)
+		return dg_error_set(err, DG_FAILED, "the head anchor " DG_AUDIT_NOT_REGULAR, path);
 	if (fd < 0)
 		return dg_error_set_errno(err, errno == ENOENT ? DG_NOTFOUND : DG_FAILED, errno,
 					  "cannot read the head anchor %s", path);
