@@ -15,7 +15,6 @@ const char *const dg_cd_counter_names[DG_CD_NCOUNTERS] = {
 struct dg_cd_state dg_cd = {
 	.audit_lock = PTHREAD_MUTEX_INITIALIZER,
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
 	.request_timeout = 30,
 	.retries = -1,
 	.shutdown_timeout = 5,
@@ -55,20 +54,14 @@ static void dg_cd_enqueue_locked(struct dg_cd_target *t)
 {
 	static bool complained;
 
-	if (t->queued)
+	if (dg_workq_push(dg_cd.queue, (size_t)(t - dg_cd.targets)) >= 0)
 		return;
-	if (dg_cd.q_len == dg_cd.queue_size) {
-		dg_cd.counters[DG_CD_DROPPED]++;
-		if (!complained) {
-			complained = true;
-			WARNING(DG_CD_PLUGIN " plugin: the decision queue is full (QueueSize %u): %s waits for the next "
-				"interval; raise QueueSize if this repeats.", dg_cd.queue_size, t->name);
-		}
-		return;
+	dg_cd.counters[DG_CD_DROPPED]++;
+	if (!complained) {
+		complained = true;
+		WARNING(DG_CD_PLUGIN " plugin: the decision queue is full (QueueSize %u): %s waits for the next "
+			"interval; raise QueueSize if this repeats.", dg_cd.queue_size, t->name);
 	}
-	dg_cd.queue[(dg_cd.q_head + dg_cd.q_len++) % dg_cd.queue_size] = t;
-	t->queued = true;
-	pthread_cond_signal(&dg_cd.cond);
 }
 
 /* Tell the brakes whether t looks unhealthy now, only when that changed (their lookup is linear). */
@@ -98,7 +91,7 @@ static void dg_cd_hit_locked(struct dg_cd_target *t, unsigned source, const char
 		dg_cd_enqueue_locked(t);
 	if (start) {
 		dg_cd.unhealthy++;
-		dg_cd.last_detect = now;
+		dg_workq_activity(dg_cd.queue);
 		dg_cd_mark_locked(t);
 	}
 }
@@ -276,7 +269,7 @@ int dg_cd_read(user_data_t *ud)
 	pthread_mutex_lock(&dg_cd.lock);
 	for (size_t i = 0; i < dg_cd.n_targets; i++) {
 		struct dg_cd_target *t = &dg_cd.targets[i];
-		if (!t->ep.active || t->queued)
+		if (!t->ep.active || dg_workq_queued(dg_cd.queue, i))
 			continue;
 		if (t->ep.source == DG_CD_DETECT_MISSING) {
 			double iv = t->interval > 0 ? t->interval : CDTIME_T_TO_DOUBLE(plugin_get_interval());
@@ -291,7 +284,7 @@ int dg_cd_read(user_data_t *ud)
 		dg_cd.storm_notified = false;
 	memcpy(c, dg_cd.counters, sizeof(c));
 	unhealthy = dg_cd.unhealthy;
-	qlen = dg_cd.q_len;
+	qlen = dg_workq_len(dg_cd.queue);
 	pthread_mutex_unlock(&dg_cd.lock);
 
 	for (int i = 0; i < DG_CD_NCOUNTERS; i++)

@@ -25,11 +25,12 @@
 #include "diagint/send.h"
 #include "diagint/strindex.h"
 #include "diagint/target.h"
+#include "diagint/workq.h"
 
 #define DG_CD_PLUGIN "diagint"
 #define DG_CD_DEFAULT_STATE "/var/lib/diagint/collectd-brakes.state"
 /* After a detection the worker waits until no new target has looked hung for this long (at most
- * DG_CD_SETTLE_MAX) before deciding: the threshold plugin reports the expiries of one timeout pass one after the
+ * DG_CD_SETTLE_MAX) before deciding (the queue's settle wait, workq.h): the threshold plugin reports the expiries of one timeout pass one after the
  * other, and the storm brake must see all of them, not only the first. */
 #define DG_CD_SETTLE 0.1
 #define DG_CD_SETTLE_MAX 1.0
@@ -80,7 +81,6 @@ struct dg_cd_target {
 	double last_latency;  /* ms, from the ping plugin */
 	bool quiet;           /* silent for over DG_CD_QUIET intervals, not yet reported missing: storm evidence */
 	bool marked;          /* what the brakes were last told: ep.active || quiet */
-	bool queued;
 };
 
 struct dg_cd_state {
@@ -114,14 +114,10 @@ struct dg_cd_state {
 	struct dg_audit_log *audit;
 	pthread_mutex_t audit_lock; /* one dg_audit_log, two writers: the worker and shutdown */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
 	pthread_t worker;
 	bool worker_running;
-	bool stop;
 	volatile sig_atomic_t cancel; /* a capture in progress stops at the next block (inject.h) */
-	struct dg_cd_target **queue;
-	size_t q_head, q_len;
-	double last_detect;
+	struct dg_workq *queue; /* targets (by index) waiting for the worker, under dg_cd.lock */
 	unsigned unhealthy;
 	bool storm_notified;
 	char inflight[DG_TARGET_MAX]; /* the request the worker is in, for the shutdown record */

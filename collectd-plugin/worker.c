@@ -275,37 +275,17 @@ static void dg_cd_check_targets(void)
 
 void *dg_cd_worker(void *arg)
 {
+	size_t i;
+
 	(void)arg;
 	if (dg_cd.check_at_start)
 		dg_cd_check_targets();
 	pthread_mutex_lock(&dg_cd.lock);
-	while (!dg_cd.stop) {
-		struct dg_cd_target *t;
+	/* Each target after a burst of detections has landed (see DG_CD_SETTLE), until shutdown stops the queue. */
+	while (dg_workq_pop(dg_cd.queue, &i) == 0) {
+		struct dg_cd_target *t = &dg_cd.targets[i];
 		struct dg_responder_request req = { .action = DG_BRAKES_INTERRUPT };
-		double start;
 
-		if (!dg_cd.q_len) {
-			pthread_cond_wait(&dg_cd.cond, &dg_cd.lock);
-			continue;
-		}
-		/* Let a burst of detections land before deciding (see DG_CD_SETTLE). */
-		start = dg_clock_real();
-		while (!dg_cd.stop) {
-			double now = dg_clock_real(), until = dg_cd.last_detect + DG_CD_SETTLE;
-			struct timespec ts;
-			if (until > start + DG_CD_SETTLE_MAX)
-				until = start + DG_CD_SETTLE_MAX;
-			if (now >= until)
-				break;
-			ts = dg_clock_deadline(CLOCK_REALTIME, until - now);
-			pthread_cond_timedwait(&dg_cd.cond, &dg_cd.lock, &ts);
-		}
-		if (dg_cd.stop)
-			break;
-		t = dg_cd.queue[dg_cd.q_head];
-		dg_cd.q_head = (dg_cd.q_head + 1) % dg_cd.queue_size;
-		dg_cd.q_len--;
-		t->queued = false;
 		if (!dg_responder_due(dg_cd.responder, &t->ep, t->hits_needed))
 			continue; /* it came back while queued */
 		dg_cd_scan_quiet_locked(dg_clock_real());
