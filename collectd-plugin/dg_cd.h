@@ -19,6 +19,7 @@
 #include "diagint/brakes.h"
 #include "diagint/error.h"
 #include "diagint/inject.h"
+#include "diagint/liveness.h"
 #include "diagint/lv.h"
 #include "diagint/record.h"
 #include "diagint/responder.h"
@@ -76,11 +77,10 @@ struct dg_cd_target {
 
 	/* State, under dg_cd.lock. */
 	struct dg_episode ep; /* in the responder's hands; ep.active (changed only under dg_cd.lock) = suspect */
-	double last_seen;     /* wall time of the last value from host (0: none yet) */
-	double interval;      /* of the host's last value, seconds */
+	struct dg_liveness live; /* the host's values on the wall clock; live.quiet: silent for over DG_CD_QUIET
+				  * intervals, not yet reported missing: storm evidence */
 	double last_latency;  /* ms, from the ping plugin */
-	bool quiet;           /* silent for over DG_CD_QUIET intervals, not yet reported missing: storm evidence */
-	bool marked;          /* what the brakes were last told: ep.active || quiet */
+	bool marked;          /* what the brakes were last told: ep.active || live.quiet */
 };
 
 struct dg_cd_state {
