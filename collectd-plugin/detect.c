@@ -13,7 +13,6 @@ const char *const dg_cd_counter_names[DG_CD_NCOUNTERS] = {
 };
 
 struct dg_cd_state dg_cd = {
-	.audit_lock = PTHREAD_MUTEX_INITIALIZER,
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.request_timeout = 30,
 	.retries = -1,

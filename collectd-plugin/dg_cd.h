@@ -112,7 +112,6 @@ struct dg_cd_state {
 	struct dg_sender *sender;
 	struct dg_lv *lv;
 	struct dg_audit_log *audit;
-	pthread_mutex_t audit_lock; /* one dg_audit_log, two writers: the worker and shutdown */
 	pthread_mutex_t lock;
 	pthread_t worker;
 	bool worker_running;

@@ -31,17 +31,13 @@ int dg_cd_audit(const char *action, const char *target, const char *reason, cons
 		enum dg_audit_result result, const char *error, const char *request_id, int attempts,
 		const struct dg_dump_record *rec, struct dg_error *ret_err)
 {
-	struct dg_audit_event ev;
 	struct dg_error err = { 0 };
-	int r;
-
-	dg_audit_event_outcome(&ev, "collectd", action, &(struct dg_audit_outcome){
+	/* The worker and shutdown both write: the log takes its own mutex (audit.h). */
+	int r = dg_audit_append_outcome(dg_cd.audit, "collectd", action, &(struct dg_audit_outcome){
 		.target = target, .reason = reason, .evidence = evidence, .result = result, .error = error,
 		.request_id = request_id, .attempts = attempts, .dump_path = dg_record_dump_path(rec),
-		.dump_sha256 = rec ? rec->sha256 : NULL });
-	pthread_mutex_lock(&dg_cd.audit_lock);
-	r = dg_audit_append(dg_cd.audit, &ev, NULL, &err);
-	pthread_mutex_unlock(&dg_cd.audit_lock);
+		.dump_sha256 = rec ? rec->sha256 : NULL }, &err);
+
 	if (r < 0)
 		ERROR(DG_CD_PLUGIN " plugin: cannot write the audit record (%s %s, %s): %s", action, target,
 		      dg_audit_result_name(result), err.message);
