@@ -156,23 +156,17 @@ static int dg_cd_act(void *ud, const struct dg_responder_request *req, struct dg
 	return ok ? 0 : dg_error_set(err, res.status, "%s", res.message);
 }
 
-static enum dg_cd_counter dg_cd_counter_of(enum dg_responder_outcome o)
-{
-	switch (o) {
-	case DG_RESPONDER_DRY_RUN:
-		return DG_CD_DRY_RUN;
-	case DG_RESPONDER_COOLDOWN:
-		return DG_CD_SUPP_COOLDOWN;
-	case DG_RESPONDER_RATE:
-		return DG_CD_SUPP_RATE;
-	case DG_RESPONDER_STORM:
-		return DG_CD_SUPP_STORM;
-	case DG_RESPONDER_BUSY:
-		return DG_CD_SUPP_BUSY;
-	default:
-		return DG_CD_FAILED;
-	}
-}
+/* The counter each reported outcome adds to. */
+static const enum dg_cd_counter dg_cd_counter_of[] = {
+	[DG_RESPONDER_ACTED] = DG_CD_FAILED, /* never reported: an action counts sent or failed in dg_cd_act */
+	[DG_RESPONDER_DRY_RUN] = DG_CD_DRY_RUN,
+	[DG_RESPONDER_COOLDOWN] = DG_CD_SUPP_COOLDOWN,
+	[DG_RESPONDER_RATE] = DG_CD_SUPP_RATE,
+	[DG_RESPONDER_STORM] = DG_CD_SUPP_STORM,
+	[DG_RESPONDER_BUSY] = DG_CD_SUPP_BUSY,
+	[DG_RESPONDER_UNRECORDED] = DG_CD_FAILED,
+	[DG_RESPONDER_FAILED] = DG_CD_FAILED,
+};
 
 /* Everything but an action, once per episode and kind: the log, the audit record, the notification. */
 static void dg_cd_report(void *ud, const struct dg_responder_request *req, enum dg_responder_outcome o,
@@ -186,7 +180,7 @@ static void dg_cd_report(void *ud, const struct dg_responder_request *req, enum 
 	(void)ud;
 	dg_cd_reason(t, reason, sizeof(reason));
 	pthread_mutex_lock(&dg_cd.lock);
-	dg_cd.counters[dg_cd_counter_of(o)]++;
+	dg_cd.counters[dg_cd_counter_of[o]]++;
 	if (o == DG_RESPONDER_STORM && !dg_cd.storm_notified)
 		notify_storm = dg_cd.storm_notified = true;
 	pthread_mutex_unlock(&dg_cd.lock);
