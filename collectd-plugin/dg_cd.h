@@ -31,8 +31,8 @@
 #define DG_CD_PLUGIN "diagint"
 #define DG_CD_DEFAULT_STATE "/var/lib/diagint/collectd-brakes.state"
 /* After a detection the worker waits until no new target has looked hung for this long (at most
- * DG_CD_SETTLE_MAX) before deciding (the queue's settle wait, workq.h): the threshold plugin reports the expiries of one timeout pass one after the
- * other, and the storm brake must see all of them, not only the first. */
+ * DG_CD_SETTLE_MAX) before deciding (the queue's settle wait, workq.h): the threshold plugin reports the expiries
+ * of one timeout pass one after the other, and the storm brake must see all of them, not only the first. */
 #define DG_CD_SETTLE 0.1
 #define DG_CD_SETTLE_MAX 1.0
 /* The threshold plugin reports silent hosts in the pass after their timeout, so hosts that fell silent a few
