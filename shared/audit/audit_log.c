@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,8 @@ struct dg_audit_log {
 	off_t known_size;
 	struct dg_audit_head last;
 	struct dg_audit_anchor_state anchor;
+	/* The file lock (flock) is per open file: it keeps other processes out, not our own other threads. */
+	pthread_mutex_t lock;
 };
 
 const char *dg_audit_log_path(const struct dg_audit_log *log)
@@ -128,6 +131,7 @@ int dg_audit_log_open(const char *path, const unsigned char *key, size_t keylen,
 	if (!log)
 		return dg_error_set(err, DG_FAILED, "out of memory");
 	log->fd = log->head_fd = -1;
+	pthread_mutex_init(&log->lock, NULL);
 	log->flags = flags;
 	log->anchor = (struct dg_audit_anchor_state)DG_AUDIT_ANCHOR_STATE_INIT;
 	if (keylen)
@@ -136,6 +140,7 @@ int dg_audit_log_open(const char *path, const unsigned char *key, size_t keylen,
 	r = absolute(path, log->path, sizeof(log->path));
 	if (r < 0 || snprintf(log->head_path, sizeof(log->head_path), "%s" DG_AUDIT_HEAD_SUFFIX, log->path) >=
 			     (int)sizeof(log->head_path)) {
+		pthread_mutex_destroy(&log->lock);
 		free(log);
 		return dg_error_set(err, DG_USAGE, "audit log path too long: %s", path);
 	}
@@ -155,6 +160,7 @@ void dg_audit_log_free(struct dg_audit_log *log)
 	close_files(log);
 	dg_audit_anchor_close(&log->anchor);
 	explicit_bzero(log->key, sizeof(log->key));
+	pthread_mutex_destroy(&log->lock);
 	free(log);
 }
 
@@ -646,8 +652,8 @@ static int catch_up(struct dg_audit_log *log, struct pending *pend, struct dg_er
 	return r;
 }
 
-int dg_audit_append(struct dg_audit_log *log, const struct dg_audit_event *ev, struct dg_audit_head *ret_head,
-		    struct dg_error *err)
+static int append(struct dg_audit_log *log, const struct dg_audit_event *ev, struct dg_audit_head *ret_head,
+		  struct dg_error *err)
 {
 	struct pending pend = { 0 };
 	struct dg_audit_head mine;
@@ -684,7 +690,27 @@ int dg_audit_append(struct dg_audit_log *log, const struct dg_audit_event *ev, s
 	return 0;
 }
 
-int dg_audit_repair(struct dg_audit_log *log, int *ret_notices, struct dg_error *err)
+int dg_audit_append(struct dg_audit_log *log, const struct dg_audit_event *ev, struct dg_audit_head *ret_head,
+		    struct dg_error *err)
+{
+	int r;
+
+	pthread_mutex_lock(&log->lock);
+	r = append(log, ev, ret_head, err);
+	pthread_mutex_unlock(&log->lock);
+	return r;
+}
+
+int dg_audit_append_outcome(struct dg_audit_log *log, const char *component, const char *action,
+			    const struct dg_audit_outcome *o, struct dg_error *err)
+{
+	struct dg_audit_event ev;
+
+	dg_audit_event_outcome(&ev, component, action, o);
+	return dg_audit_append(log, &ev, NULL, err);
+}
+
+static int repair(struct dg_audit_log *log, int *ret_notices, struct dg_error *err)
 {
 	struct pending pend = { 0 };
 	struct dg_audit_head mine;
@@ -710,6 +736,16 @@ int dg_audit_repair(struct dg_audit_log *log, int *ret_notices, struct dg_error 
 	return 0;
 }
 
+int dg_audit_repair(struct dg_audit_log *log, int *ret_notices, struct dg_error *err)
+{
+	int r;
+
+	pthread_mutex_lock(&log->lock);
+	r = repair(log, ret_notices, err);
+	pthread_mutex_unlock(&log->lock);
+	return r;
+}
+
 int dg_audit_head_read(const char *log_path, struct dg_audit_head *ret, struct dg_error *err)
 {
 	char path[PATH_MAX + 8], buf[512];
@@ -732,7 +768,7 @@ int dg_audit_head_read(const char *log_path, struct dg_audit_head *ret, struct d
 	return dg_audit_head_parse(buf, (size_t)n, NULL, 0, ret, NULL, err);
 }
 
-int dg_audit_rotate(struct dg_audit_log *log, char *ret_rotated, struct dg_error *err)
+static int rotate(struct dg_audit_log *log, char *ret_rotated, struct dg_error *err)
 {
 	struct pending pend = { 0 };
 	struct dg_audit_event ev;
@@ -806,5 +842,15 @@ out:
 	flock(log->fd, LOCK_UN);
 	/* Whatever happened, the next append follows the path afresh. */
 	log->known = false;
+	return r;
+}
+
+int dg_audit_rotate(struct dg_audit_log *log, char *ret_rotated, struct dg_error *err)
+{
+	int r;
+
+	pthread_mutex_lock(&log->lock);
+	r = rotate(log, ret_rotated, err);
+	pthread_mutex_unlock(&log->lock);
 	return r;
 }
