@@ -210,6 +210,16 @@ static int do_info(struct dg_dumpdir *dir, const char *name, bool json)
 	return r;
 }
 
+static bool known_verb(const char *verb)
+{
+	static const char *const verbs[] = { "list", "info", "show", "shrink", "remove", "gc", NULL };
+
+	for (size_t i = 0; verbs[i]; i++)
+		if (!strcmp(verbs[i], verb))
+			return true;
+	return false;
+}
+
 /* list and gc of a default directory that does not exist yet: what they print for an empty one. */
 static int empty_dir(const char *verb, const char *dest, bool json)
 {
@@ -322,6 +332,9 @@ static int run(const struct dumps_args *a)
 		return dg_cli_fail(&err);
 	if (!verb)
 		return dg_cli_usage_error("dumps", "missing action: list, info, show, shrink, remove or gc");
+	/* Before the directory is opened: a misspelt action must not be answered with a directory's problem. */
+	if (!known_verb(verb))
+		return dg_cli_usage_error("dumps", "unknown action '%s': use list, info, show, shrink, remove or gc", verb);
 	if (dg_config_load(a->config_path, &cfg, &err) < 0)
 		return dg_cli_fail(&err);
 	dg_config_capture_policy(cfg, NULL, &policy);

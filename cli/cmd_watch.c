@@ -123,6 +123,7 @@ static int parse_args(int argc, char **argv, struct watch_args *a)
 
 	*a = (struct watch_args){ 0 };
 	optind = 1;
+	opterr = 0; /* one message, ours, as in every other command */
 	while ((c = getopt_long(argc, argv, "C:c:nh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'C':
@@ -140,7 +141,7 @@ static int parse_args(int argc, char **argv, struct watch_args *a)
 			a->help = true; /* whatever follows */
 			return 0;
 		default:
-			return dg_cli_usage_error("watch", "unknown option");
+			return dg_cli_bad_option("watch", optopt, argv, optind);
 		}
 	}
 	if (optind < argc)

@@ -13,9 +13,7 @@ const char *const dg_cd_counter_names[DG_CD_NCOUNTERS] = {
 };
 
 struct dg_cd_state dg_cd = {
-	.audit_lock = PTHREAD_MUTEX_INITIALIZER,
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
 	.request_timeout = 30,
 	.retries = -1,
 	.shutdown_timeout = 5,
@@ -55,26 +53,20 @@ static void dg_cd_enqueue_locked(struct dg_cd_target *t)
 {
 	static bool complained;
 
-	if (t->queued)
+	if (dg_workq_push(dg_cd.queue, (size_t)(t - dg_cd.targets)) >= 0)
 		return;
-	if (dg_cd.q_len == dg_cd.queue_size) {
-		dg_cd.counters[DG_CD_DROPPED]++;
-		if (!complained) {
-			complained = true;
-			WARNING(DG_CD_PLUGIN " plugin: the decision queue is full (QueueSize %u): %s waits for the next "
-				"interval; raise QueueSize if this repeats.", dg_cd.queue_size, t->name);
-		}
-		return;
+	dg_cd.counters[DG_CD_DROPPED]++;
+	if (!complained) {
+		complained = true;
+		WARNING(DG_CD_PLUGIN " plugin: the decision queue is full (QueueSize %u): %s waits for the next "
+			"interval; raise QueueSize if this repeats.", dg_cd.queue_size, t->name);
 	}
-	dg_cd.queue[(dg_cd.q_head + dg_cd.q_len++) % dg_cd.queue_size] = t;
-	t->queued = true;
-	pthread_cond_signal(&dg_cd.cond);
 }
 
 /* Tell the brakes whether t looks unhealthy now, only when that changed (their lookup is linear). */
 static void dg_cd_mark_locked(struct dg_cd_target *t)
 {
-	bool want = t->ep.active || t->quiet;
+	bool want = t->ep.active || t->live.quiet;
 
 	if (want != t->marked) {
 		t->marked = want;
@@ -99,7 +91,7 @@ static void dg_cd_hit_locked(struct dg_cd_target *t, unsigned source, const char
 		dg_cd_enqueue_locked(t);
 	if (start) {
 		dg_cd.unhealthy++;
-		dg_cd.last_detect = now;
+		dg_workq_activity(dg_cd.queue);
 		dg_cd_mark_locked(t);
 	}
 }
@@ -112,15 +104,6 @@ static void dg_cd_recover_locked(struct dg_cd_target *t, unsigned source)
 	if (dg_responder_alive(dg_cd.responder, &t->ep, source))
 		INFO(DG_CD_PLUGIN " plugin: %s (%s) looks alive again.", t->name, t->host);
 	dg_cd_mark_locked(t);
-}
-
-/* A silence counts only when nothing at all came from the host meanwhile: one stopped plugin on a live host
- * is not a hang. */
-static bool dg_cd_host_silent_locked(const struct dg_cd_target *t, double now)
-{
-	double iv = t->interval > 0 ? t->interval : CDTIME_T_TO_DOUBLE(plugin_get_interval());
-
-	return t->last_seen == 0 || now - t->last_seen >= iv;
 }
 
 static void dg_cd_ping_value_locked(struct dg_cd_target *t, const value_list_t *vl)
@@ -157,12 +140,8 @@ int dg_cd_write(const data_set_t *ds, const value_list_t *vl, user_data_t *ud)
 	(void)ud;
 	pthread_mutex_lock(&dg_cd.lock);
 	for (size_t it = 0; (t = dg_strindex_next(dg_cd.by_host, vl->host, &it));) {
-		t->last_seen = now;
-		t->interval = CDTIME_T_TO_DOUBLE(vl->interval);
-		if (t->quiet) {
-			t->quiet = false;
+		if (dg_liveness_seen(&t->live, now, CDTIME_T_TO_DOUBLE(vl->interval)))
 			dg_cd_mark_locked(t);
-		}
 		dg_cd_recover_locked(t, DG_CD_DETECT_MISSING);
 	}
 	if ((dg_cd.detect_all & DG_CD_DETECT_PING) && !strcmp(vl->plugin, "ping") && vl->values_len == 1)
@@ -178,10 +157,13 @@ static void dg_cd_missing_seen(const char *host, const char *what, double now)
 	char ev[768], last[32];
 
 	for (size_t it = 0; (t = dg_strindex_next(dg_cd.by_host, host, &it));) {
-		if (!(t->detect & DG_CD_DETECT_MISSING) || t->ep.active || !dg_cd_host_silent_locked(t, now))
+		/* A silence counts only when nothing at all came from the host meanwhile: one stopped plugin on a
+		 * live host is not a hang. */
+		if (!(t->detect & DG_CD_DETECT_MISSING) || t->ep.active ||
+		    !dg_liveness_silent(&t->live, now, CDTIME_T_TO_DOUBLE(plugin_get_interval())))
 			continue;
-		if (t->last_seen > 0) {
-			dg_clock_iso_utc(t->last_seen, last, sizeof(last));
+		if (t->live.last_seen > 0) {
+			dg_clock_iso_utc(t->live.last_seen, last, sizeof(last));
 			dg_cd_fmt(ev, sizeof(ev), "%s; last value from %s at %s", what, host, last);
 		} else {
 			dg_cd_fmt(ev, sizeof(ev), "%s; no value from %s since this plugin started", what, host);
@@ -195,13 +177,10 @@ void dg_cd_scan_quiet_locked(double now)
 {
 	for (size_t i = 0; i < dg_cd.n_targets; i++) {
 		struct dg_cd_target *t = &dg_cd.targets[i];
-		double iv = t->interval > 0 ? t->interval : CDTIME_T_TO_DOUBLE(plugin_get_interval());
-		bool quiet = (t->detect & DG_CD_DETECT_MISSING) && t->last_seen > 0 && now - t->last_seen > DG_CD_QUIET * iv;
 
-		if (quiet != t->quiet) {
-			t->quiet = quiet;
+		if ((t->detect & DG_CD_DETECT_MISSING) &&
+		    dg_liveness_update_quiet(&t->live, now, CDTIME_T_TO_DOUBLE(plugin_get_interval()), DG_CD_QUIET))
 			dg_cd_mark_locked(t);
-		}
 	}
 }
 
@@ -277,12 +256,11 @@ int dg_cd_read(user_data_t *ud)
 	pthread_mutex_lock(&dg_cd.lock);
 	for (size_t i = 0; i < dg_cd.n_targets; i++) {
 		struct dg_cd_target *t = &dg_cd.targets[i];
-		if (!t->ep.active || t->queued)
+		if (!t->ep.active || dg_workq_queued(dg_cd.queue, i))
 			continue;
-		if (t->ep.source == DG_CD_DETECT_MISSING) {
-			double iv = t->interval > 0 ? t->interval : CDTIME_T_TO_DOUBLE(plugin_get_interval());
-			dg_responder_count(dg_cd.responder, &t->ep, 1 + (unsigned)((now - t->ep.since) / iv));
-		}
+		if (t->ep.source == DG_CD_DETECT_MISSING)
+			dg_responder_count(dg_cd.responder, &t->ep, dg_liveness_intervals(&t->live, t->ep.since, now,
+							CDTIME_T_TO_DOUBLE(plugin_get_interval())));
 		/* Enough hits, or a refusal whose time to ask again has come (also a target a full queue turned away). */
 		if (dg_responder_due(dg_cd.responder, &t->ep, t->hits_needed))
 			dg_cd_enqueue_locked(t);
@@ -292,7 +270,7 @@ int dg_cd_read(user_data_t *ud)
 		dg_cd.storm_notified = false;
 	memcpy(c, dg_cd.counters, sizeof(c));
 	unhealthy = dg_cd.unhealthy;
-	qlen = dg_cd.q_len;
+	qlen = dg_workq_len(dg_cd.queue);
 	pthread_mutex_unlock(&dg_cd.lock);
 
 	for (int i = 0; i < DG_CD_NCOUNTERS; i++)

@@ -19,18 +19,20 @@
 #include "diagint/brakes.h"
 #include "diagint/error.h"
 #include "diagint/inject.h"
+#include "diagint/liveness.h"
 #include "diagint/lv.h"
 #include "diagint/record.h"
 #include "diagint/responder.h"
 #include "diagint/send.h"
 #include "diagint/strindex.h"
 #include "diagint/target.h"
+#include "diagint/workq.h"
 
 #define DG_CD_PLUGIN "diagint"
 #define DG_CD_DEFAULT_STATE "/var/lib/diagint/collectd-brakes.state"
 /* After a detection the worker waits until no new target has looked hung for this long (at most
- * DG_CD_SETTLE_MAX) before deciding: the threshold plugin reports the expiries of one timeout pass one after the
- * other, and the storm brake must see all of them, not only the first. */
+ * DG_CD_SETTLE_MAX) before deciding (the queue's settle wait, workq.h): the threshold plugin reports the expiries
+ * of one timeout pass one after the other, and the storm brake must see all of them, not only the first. */
 #define DG_CD_SETTLE 0.1
 #define DG_CD_SETTLE_MAX 1.0
 /* The threshold plugin reports silent hosts in the pass after their timeout, so hosts that fell silent a few
@@ -75,12 +77,10 @@ struct dg_cd_target {
 
 	/* State, under dg_cd.lock. */
 	struct dg_episode ep; /* in the responder's hands; ep.active (changed only under dg_cd.lock) = suspect */
-	double last_seen;     /* wall time of the last value from host (0: none yet) */
-	double interval;      /* of the host's last value, seconds */
+	struct dg_liveness live; /* the host's values on the wall clock; live.quiet: silent for over DG_CD_QUIET
+				  * intervals, not yet reported missing: storm evidence */
 	double last_latency;  /* ms, from the ping plugin */
-	bool quiet;           /* silent for over DG_CD_QUIET intervals, not yet reported missing: storm evidence */
-	bool marked;          /* what the brakes were last told: ep.active || quiet */
-	bool queued;
+	bool marked;          /* what the brakes were last told: ep.active || live.quiet */
 };
 
 struct dg_cd_state {
@@ -114,16 +114,11 @@ struct dg_cd_state {
 	struct dg_sender *sender;
 	struct dg_lv *lv;
 	struct dg_audit_log *audit;
-	pthread_mutex_t audit_lock; /* one dg_audit_log, two writers: the worker and shutdown */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
 	pthread_t worker;
 	bool worker_running;
-	bool stop;
 	volatile sig_atomic_t cancel; /* a capture in progress stops at the next block (inject.h) */
-	struct dg_cd_target **queue;
-	size_t q_head, q_len;
-	double last_detect;
+	struct dg_workq *queue; /* targets (by index) waiting for the worker, under dg_cd.lock */
 	unsigned unhealthy;
 	bool storm_notified;
 	char inflight[DG_TARGET_MAX]; /* the request the worker is in, for the shutdown record */

@@ -375,7 +375,9 @@ static int dg_cd_init(void)
 
 	if (dg_cd.worker_running)
 		return 0;
-	if (dg_cd_maps_build() < 0 || !(dg_cd.queue = calloc(dg_cd.queue_size, sizeof(*dg_cd.queue)))) {
+	if (dg_cd_maps_build() < 0 || dg_workq_new(&(struct dg_workq_opts){ .items = dg_cd.n_targets,
+		    .size = dg_cd.queue_size, .settle = DG_CD_SETTLE, .settle_max = DG_CD_SETTLE_MAX,
+		    .lock = &dg_cd.lock }, &dg_cd.queue, &err) < 0) {
 		ERROR(DG_CD_PLUGIN " plugin: out of memory");
 		return -1;
 	}
@@ -453,17 +455,17 @@ static int dg_cd_shutdown(void)
 {
 	struct timespec ts;
 	char inflight[DG_TARGET_MAX], evidence[512];
+	size_t waiting;
 	int r = 0;
 
 	if (!dg_cd.worker_running)
 		return 0;
 	pthread_mutex_lock(&dg_cd.lock);
-	dg_cd.stop = true;
 	dg_cd.cancel = 1;
-	if (dg_cd.q_len)
+	waiting = dg_workq_stop(dg_cd.queue);
+	if (waiting)
 		INFO(DG_CD_PLUGIN " plugin: stopping with %zu targets waiting for a decision; nothing was sent for them.",
-		     dg_cd.q_len);
-	pthread_cond_broadcast(&dg_cd.cond);
+		     waiting);
 	pthread_mutex_unlock(&dg_cd.lock);
 
 	ts = dg_clock_deadline(CLOCK_REALTIME, dg_cd.shutdown_timeout);
@@ -495,7 +497,7 @@ static int dg_cd_shutdown(void)
 	for (size_t i = 0; i < dg_cd.n_targets; i++)
 		dg_cd_target_clear(&dg_cd.targets[i]);
 	free(dg_cd.targets);
-	free(dg_cd.queue);
+	dg_workq_free(dg_cd.queue);
 	dg_strindex_free(dg_cd.by_host);
 	dg_strindex_free(dg_cd.by_ping);
 	for (unsigned i = 0; i < dg_cd.n_endpoints; i++) {

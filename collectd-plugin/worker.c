@@ -31,17 +31,13 @@ int dg_cd_audit(const char *action, const char *target, const char *reason, cons
 		enum dg_audit_result result, const char *error, const char *request_id, int attempts,
 		const struct dg_dump_record *rec, struct dg_error *ret_err)
 {
-	struct dg_audit_event ev;
 	struct dg_error err = { 0 };
-	int r;
-
-	dg_audit_event_outcome(&ev, "collectd", action, &(struct dg_audit_outcome){
+	/* The worker and shutdown both write: the log takes its own mutex (audit.h). */
+	int r = dg_audit_append_outcome(dg_cd.audit, "collectd", action, &(struct dg_audit_outcome){
 		.target = target, .reason = reason, .evidence = evidence, .result = result, .error = error,
 		.request_id = request_id, .attempts = attempts, .dump_path = dg_record_dump_path(rec),
-		.dump_sha256 = rec ? rec->sha256 : NULL });
-	pthread_mutex_lock(&dg_cd.audit_lock);
-	r = dg_audit_append(dg_cd.audit, &ev, NULL, &err);
-	pthread_mutex_unlock(&dg_cd.audit_lock);
+		.dump_sha256 = rec ? rec->sha256 : NULL }, &err);
+
 	if (r < 0)
 		ERROR(DG_CD_PLUGIN " plugin: cannot write the audit record (%s %s, %s): %s", action, target,
 		      dg_audit_result_name(result), err.message);
@@ -162,24 +158,19 @@ static int dg_cd_act(void *ud, const struct dg_responder_request *req, struct dg
 	return ok ? 0 : dg_error_set(err, res.status, "%s", res.message);
 }
 
-static enum dg_cd_counter dg_cd_counter_of(enum dg_responder_outcome o)
-{
-	switch (o) {
-	case DG_RESPONDER_DRY_RUN:
-		return DG_CD_DRY_RUN;
-	case DG_RESPONDER_COOLDOWN:
-	case DG_RESPONDER_CLAIMED: /* another monitor's cooldown */
-		return DG_CD_SUPP_COOLDOWN;
-	case DG_RESPONDER_RATE:
-		return DG_CD_SUPP_RATE;
-	case DG_RESPONDER_STORM:
-		return DG_CD_SUPP_STORM;
-	case DG_RESPONDER_BUSY:
-		return DG_CD_SUPP_BUSY;
-	default:
-		return DG_CD_FAILED;
-	}
-}
+/* The counter each reported outcome adds to. */
+static const enum dg_cd_counter dg_cd_counter_of[] = {
+	[DG_RESPONDER_ACTED] = DG_CD_FAILED, /* never reported: an action counts sent or failed in dg_cd_act */
+	[DG_RESPONDER_DRY_RUN] = DG_CD_DRY_RUN,
+	[DG_RESPONDER_COOLDOWN] = DG_CD_SUPP_COOLDOWN,
+	[DG_RESPONDER_RATE] = DG_CD_SUPP_RATE,
+	[DG_RESPONDER_STORM] = DG_CD_SUPP_STORM,
+	[DG_RESPONDER_BUSY] = DG_CD_SUPP_BUSY,
+	[DG_RESPONDER_UNRECORDED] = DG_CD_FAILED,
+	[DG_RESPONDER_FAILED] = DG_CD_FAILED,
+	[DG_RESPONDER_CLAIMED] = DG_CD_SUPP_COOLDOWN, /* another monitor's cooldown */
+	[DG_RESPONDER_NO_FLEET] = DG_CD_FAILED,
+};
 
 /* Everything but an action, once per episode and kind: the log, the audit record, the notification. */
 static void dg_cd_report(void *ud, const struct dg_responder_request *req, enum dg_responder_outcome o,
@@ -193,7 +184,7 @@ static void dg_cd_report(void *ud, const struct dg_responder_request *req, enum 
 	(void)ud;
 	dg_cd_reason(t, reason, sizeof(reason));
 	pthread_mutex_lock(&dg_cd.lock);
-	dg_cd.counters[dg_cd_counter_of(o)]++;
+	dg_cd.counters[dg_cd_counter_of[o]]++;
 	if (o == DG_RESPONDER_STORM && !dg_cd.storm_notified)
 		notify_storm = dg_cd.storm_notified = true;
 	pthread_mutex_unlock(&dg_cd.lock);
@@ -278,37 +269,17 @@ static void dg_cd_check_targets(void)
 
 void *dg_cd_worker(void *arg)
 {
+	size_t i;
+
 	(void)arg;
 	if (dg_cd.check_at_start)
 		dg_cd_check_targets();
 	pthread_mutex_lock(&dg_cd.lock);
-	while (!dg_cd.stop) {
-		struct dg_cd_target *t;
+	/* Each target after a burst of detections has landed (see DG_CD_SETTLE), until shutdown stops the queue. */
+	while (dg_workq_pop(dg_cd.queue, &i) == 0) {
+		struct dg_cd_target *t = &dg_cd.targets[i];
 		struct dg_responder_request req = { .action = DG_BRAKES_INTERRUPT };
-		double start;
 
-		if (!dg_cd.q_len) {
-			pthread_cond_wait(&dg_cd.cond, &dg_cd.lock);
-			continue;
-		}
-		/* Let a burst of detections land before deciding (see DG_CD_SETTLE). */
-		start = dg_clock_real();
-		while (!dg_cd.stop) {
-			double now = dg_clock_real(), until = dg_cd.last_detect + DG_CD_SETTLE;
-			struct timespec ts;
-			if (until > start + DG_CD_SETTLE_MAX)
-				until = start + DG_CD_SETTLE_MAX;
-			if (now >= until)
-				break;
-			ts = dg_clock_deadline(CLOCK_REALTIME, until - now);
-			pthread_cond_timedwait(&dg_cd.cond, &dg_cd.lock, &ts);
-		}
-		if (dg_cd.stop)
-			break;
-		t = dg_cd.queue[dg_cd.q_head];
-		dg_cd.q_head = (dg_cd.q_head + 1) % dg_cd.queue_size;
-		dg_cd.q_len--;
-		t->queued = false;
 		if (!dg_responder_due(dg_cd.responder, &t->ep, t->hits_needed))
 			continue; /* it came back while queued */
 		dg_cd_scan_quiet_locked(dg_clock_real());

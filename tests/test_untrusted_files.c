@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "diagint/audit.h"
+#include "diagint/audit_verify.h"
 #include "diagint/config.h"
 #include "base/keyfile.h"
 #include "tap.h"
@@ -48,7 +49,34 @@ int main(void)
 	CHECK(dg_file_read(fifo, "the AWS config file", &text, &len, &err) == -DG_USAGE, "config file: the same");
 	CHECK(dg_audit_key_load(fifo, key, sizeof(key), &len, &err) < 0 && strstr(err.message, "not a regular file"),
 	      "audit key: a FIFO is refused at once: %s", err.message);
+	{
+		struct dg_audit_verify_opts vo = { 0 };
+		struct dg_audit_verify_result vr = { 0 };
+		struct dg_audit_head h;
+		char head[300];
+		const char *files[] = { fifo };
+
+		CHECK(dg_audit_verify(files, 1, &vo, &vr, &err) == -DG_USAGE && strstr(err.message, "not a regular file"),
+		      "audit verify: a FIFO in the log's place is refused at once: %s", err.message);
+		snprintf(head, sizeof(head), "%s.head", fifo);
+		CHECK(mkfifo(head, 0600) == 0 && dg_audit_head_read(fifo, &h, &err) < 0 &&
+			      strstr(err.message, "not a regular file"), "the head: the same: %s", err.message);
+		unlink(head);
+	}
 	alarm(0);
+
+	{
+		char path[300];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/nul.conf", scratch);
+		f = fopen(path, "w");
+		fwrite("[capture]\nFormat = elf\n\0[capture]\nFormat = nonsense\n", 1, 52, f);
+		fclose(f);
+		CHECK(dg_config_load(path, &cfg, &err) == -DG_USAGE && strstr(err.message, ":3: a NUL byte"),
+		      "configuration: a NUL byte is refused, not the rest of the file ignored: %s", err.message);
+		unlink(path);
+	}
 
 	unlink(fifo);
 	rmdir(scratch);

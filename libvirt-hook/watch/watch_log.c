@@ -27,7 +27,6 @@ void watch_log(struct dg_watch *w, enum dg_log_level level, const char *fmt, ...
 int watch_audit(struct dg_watch *w, const char *action, const char *name, const char *reason,
 		const char *evidence, enum dg_audit_result result, const char *error, const struct dg_dump_record *rec)
 {
-	struct dg_audit_event ev;
 	struct dg_error err = { 0 };
 	char target[512];
 	int r;
@@ -35,12 +34,10 @@ int watch_audit(struct dg_watch *w, const char *action, const char *name, const 
 	if (!w->audit)
 		return 0;
 	snprintf(target, sizeof(target), "libvirt:%s", name);
-	dg_audit_event_outcome(&ev, "watcher", action, &(struct dg_audit_outcome){
+	/* The loop and the capture threads write: the log takes its own mutex (audit.h). */
+	r = dg_audit_append_outcome(w->audit, "watcher", action, &(struct dg_audit_outcome){
 		.target = target, .reason = reason, .evidence = evidence, .result = result, .error = error,
-		.dump_path = dg_record_dump_path(rec), .dump_sha256 = rec ? rec->sha256 : NULL });
-	pthread_mutex_lock(&w->lock);
-	r = dg_audit_append(w->audit, &ev, NULL, &err);
-	pthread_mutex_unlock(&w->lock);
+		.dump_path = dg_record_dump_path(rec), .dump_sha256 = rec ? rec->sha256 : NULL }, &err);
 	if (r < 0)
 		watch_log(w, DG_LOG_WARNING, "cannot write the audit record for %s on %s: %s", action, name,
 			  err.message);

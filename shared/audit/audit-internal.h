@@ -2,11 +2,42 @@
 /* Shared between the audit log's own files (writer, verify, query); not part of the public surface. */
 #pragma once
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "diagint/audit.h"
+
+/* Open a log or head to read: O_NONBLOCK, so a FIFO put in its place cannot hang the open or the reads.
+ * -1 with errno when it cannot be opened; -2 when it is not a regular file (FIFO, device, directory) or
+ * /dev/null. */
+static inline int dg_audit_open_regular(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	/* /dev/null reads as an empty log (the CLI's stand-in for a log not written yet). */
+	if (!S_ISREG(st->st_mode) && !(S_ISCHR(st->st_mode) && st->st_rdev == makedev(1, 3))) {
+		close(fd);
+		return -2;
+	}
+	return fd;
+}
+
+#define DG_AUDIT_NOT_REGULAR "%s is not a regular file (a FIFO, a device or a directory): name the file itself"
 
 #define DG_AUDIT_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 /* Every keyed line ends with this member: ,"hmac":"<64 hex>"} */

@@ -41,7 +41,8 @@ int dg_audit_key_load(const char *path, unsigned char *key, size_t keymax, size_
 					  "--key-file or $%s)", path, DG_AUDIT_ENV_KEY);
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = dg_error_set(err, DG_USAGE, "the audit key %s is not a regular file", path);
+		r = dg_error_set(err, DG_USAGE, "the audit key %s is not a regular file (a FIFO, a device or a "
+				 "directory): name the key file itself", path);
 		goto out;
 	}
 	if (st.st_mode & 0077) {

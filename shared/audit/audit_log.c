@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,8 @@ struct dg_audit_log {
 	off_t known_size;
 	struct dg_audit_head last;
 	struct dg_audit_anchor_state anchor;
+	/* The file lock (flock) is per open file: it keeps other processes out, not our own other threads. */
+	pthread_mutex_t lock;
 };
 
 const char *dg_audit_log_path(const struct dg_audit_log *log)
@@ -63,11 +66,19 @@ static int absolute(const char *path, char *out, size_t len)
 	return snprintf(out, len, "%s/%s", cwd, path) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
+static bool regular(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 static int open_files(struct dg_audit_log *log, struct dg_error *err)
 {
+	const int flags = O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
 	int r;
 
-	log->fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	log->fd = open(log->path, flags, 0600);
 	if (log->fd < 0 && errno == ENOENT) {
 		r = mkdir_parents(log->path);
 		if (r < 0)
@@ -75,16 +86,26 @@ static int open_files(struct dg_audit_log *log, struct dg_error *err)
 						  "cannot create the directory of the audit log %s (run as root, or "
 						  "name a log you may write with --audit-log FILE or $%s)",
 						  log->path, DG_AUDIT_ENV_PATH);
-		log->fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		log->fd = open(log->path, flags, 0600);
 	}
 	if (log->fd < 0)
 		return dg_error_set_errno(err, errno == EACCES || errno == EPERM ? DG_DENIED : DG_USAGE, errno,
 					  "cannot open the audit log %s for appending (run as root, or name a log you "
 					  "may write with --audit-log FILE or $%s)", log->path, DG_AUDIT_ENV_PATH);
-	log->head_fd = open(log->head_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* O_NONBLOCK above: a FIFO in the log's place must not hang the open. Records go to regular files only
+	 * (into a FIFO they would go to whoever reads it, into a device nowhere). */
+	if (!regular(log->fd))
+		return dg_error_set(err, DG_USAGE, "the audit log %s is not a regular file (a FIFO, a device or a "
+				    "directory): name the log itself with --audit-log FILE or $%s", log->path,
+				    DG_AUDIT_ENV_PATH);
+	log->head_fd = open(log->head_path, (flags & ~O_APPEND), 0600);
 	if (log->head_fd < 0)
-		return dg_error_set_errno(err, DG_USAGE, errno, "cannot open the audit log's head anchor %s",
+		return dg_error_set_errno(err, DG_USAGE, errno, "cannot open the audit log's head anchor %s (if "
+					  "something else is there, remove it: the next record writes it afresh)",
 					  log->head_path);
+	if (!regular(log->head_fd))
+		return dg_error_set(err, DG_USAGE, "the audit log's head anchor %s is not a regular file (a FIFO, a "
+				    "device or a directory): remove it; the next record writes it afresh", log->head_path);
 	log->known = false;
 	return 0;
 }
@@ -110,6 +131,7 @@ int dg_audit_log_open(const char *path, const unsigned char *key, size_t keylen,
 	if (!log)
 		return dg_error_set(err, DG_FAILED, "out of memory");
 	log->fd = log->head_fd = -1;
+	pthread_mutex_init(&log->lock, NULL);
 	log->flags = flags;
 	log->anchor = (struct dg_audit_anchor_state)DG_AUDIT_ANCHOR_STATE_INIT;
 	if (keylen)
@@ -118,6 +140,7 @@ int dg_audit_log_open(const char *path, const unsigned char *key, size_t keylen,
 	r = absolute(path, log->path, sizeof(log->path));
 	if (r < 0 || snprintf(log->head_path, sizeof(log->head_path), "%s" DG_AUDIT_HEAD_SUFFIX, log->path) >=
 			     (int)sizeof(log->head_path)) {
+		pthread_mutex_destroy(&log->lock);
 		free(log);
 		return dg_error_set(err, DG_USAGE, "audit log path too long: %s", path);
 	}
@@ -137,6 +160,7 @@ void dg_audit_log_free(struct dg_audit_log *log)
 	close_files(log);
 	dg_audit_anchor_close(&log->anchor);
 	explicit_bzero(log->key, sizeof(log->key));
+	pthread_mutex_destroy(&log->lock);
 	free(log);
 }
 
@@ -628,8 +652,8 @@ static int catch_up(struct dg_audit_log *log, struct pending *pend, struct dg_er
 	return r;
 }
 
-int dg_audit_append(struct dg_audit_log *log, const struct dg_audit_event *ev, struct dg_audit_head *ret_head,
-		    struct dg_error *err)
+static int append(struct dg_audit_log *log, const struct dg_audit_event *ev, struct dg_audit_head *ret_head,
+		  struct dg_error *err)
 {
 	struct pending pend = { 0 };
 	struct dg_audit_head mine;
@@ -666,7 +690,27 @@ int dg_audit_append(struct dg_audit_log *log, const struct dg_audit_event *ev, s
 	return 0;
 }
 
-int dg_audit_repair(struct dg_audit_log *log, int *ret_notices, struct dg_error *err)
+int dg_audit_append(struct dg_audit_log *log, const struct dg_audit_event *ev, struct dg_audit_head *ret_head,
+		    struct dg_error *err)
+{
+	int r;
+
+	pthread_mutex_lock(&log->lock);
+	r = append(log, ev, ret_head, err);
+	pthread_mutex_unlock(&log->lock);
+	return r;
+}
+
+int dg_audit_append_outcome(struct dg_audit_log *log, const char *component, const char *action,
+			    const struct dg_audit_outcome *o, struct dg_error *err)
+{
+	struct dg_audit_event ev;
+
+	dg_audit_event_outcome(&ev, component, action, o);
+	return dg_audit_append(log, &ev, NULL, err);
+}
+
+static int repair(struct dg_audit_log *log, int *ret_notices, struct dg_error *err)
 {
 	struct pending pend = { 0 };
 	struct dg_audit_head mine;
@@ -692,14 +736,27 @@ int dg_audit_repair(struct dg_audit_log *log, int *ret_notices, struct dg_error 
 	return 0;
 }
 
+int dg_audit_repair(struct dg_audit_log *log, int *ret_notices, struct dg_error *err)
+{
+	int r;
+
+	pthread_mutex_lock(&log->lock);
+	r = repair(log, ret_notices, err);
+	pthread_mutex_unlock(&log->lock);
+	return r;
+}
+
 int dg_audit_head_read(const char *log_path, struct dg_audit_head *ret, struct dg_error *err)
 {
 	char path[PATH_MAX + 8], buf[512];
+	struct stat st;
 	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s" DG_AUDIT_HEAD_SUFFIX, log_path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = dg_audit_open_regular(path, &st);
+	if (fd == -2)
+		return dg_error_set(err, DG_FAILED, "the head anchor " DG_AUDIT_NOT_REGULAR, path);
 	if (fd < 0)
 		return dg_error_set_errno(err, errno == ENOENT ? DG_NOTFOUND : DG_FAILED, errno,
 					  "cannot read the head anchor %s", path);
@@ -711,7 +768,7 @@ int dg_audit_head_read(const char *log_path, struct dg_audit_head *ret, struct d
 	return dg_audit_head_parse(buf, (size_t)n, NULL, 0, ret, NULL, err);
 }
 
-int dg_audit_rotate(struct dg_audit_log *log, char *ret_rotated, struct dg_error *err)
+static int rotate(struct dg_audit_log *log, char *ret_rotated, struct dg_error *err)
 {
 	struct pending pend = { 0 };
 	struct dg_audit_event ev;
@@ -785,5 +842,15 @@ out:
 	flock(log->fd, LOCK_UN);
 	/* Whatever happened, the next append follows the path afresh. */
 	log->known = false;
+	return r;
+}
+
+int dg_audit_rotate(struct dg_audit_log *log, char *ret_rotated, struct dg_error *err)
+{
+	int r;
+
+	pthread_mutex_lock(&log->lock);
+	r = rotate(log, ret_rotated, err);
+	pthread_mutex_unlock(&log->lock);
 	return r;
 }

@@ -151,14 +151,12 @@ long long dg_audit_query(const char *path, const struct dg_audit_filter *filter,
 
 	if (!filter)
 		filter = &none;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = dg_audit_open_regular(path, &st);
+	if (fd == -2)
+		return dg_error_set(err, DG_USAGE, "the audit log " DG_AUDIT_NOT_REGULAR, path);
 	if (fd < 0)
 		return dg_error_set_errno(err, errno == ENOENT ? DG_NOTFOUND : DG_FAILED, errno,
 					  "cannot read the audit log %s (name another with --audit-log FILE)", path);
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return dg_error_set_errno(err, DG_FAILED, errno, "cannot stat %s", path);
-	}
 	if (st.st_size == 0) {
 		close(fd);
 		return 0;

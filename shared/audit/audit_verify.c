@@ -184,14 +184,12 @@ static int check_file(struct verifier *v, const char *file, struct dg_error *err
 	void *map = NULL;
 	int fd, r = 0;
 
-	fd = open(file, O_RDONLY | O_CLOEXEC);
+	fd = dg_audit_open_regular(file, &st);
+	if (fd == -2)
+		return dg_error_set(err, DG_USAGE, "the audit log " DG_AUDIT_NOT_REGULAR, file);
 	if (fd < 0)
 		return dg_error_set_errno(err, errno == ENOENT ? DG_NOTFOUND : DG_FAILED, errno,
 					  "cannot read the audit log %s", file);
-	if (fstat(fd, &st) < 0) {
-		r = dg_error_set_errno(err, DG_FAILED, errno, "cannot stat %s", file);
-		goto out;
-	}
 	if (st.st_size == 0)
 		goto out;
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -230,11 +228,14 @@ static int read_head(struct verifier *v, const char *file, struct dg_error *err)
 	char path[PATH_MAX + 8], buf[512];
 	struct dg_error e = { 0 };
 	bool keyed = false;
+	struct stat st;
 	ssize_t n;
 	int fd, r;
 
 	snprintf(path, sizeof(path), "%s" DG_AUDIT_HEAD_SUFFIX, file);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = dg_audit_open_regular(path, &st);
+	if (fd == -2)
+		return bad(v, path, 0, 0, "the head anchor " DG_AUDIT_NOT_REGULAR, path);
 	if (fd < 0 && errno != ENOENT)
 		return dg_error_set_errno(err, DG_FAILED, errno, "cannot read the head anchor %s", path);
 	if (fd < 0)

@@ -66,6 +66,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 			memcpy(v, e->value, a);
 			v[a] = '\n';
 			memcpy(v + a + 1, value, b + 1);
+			OPENSSL_cleanse((char *)value, b);
 			OPENSSL_cleanse(e->value, a);
 			free(e->value);
 			e->value = v;
@@ -84,6 +85,8 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 	e->section = strdup(section);
 	e->key = strdup(name);
 	e->value = strdup(value);
+	/* value points into inih's line buffer, which inih frees unwiped: keys and tokens live in these files. */
+	OPENSSL_cleanse((char *)value, strlen(value));
 	ini->n++;
 	if (!e->section || !e->key || !e->value) {
 		l->oom = true;

@@ -54,13 +54,15 @@ static int read_file(const char *path, const char *what, bool check_mode, char *
 	/* O_NONBLOCK: a FIFO put in a credential's place must not hang the open; it is refused just below. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
-		return dg_error_set_errno(err, DG_USAGE, errno, "cannot read %s %s", what, path);
+		return dg_error_set_errno(err, DG_USAGE, errno, "cannot read %s %s (check the path, or the setting that "
+					  "names it)", what, path);
 	if (fstat(fd, &st) < 0) {
 		r = dg_error_set_errno(err, DG_USAGE, errno, "cannot stat %s %s", what, path);
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		r = dg_error_set(err, DG_USAGE, "%s %s is not a regular file", what, path);
+		r = dg_error_set(err, DG_USAGE, "%s %s is not a regular file (a FIFO, a device or a directory): name the "
+				 "file itself", what, path);
 		goto out;
 	}
 	/* Checked on the open descriptor: what is read is what was checked. */
@@ -72,8 +74,8 @@ static int read_file(const char *path, const char *what, bool check_mode, char *
 		goto out;
 	}
 	if (st.st_size > SECRET_MAX) {
-		r = dg_error_set(err, DG_USAGE, "%s %s is too large (%lld bytes) to be a key or credentials file",
-				 what, path, (long long)st.st_size);
+		r = dg_error_set(err, DG_USAGE, "%s %s is too large (%lld bytes, at most %u) to be a key or credentials "
+				 "file: name the file itself", what, path, (long long)st.st_size, SECRET_MAX);
 		goto out;
 	}
 	buf = malloc((size_t)st.st_size + 1);
@@ -148,7 +150,8 @@ int dg_key_load_pem(const char *pem, size_t len, const char *passphrase, const c
 		if (p.asked)
 			return dg_error_set(err, DG_USAGE, "cannot decrypt %s: wrong pass phrase? check %s", what,
 					    pass_hint);
-		return dg_error_set(err, DG_USAGE, "%s is not a PEM private key (%s)", what, detail);
+		return dg_error_set(err, DG_USAGE, "%s is not a PEM private key (%s): give the key as it was issued "
+				    "(-----BEGIN ... PRIVATE KEY-----)", what, detail);
 	}
 	*ret = key;
 	return 0;

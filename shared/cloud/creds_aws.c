@@ -10,6 +10,7 @@
 
 #include "diagint/buf.h"
 #include "cloud/creds_aws.h"
+#include "cloud/jsonsecret.h"
 #include "base/ini.h"
 #include "base/keyfile.h"
 #include "diagint/provider.h"
@@ -252,7 +253,7 @@ static int imds_call(struct dg_http *http, const char *cacert, const char *metho
 
 int dg_aws_imds_document(const char *doc, struct dg_aws_creds *ret, char *why, size_t why_len)
 {
-	json_object *j = json_tokener_parse(doc), *v;
+	json_object *j = dg_json_parse_secret(doc), *v;
 	const char *code, *id, *secret, *tok, *exp;
 	int r = 0;
 
@@ -274,7 +275,7 @@ int dg_aws_imds_document(const char *doc, struct dg_aws_creds *ret, char *why, s
 		ret->expiration = 0;
 	r = 1;
 out:
-	json_object_put(j);
+	dg_json_put_secret(j);
 	return r;
 }
 

@@ -10,6 +10,7 @@
 #include "diagint/buf.h"
 #include "cloud/creds_gcp.h"
 #include "base/encode.h"
+#include "cloud/jsonsecret.h"
 #include "cloud/jwt.h"
 #include "base/keyfile.h"
 
@@ -58,7 +59,8 @@ static int dup_field(json_object *j, const char *key, const char *path, char **o
 	const char *v = jstr(j, key);
 
 	if (!v || !*v)
-		return dg_error_set(err, DG_USAGE, "Google credentials file %s has no \"%s\"", path, key);
+		return dg_error_set(err, DG_USAGE, "Google credentials file %s has no \"%s\": use the file as Google "
+				    "issued it (gcloud iam service-accounts keys create)", path, key);
 	*out = strdup(v);
 	return *out ? 0 : dg_error_set(err, DG_FAILED, "out of memory");
 }
@@ -74,9 +76,10 @@ static int load_file(struct dg_gcp_auth *a, const char *path, const char *how, s
 	r = dg_keyfile_read(path, "the Google credentials file", &text, &len, err);
 	if (r < 0)
 		return r;
-	j = json_tokener_parse(text);
+	j = dg_json_parse_secret(text);
 	if (!j || !json_object_is_type(j, json_type_object)) {
-		r = dg_error_set(err, DG_USAGE, "Google credentials file %s (%s) is not JSON", path, how);
+		r = dg_error_set(err, DG_USAGE, "Google credentials file %s (%s) is not JSON: use the file as Google "
+				 "issued it (gcloud iam service-accounts keys create)", path, how);
 		goto out;
 	}
 	type = jstr(j, "type");
@@ -91,7 +94,8 @@ static int load_file(struct dg_gcp_auth *a, const char *path, const char *how, s
 			goto out;
 		pem = jstr(j, "private_key");
 		if (!pem || !*pem) {
-			r = dg_error_set(err, DG_USAGE, "Google credentials file %s has no \"private_key\"", path);
+			r = dg_error_set(err, DG_USAGE, "Google credentials file %s has no \"private_key\": use the file as "
+					 "Google issued it (gcloud iam service-accounts keys create)", path);
 			goto out;
 		}
 		if (jstr(j, "private_key_id") && !(a->private_key_id = strdup(jstr(j, "private_key_id")))) {
@@ -115,7 +119,7 @@ static int load_file(struct dg_gcp_auth *a, const char *path, const char *how, s
 				 "service_account and authorized_user", path, type ? type : "(none)");
 	}
 out:
-	json_object_put(j);
+	dg_json_put_secret(j);
 	dg_secret_free(text, len);
 	return r;
 }
@@ -238,7 +242,7 @@ int dg_gcp_token_answer(struct dg_gcp_auth *a, const struct dg_http_resp *resp, 
 	int64_t expires_in = 3600;
 	int r = 0;
 
-	j = resp->body ? json_tokener_parse(resp->body) : NULL;
+	j = dg_json_parse_secret(resp->body);
 	if (resp->status != 200) {
 		e1 = j ? jstr(j, "error") : NULL;
 		e2 = j ? jstr(j, "error_description") : NULL;
@@ -282,7 +286,7 @@ int dg_gcp_token_answer(struct dg_gcp_auth *a, const struct dg_http_resp *resp, 
 	a->expires = now + expires_in;
 	a->fetches++;
 out:
-	json_object_put(j);
+	dg_json_put_secret(j);
 	return r;
 }
 

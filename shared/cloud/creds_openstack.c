@@ -10,6 +10,7 @@
 #include "cloud/creds_gcp.h"
 #include "cloud/creds_aws.h"
 #include "cloud/creds_openstack.h"
+#include "cloud/jsonsecret.h"
 #include "diagint/provider.h"
 
 static void wipe_free(char *s)
@@ -139,13 +140,14 @@ int dg_os_auth_init(struct dg_os_auth *a, struct dg_error *err)
 	if (asprintf(&a->auth_url, "%.*s%s", (int)ulen, url,
 		     ulen >= 3 && !strncmp(url + ulen - 3, "/v3", 3) ? "" : "/v3") < 0)
 		a->auth_url = NULL;
-	a->body = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	a->body = dg_json_print_secret(root, JSON_C_TO_STRING_PLAIN);
+	root = NULL;
 	a->interface = strdup(iface && *iface ? iface : "public");
 	a->region = region && *region ? strdup(region) : NULL;
 	if (!a->auth_url || !a->body || !a->interface || (region && *region && !a->region))
 		r = dg_error_set(err, DG_FAILED, "out of memory");
 out:
-	json_object_put(root);
+	dg_json_put_secret(root);
 	if (r < 0)
 		dg_os_auth_clear(a);
 	return r;
@@ -199,7 +201,7 @@ int dg_os_token_answer(struct dg_os_auth *a, const struct dg_http_resp *resp, ti
 				 "the token request for %s", resp->status, a->source);
 		goto out;
 	}
-	j = resp->body ? json_tokener_parse(resp->body) : NULL;
+	j = dg_json_parse_secret(resp->body);
 	if (!subject || !*subject || !j || !json_object_object_get_ex(j, "token", &tok)) {
 		r = dg_error_set(err, DG_FAILED, "Keystone's answer has no token (X-Subject-Token and a token body)");
 		goto out;
@@ -225,7 +227,7 @@ int dg_os_token_answer(struct dg_os_auth *a, const struct dg_http_resp *resp, ti
 	}
 	a->fetches++;
 out:
-	json_object_put(j);
+	dg_json_put_secret(j);
 	return r;
 }
 

@@ -126,6 +126,9 @@ static int on_entry(void *user, const char *section, const char *key, const char
 		}
 		r = dg_fleet_config_entry(ctx->cfg->fleet, key, value, ctx->error[0] ? NULL : ctx->error,
 					  ctx->error[0] ? 0 : sizeof(ctx->error));
+		/* value points into inih's line buffer, which inih frees unwiped once we return. */
+		if (!strcasecmp(key, "Password"))
+			explicit_bzero((char *)value, strlen(value));
 		if (r == 0)
 			FAIL("unknown key '%s' in [fleet] (known: Endpoints, CACert, Cert, Key, User, Password, KeyPrefix, "
 			     "DialTimeout, CommandTimeout, RequireFleet, Monitor)", key);
@@ -146,9 +149,9 @@ static int on_entry(void *user, const char *section, const char *key, const char
 		if (value[0] != '|' && value[0] != '/')
 			FAIL("Destination '%s' must be an absolute directory or |COMMAND", value);
 		if (value[0] == '|' && !value[1 + strspn(value + 1, " \t")])
-			FAIL("Destination '|' has no command after the pipe");
+			FAIL("Destination '|' has no command after the pipe (e.g. |gzip > /srv/dumps/$DIAGINT_DUMP_NAME.gz)");
 		if (strlen(value) >= sizeof(s->p.dest))
-			FAIL("Destination is too long");
+			FAIL("Destination is too long (%zu bytes, at most %zu)", strlen(value), sizeof(s->p.dest) - 1);
 		snprintf(s->p.dest, sizeof(s->p.dest), "%s", value);
 		s->set |= F_DEST;
 	} else if (!strcasecmp(key, "Format")) {
@@ -282,11 +285,9 @@ int dg_config_load(const char *path, struct dg_config **ret, struct dg_error *er
 {
 	const char *p = path ? path : DG_CONFIG_DEFAULT_PATH;
 	char *text = NULL;
-	size_t len = 0;
-	FILE *f, *mem;
-	char buf[4096];
+	size_t len = 0, size;
 	struct stat st;
-	size_t n;
+	ssize_t n = 0;
 	int r, fd;
 
 	/* O_NONBLOCK + a regular file + a size limit: a FIFO, a device or /dev/zero named as the configuration fails
@@ -299,10 +300,7 @@ int dg_config_load(const char *path, struct dg_config **ret, struct dg_error *er
 		return dg_error_set(err, DG_USAGE, "cannot read configuration %s: it is %s; name a regular file (at most "
 				    "%d KiB)", p, reg ? "too large" : "not a regular file", CONFIG_MAX >> 10);
 	}
-	f = fd >= 0 ? fdopen(fd, "re") : NULL;
-	if (fd >= 0 && !f)
-		close(fd);
-	if (!f) {
+	if (fd < 0) {
 		if (!path && errno == ENOENT) {
 			*ret = new_config(NULL);
 			return *ret ? 0 : dg_error_set(err, DG_FAILED, "out of memory");
@@ -311,23 +309,37 @@ int dg_config_load(const char *path, struct dg_config **ret, struct dg_error *er
 			return dg_error_set(err, DG_USAGE, "configuration %s does not exist: check --config", p);
 		return dg_error_set_errno(err, DG_USAGE, errno, "cannot read configuration %s", p);
 	}
-	mem = open_memstream(&text, &len);
-	if (!mem) {
-		fclose(f);
+	/* One buffer of the size fstat() saw, read with read(): no stdio buffer or grown copy is left behind
+	 * holding a [fleet] Password, and this one is wiped below. Bytes the file gained since are not read. */
+	size = (size_t)st.st_size;
+	text = malloc(size + 1);
+	if (!text) {
+		close(fd);
 		return dg_error_set(err, DG_FAILED, "out of memory");
 	}
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && len <= CONFIG_MAX) {
-		fwrite(buf, 1, n, mem);
-		fflush(mem);
-	}
-	r = ferror(f);
-	fclose(f);
-	fclose(mem);
+	while (len < size && ((n = read(fd, text + len, size - len)) > 0 || (n < 0 && errno == EINTR)))
+		if (n > 0)
+			len += (size_t)n;
+	r = n < 0 ? errno : 0;
+	close(fd);
+	text[len] = '\0';
 	if (r) {
 		free(text);
-		return dg_error_set(err, DG_USAGE, "cannot read configuration %s", p);
+		return dg_error_set_errno(err, DG_USAGE, r, "cannot read configuration %s", p);
+	}
+	/* inih reads up to the first NUL: the lines after it would be dropped without a word. */
+	if (memchr(text, '\0', len)) {
+		int line = 1;
+
+		for (const char *c = text; *c; c++)
+			line += *c == '\n';
+		explicit_bzero(text, len);
+		free(text);
+		return dg_error_set(err, DG_USAGE, "%s:%d: a NUL byte: diagint.conf is a text file (check what was "
+				    "written there)", p, line);
 	}
 	r = dg_config_parse_string(text, p, ret, err);
+	explicit_bzero(text, len);
 	free(text);
 	/* [fleet] Password: only in a file no one else can read, owned by root or by whoever runs us. */
 	if (r == 0 && (*ret)->fleet && (*ret)->fleet->password[0] &&

@@ -96,7 +96,7 @@ int dg_watch_config_entry(struct dg_watch_config *c, const char *key, const char
 			return dg_error_set(err, DG_USAGE, "%s '%s' is not a percentage 0-100 (100 = off)", key, value);
 	} else if (!strcasecmp(key, "StormMinDomains")) {
 		if (parse_count(value, 1000000, &c->brakes.storm_min_targets) < 0)
-			return dg_error_set(err, DG_USAGE, "%s '%s' is not a count", key, value);
+			return dg_error_set(err, DG_USAGE, "%s '%s' is not a count (0 to 1000000)", key, value);
 	} else if (!strcasecmp(key, "MaxCaptures")) {
 		if (parse_count(value, 1000, &c->brakes.max_captures) < 0)
 			return dg_error_set(err, DG_USAGE, "%s '%s' is not a count (0 = no limit)", key, value);

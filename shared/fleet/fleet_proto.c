@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "base/encode.h"
+#include "cloud/jsonsecret.h"
 #include "fleet/fleet-internal.h"
 
 #define JSON_DEPTH 16
@@ -115,9 +116,9 @@ static char *finish(json_object *o)
 {
 	char *s = NULL;
 
+	/* The authenticate request carries the etcd password: every body is printed and freed as a secret. */
 	if (o)
-		s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
+		s = dg_json_print_secret(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	return s;
 }
 
@@ -280,15 +281,16 @@ static json_object *parse_json(const char *body, size_t len, char *why, size_t w
 	}
 	j = json_tokener_parse_ex(tok, body, (int)len);
 	if (!j || json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(j);
+		dg_json_put_secret(j);
 		j = NULL;
 		why_set(why, why_len, "reply is not JSON");
 	} else if (!json_object_is_type(j, json_type_object)) {
-		json_object_put(j);
+		dg_json_put_secret(j);
 		j = NULL;
 		why_set(why, why_len, "reply is not a JSON object");
 	}
-	json_tokener_free(tok);
+	/* An authenticate reply carries the session token. */
+	dg_json_tokener_free_secret(tok);
 	return j;
 }
 
@@ -505,7 +507,7 @@ int dg_fleet_parse_reply(const char *body, size_t len, enum dg_fleet_kind kind, 
 	}
 	rc = 0;
 out:
-	json_object_put(j);
+	dg_json_put_secret(j); /* an authenticate reply's token */
 	return rc;
 }
 

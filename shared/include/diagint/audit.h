@@ -107,7 +107,9 @@ json_object *dg_audit_event_to_json(const struct dg_audit_event *ev);
  * path NULL: $DIAGINT_AUDIT_KEY_FILE, else DG_AUDIT_DEFAULT_KEY_PATH when it exists; none: *ret_len = 0. */
 int dg_audit_key_load(const char *path, unsigned char *key, size_t keymax, size_t *ret_len, struct dg_error *err);
 
-/* Open (creating it and its directory, mode 0700/0600, when missing) the log at path. key may be NULL. */
+/* Open (creating it and its directory, mode 0700/0600, when missing) the log at path. key may be NULL. One
+ * dg_audit_log may be shared by the threads of a process (append, repair and rotate take its mutex); other
+ * processes are kept apart by the file lock. */
 int dg_audit_log_open(const char *path, const unsigned char *key, size_t keylen, unsigned flags,
 		      struct dg_audit_log **ret, struct dg_error *err);
 void dg_audit_log_free(struct dg_audit_log *log);
@@ -119,6 +121,9 @@ const char *dg_audit_log_path(const struct dg_audit_log *log);
  * record saying records were lost. ret_head (may be NULL) receives the new record's seq and hash. */
 int dg_audit_append(struct dg_audit_log *log, const struct dg_audit_event *ev, struct dg_audit_head *ret_head,
 		    struct dg_error *err);
+/* dg_audit_event_outcome, then dg_audit_append: an automatic decision's record in one call. */
+int dg_audit_append_outcome(struct dg_audit_log *log, const char *component, const char *action,
+			    const struct dg_audit_outcome *o, struct dg_error *err);
 
 /* What append does first, alone: cut a torn last line and record it, record lost records. *ret_notices (may
  * be NULL) gets how many notice records were written (0: the log was sound). */
