@@ -207,6 +207,10 @@ static int dg_cd_config_target(oconfig_item_t *ci, const char *unused, void *fie
 		      "a cloud provider dumps the guest's memory itself (kdump in the guest); remove Capture.", where);
 		r = -1;
 	}
+	if (r == 0 && t.capture && dg_inject_destination_check(t.capture, &err) < 0) {
+		ERROR(DG_CD_PLUGIN " plugin: %sCapture \"%s\": %s", where, t.capture, err.message);
+		r = -1;
+	}
 	if (r == 0 && !t.host && !(t.host = strdup(t.name)))
 		r = -1;
 	if (r == 0 && (t.detect & DG_CD_DETECT_PING) && !t.ping_host && !(t.ping_host = strdup(t.host)))

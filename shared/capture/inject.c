@@ -319,8 +319,7 @@ static int plan_capture(const struct dg_inject_opts *o, struct dg_dump_record *r
 		return 0;
 	}
 	if (pl->dest[0] != '/')
-		return dg_error_set(err, DG_USAGE, "destination '%s' is relative: give an absolute directory (or "
-				    "|COMMAND)", pl->dest);
+		return dg_inject_destination_check(pl->dest, err);
 	/* The default is created when missing however it was given (built in, Destination=, --dump-dir): a fresh
 	 * host captures. Any other directory must exist, so that a mistyped one is an error, not a new directory. */
 	if (o->dry_run) {
@@ -693,4 +692,28 @@ out:
 	pthread_cond_destroy(&w.cond);
 	pthread_mutex_destroy(&w.lock);
 	return r;
+}
+
+int dg_inject_destination_check(const char *dest, struct dg_error *err)
+{
+	struct stat st;
+
+	if (dest[0] == '|') {
+		if (!dest[1 + strspn(dest + 1, " \t")])
+			return dg_error_set(err, DG_USAGE, "destination '|' has no command after the pipe (e.g. "
+					    "|gzip > /srv/dumps/$DIAGINT_DUMP_NAME.gz)");
+		return 0;
+	}
+	if (dest[0] != '/')
+		return dg_error_set(err, DG_USAGE, "destination '%s' is relative: give an absolute directory (or "
+				    "|COMMAND)", dest);
+	if (dg_dumpdir_is_default(dest))
+		return 0;
+	if (stat(dest, &st) < 0)
+		return dg_error_set(err, DG_USAGE, "destination %s: %s: create it (mode 0700) or name another "
+				    "directory", dest, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return dg_error_set(err, DG_USAGE, "destination %s is not a directory: name a directory (or "
+				    "|COMMAND)", dest);
+	return 0;
 }

@@ -623,8 +623,14 @@ for fed, body, frag in [
 add(D, "an http Endpoint", "collectd", "Endpoint \"aws\" \"http://127.0.0.1:1/\"", 1,
     "plain http (or no scheme) is refused: credentials and interrupts go over https only", multi=True)
 add(D, "a relative Capture destination", "collectd", "<Target \"web-2\">\n    Host \"web-2\"\n"
-    "    Interrupt \"libvirt:web-2\"\n    Capture \"relative\"\n  </Target>", 0, None,
-    gap="accepted by collectd -T; the capture fails only after the NMI")
+    "    Interrupt \"libvirt:web-2\"\n    Capture \"relative\"\n  </Target>", 1,
+    "is relative: give an absolute directory", multi=True)
+add(D, "a Capture directory that does not exist", "collectd", "<Target \"web-2\">\n    Host \"web-2\"\n"
+    "    Interrupt \"libvirt:web-2\"\n    Capture \"/nonexistent/dumps\"\n  </Target>", 1,
+    "create it (mode 0700) or name another directory", multi=True)
+add(D, "a Capture pipe without a command", "collectd", "<Target \"web-2\">\n    Host \"web-2\"\n"
+    "    Interrupt \"libvirt:web-2\"\n    Capture \"|  \"\n  </Target>", 1,
+    "has no command after the pipe", multi=True)
 
 
 # --- running a case -----------------------------------------------------------------------------------------

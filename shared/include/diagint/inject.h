@@ -36,6 +36,11 @@ struct dg_inject_opts {
 /* Room a memory-only ELF dump of a guest with `ram` bytes may need: RAM, firmware ROMs, notes, headers. */
 uint64_t dg_inject_dump_bytes_needed(uint64_t ram);
 
+/* A destination as configured (Destination=, collectd's Capture, --dest), judged without a guest so that a
+ * configuration is refused when it is read, not after an NMI: an absolute directory that exists (the default
+ * may be missing: it is created) or "|COMMAND" with a command. 0 or -DG_USAGE with the fix. */
+int dg_inject_destination_check(const char *dest, struct dg_error *err);
+
 /* Every capture precondition (directory, a free name, room for the RAM) is checked before the NMI: a refused
  * capture never leaves a crashed guest without its dump. rec is filled as far as the run got, also on error.
  * The default destination (DG_DEFAULT_DUMP_DIR, however given) is created when missing; any other must exist.
