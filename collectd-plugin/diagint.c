@@ -306,8 +306,11 @@ static int dg_cd_config_fleet(oconfig_item_t *ci, const char *where, void *field
 		if (!c->values_num || n >= sizeof(v) ||
 		    dg_fleet_config_entry(dg_cd.fleet_cfg, c->key, n ? v : "", e, sizeof(e)) <= 0)
 			r = -1;
+		explicit_bzero(v, sizeof(v)); /* a Password's copy */
+		/* The core's message may name the key already ("Endpoints: ..."). */
 		if (r)
-			ERROR(DG_CD_PLUGIN " plugin: <Fleet> %s: %s", c->key, e);
+			ERROR(DG_CD_PLUGIN " plugin: <Fleet> %s%s%s", strncasecmp(e, c->key, strlen(c->key)) ? c->key : "",
+			      strncasecmp(e, c->key, strlen(c->key)) ? ": " : "", e);
 	}
 	if (r == 0 && dg_fleet_config_check(dg_cd.fleet_cfg, e, sizeof(e)) < 0) {
 		ERROR(DG_CD_PLUGIN " plugin: <Fleet>: %s", e);

@@ -628,6 +628,14 @@ add(D, "a relative Capture destination", "collectd", "<Target \"web-2\">\n    Ho
 add(D, "a Capture directory that does not exist", "collectd", "<Target \"web-2\">\n    Host \"web-2\"\n"
     "    Interrupt \"libvirt:web-2\"\n    Capture \"/nonexistent/dumps\"\n  </Target>", 1,
     "create it (mode 0700) or name another directory", multi=True)
+add(D, "<Fleet> with an unknown key", "collectd", "<Fleet>\n    Endpoints \"https://127.0.0.1:2379\"\n"
+    "    Bogus \"1\"\n  </Fleet>", 1, "Bogus", multi=True)
+add(D, "<Fleet> with an endpoint that is not http(s)", "collectd", "<Fleet>\n    Endpoints \"ftp://127.0.0.1:2379\"\n"
+    "  </Fleet>", 1, "ftp://127.0.0.1:2379", multi=True)
+add(D, "<Fleet> without Endpoints", "collectd", "<Fleet>\n    KeyPrefix \"/diagint/\"\n  </Fleet>", 1,
+    "Endpoints", multi=True)
+add(D, "<Fleet> with a password over http", "collectd", "<Fleet>\n    Endpoints \"http://127.0.0.1:2379\"\n"
+    "    User \"diagint\"\n    Password \"secret\"\n  </Fleet>", 1, "https", multi=True)
 add(D, "a Capture pipe without a command", "collectd", "<Target \"web-2\">\n    Host \"web-2\"\n"
     "    Interrupt \"libvirt:web-2\"\n    Capture \"|  \"\n  </Target>", 1,
     "has no command after the pipe", multi=True)
