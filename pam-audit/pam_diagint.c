@@ -30,6 +30,28 @@ struct options {
 	const char *bad;           /* first argument we do not understand */
 };
 
+/* overrides= names kinds the CLI hands over (cli/delegation.c); a misspelt kind would grant nothing and hide the
+ * typo until a night someone needs it, so it makes the service misconfigured instead. */
+static bool overrides_known(const char *list)
+{
+	static const char *const kinds[] = { "dest", "uri", "config", "endpoint", "cacert", "env", "file", "key-file",
+					     "anchors" };
+
+	if (!strcmp(list, "*"))
+		return true;
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ",");
+		bool ok = false;
+
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]) && !ok; k++)
+			ok = strlen(kinds[k]) == n && !strncmp(kinds[k], p, n);
+		if (!ok)
+			return false;
+		p += n + (p[n] == ',');
+	}
+	return true;
+}
+
 static void parse_options(int argc, const char **argv, struct options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -41,7 +63,7 @@ static void parse_options(int argc, const char **argv, struct options *o)
 			continue;
 		else if (!strncmp(argv[i], "audit_log=", 10) && argv[i][10] == '/')
 			o->audit_log = argv[i] + 10;
-		else if (!strncmp(argv[i], "overrides=", 10) && argv[i][10])
+		else if (!strncmp(argv[i], "overrides=", 10) && argv[i][10] && overrides_known(argv[i] + 10))
 			o->overrides = argv[i] + 10;
 		else if (!o->bad)
 			o->bad = argv[i];
@@ -164,7 +186,8 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 
 	if (o.bad) {
 		snprintf(reason, sizeof(reason), "pam_diagint is misconfigured: unknown or empty argument '%s' (allowed: "
-			 "group=NAME targets=PATTERN[,PATTERN...] audit_log=/PATH overrides=KIND[,KIND...])", o.bad);
+			 "group=NAME targets=PATTERN[,PATTERN...] audit_log=/PATH overrides=KIND[,KIND...], KIND one of dest uri "
+			 "config endpoint cacert env file key-file anchors, or overrides=*)", o.bad);
 		verdict = PAM_SERVICE_ERR;
 	} else if (!o.group) {
 		snprintf(reason, sizeof(reason), "pam_diagint is misconfigured: no group=NAME says who may send");
