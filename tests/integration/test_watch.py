@@ -212,8 +212,20 @@ class Watch(unittest.TestCase):
 
     def test_2_heartbeat_hang(self):
         WATCHER.wait_for(r"hb-1: first heartbeat seen", 30)
-        self.assertTrue(diaglab.wait_for_console(console("hb-1"), "heartbeat stops", 60))
-        onset = time.time()
+        # Onset: when the LAST beat appeared (polled every 0.1 s). The "heartbeat stops" line right after it can
+        # reach the console seconds later on a loaded TCG host, while the probe already counts misses.
+        last_beat, deadline = None, time.time() + 60
+        while time.time() < deadline:
+            with open(console("hb-1"), errors="replace") as f:
+                text = f.read()
+            if last_beat is None and "diagint-heartbeat 4\n" in text:
+                last_beat = time.time()
+            if "heartbeat stops" in text:
+                break
+            time.sleep(0.1)
+        self.assertIn("heartbeat stops", text)
+        self.assertIsNotNone(last_beat)
+        onset = last_beat
         d = wait_dumps("hb-1", 1, 40)
         rec = sidecar(d[0])
         self.assertTrue(rec["nmi"]["sent"] and rec["nmi"]["panic_seen"], rec)
@@ -223,7 +235,8 @@ class Watch(unittest.TestCase):
         # Onset: the console line printed right after the last beat (seen by polling every 0.1 s).
         FIGURES["heartbeat_onset_to_nmi_s"] = round(t_nmi - onset, 2)
         # 3 misses at 1 s: never declared sooner than 2 s after the last beat (the latency itself is a printed
-        # figure and a benchmark, not an assertion); declared after exactly 3 checks.
+        # figure and a benchmark, not an assertion); declared after exactly 3 checks. The last beat may have been
+        # written just before the first poll saw it, hence 1.5 s.
         self.assertGreater(t_nmi - onset, 1.5)
         # ... and, generously, not much later than the 3 s it needs (measured 3.1-3.8 s).
         self.assertLess(t_nmi - onset, 15)
