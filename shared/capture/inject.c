@@ -312,8 +312,8 @@ static int plan_capture(const struct dg_inject_opts *o, struct dg_dump_record *r
 		if (!pl->stream)
 			return dg_error_set(err, DG_USAGE, "a |COMMAND destination needs libvirt on this host, and %s is "
 					    "remote: use a directory both hosts see (e.g. NFS)", uri);
-		if (!pl->dest[1 + strspn(pl->dest + 1, " \t")])
-			return dg_error_set(err, DG_USAGE, "destination '|' has no command after the pipe");
+		if (dg_inject_destination_check(pl->dest, err) < 0)
+			return -DG_USAGE;
 		/* The name it would have had, for DIAGINT_DUMP_NAME */
 		dg_dumpname_format(prefix, rec->requested.tv_sec, 0, pl->ext, rec->name, sizeof(rec->name));
 		return 0;
